@@ -1,0 +1,84 @@
+"""Execute notebooks in the smoke profile and keep only nbval-checked outputs.
+
+    python .ci/nbclean.py notebooks/03_shape_arithmetic.ipynb          # run + clean
+    python .ci/nbclean.py --no-execute notebooks/*.ipynb               # clean only
+    python .ci/nbclean.py --check notebooks/*.ipynb                    # exit 1 if dirty
+
+A cell whose source contains ``# NBVAL_CHECK_OUTPUT`` keeps its (fresh,
+smoke-profile) output: nbval compares it on every test run. Every other cell
+is committed without outputs and without execution counts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import nbformat
+
+MARK = "NBVAL_CHECK_OUTPUT"
+
+
+def is_checked(cell) -> bool:
+    return cell.cell_type == "code" and MARK in cell.source
+
+
+def clean(nb) -> int:
+    """Strip outputs of unchecked cells in place; return how many cells changed."""
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if not is_checked(cell):
+            if cell.outputs or cell.execution_count is not None:
+                changed += 1
+            cell.outputs = []
+            cell.execution_count = None
+        else:
+            for out in cell.outputs:  # execution counts differ run to run
+                if "execution_count" in out:
+                    out["execution_count"] = None
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    return changed
+
+
+def execute(nb, path: str, timeout: int) -> float:
+    from nbclient import NotebookClient
+
+    os.environ["COURSE_PROFILE"] = "smoke"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    t0 = time.time()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+    return time.time() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="+")
+    ap.add_argument("--no-execute", action="store_true", help="only strip outputs")
+    ap.add_argument("--check", action="store_true", help="report dirty notebooks, change nothing")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = ap.parse_args(argv)
+    dirty = 0
+    for path in args.notebooks:
+        nb = nbformat.read(path, as_version=4)
+        if args.check:
+            n = clean(nb)
+            if n:
+                print(f"{path}: {n} unchecked cell(s) carry outputs")
+                dirty += 1
+            continue
+        if not args.no_execute:
+            secs = execute(nb, path, args.timeout)
+            print(f"{path}: executed in {secs:.1f} s (smoke)")
+        clean(nb)
+        nbformat.write(nb, path)
+    return 1 if dirty else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
