@@ -1,0 +1,380 @@
+"""Residual networks for the course: CIFAR nets of He et al. 2015 and ImageNet ResNet-18..152.
+
+The structure follows torchvision's ``models/resnet.py`` (small conv helpers,
+block classes with ``expansion``, ``_make_layer``, keyword-only builders), so
+``resnet18`` ... ``resnet152`` here load torchvision state_dicts with
+``strict=True`` and give the same outputs.
+
+    >>> count_params(resnet_cifar(20))   # He et al. 2015, Table 6: "0.27M"
+    269722
+    >>> get_model("resnet56")(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+
+References: He et al. 2015, "Deep Residual Learning for Image Recognition"
+(arXiv:1512.03385); He et al. 2016, "Identity Mappings in Deep Residual
+Networks" (arXiv:1603.05027).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+SHORTCUTS = ("A", "B")
+STRIDE_ON = ("3x3", "1x1")
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 conv, padding 1, no bias (the BN that follows has its own shift)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 conv, no padding, no bias: mixes channels, or projects a shortcut."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+def _check_stride_on(stride_on: str) -> str:
+    if stride_on not in STRIDE_ON:
+        raise ValueError(f"stride_on must be one of {STRIDE_ON} ('3x3' = torchvision v1.5, "
+                         f"'1x1' = original Caffe v1), got {stride_on!r}")
+    return stride_on
+
+
+def _check_input(x: Tensor) -> None:
+    """Fail early, with a readable message, on anything but a (B, 3, H, W) batch."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        hint = " (a single image? add a batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""
+        raise ValueError(f"expected 3 input channels (B, 3, H, W), got shape {tuple(x.shape)}{hint}")
+
+
+class ShortcutA(nn.Module):
+    """Option A shortcut (He et al. 2015): identity, subsampled by ``stride``, zero-padded channels.
+
+    Parameter-free. ``x[..., ::s, ::s]`` keeps pixels 0, s, 2s, ...: exactly the
+    centres of a 3x3/stride-s/pad-1 conv, so both paths see the same positions.
+    (B, in_planes, H, W) -> (B, planes, ceil(H/s), ceil(W/s)).
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        if planes < in_planes:
+            raise ValueError(f"option A can only add channels, got {in_planes} -> {planes}")
+        self.in_planes, self.planes, self.stride = in_planes, planes, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]  # (B, C_in, H/s, W/s)
+        return F.pad(x, (0, 0, 0, 0, 0, self.planes - self.in_planes))  # (B, planes, H/s, W/s)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_planes}, {self.planes}, stride={self.stride}"
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``.
+
+    ``residual=False`` gives the *plain* block of the paper: the same layers, no shortcut.
+    (B, in_planes, H, W) -> (B, planes, H/stride, W/stride).
+    """
+
+    expansion: int = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, residual: bool = True) -> None:
+        super().__init__()
+        if downsample is not None and not residual:
+            raise ValueError("a plain block (residual=False) has no shortcut, so no downsample")
+        # conv1 and the downsample both reduce the size when stride != 1
+        self.conv1 = conv3x3(in_planes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.residual = residual
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H/s, W/s)
+        out = self.bn2(self.conv2(out))  # F(x), same shape
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))  # F(x) + x
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 (reduce) -> 3x3 -> 1x1 (expand x4), for ResNet-50/101/152.
+
+    Where the stride sits: the original Caffe model (He et al. 2015, "v1") strides the
+    first 1x1, which simply drops 3 of every 4 positions before any 3x3 has seen them;
+    torchvision ("v1.5", ``stride_on="3x3"``) strides the 3x3 instead, which costs
+    more MACs and is ~0.5% more accurate on ImageNet. The parameters are identical.
+    (B, in_planes, H, W) -> (B, 4 * planes, H/stride, W/stride).
+    """
+
+    expansion: int = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, stride_on: str = "3x3") -> None:
+        super().__init__()
+        s1, s3 = (stride, 1) if _check_stride_on(stride_on) == "1x1" else (1, stride)
+        self.conv1 = conv1x1(in_planes, planes, s1)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, s3)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H or H/s, W or W/s)
+        out = self.relu(self.bn2(self.conv2(out)))  # (B, planes, H/s, W/s)
+        out = self.bn3(self.conv3(out))  # (B, 4 * planes, H/s, W/s)
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation block (He et al. 2016): ``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``.
+
+    BN-ReLU come *before* each conv and nothing follows the addition, so the
+    shortcut path is a clean identity from block to block. Where the shape
+    changes, the shortcut takes the pre-activated input, as in the authors' code.
+    (B, in_planes, H, W) -> (B, planes, H/stride, W/stride).
+    """
+
+    expansion: int = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = conv3x3(in_planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(x))  # pre-activation, (B, in_planes, H, W)
+        shortcut = x if self.downsample is None else self.downsample(out)
+        out = self.conv1(out)  # (B, planes, H/s, W/s)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + shortcut
+
+
+Block = type[BasicBlock] | type[Bottleneck] | type[PreActBlock]
+
+
+class _ResNetBase(nn.Module):
+    """What the CIFAR and ImageNet nets share: ``_make_layer`` and the initialisation."""
+
+    in_planes: int
+
+    def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1,
+                    shortcut: str | None = "B", **block_kwargs: Any) -> nn.Sequential:
+        """A stage: ``blocks`` blocks, the first one changes the stride and/or the width."""
+        out_planes = planes * block.expansion
+        downsample: nn.Module | None = None
+        # only the first block changes the shape, so only it needs a non-identity shortcut
+        if shortcut is not None and (stride != 1 or self.in_planes != out_planes):
+            if shortcut == "A":
+                downsample = ShortcutA(self.in_planes, out_planes, stride)
+            elif block is PreActBlock:  # the input is already BN-ReLU'd: a bare projection
+                downsample = conv1x1(self.in_planes, out_planes, stride)
+            else:
+                downsample = nn.Sequential(conv1x1(self.in_planes, out_planes, stride),
+                                           nn.BatchNorm2d(out_planes))
+        layers = [block(self.in_planes, planes, stride, downsample, **block_kwargs)]
+        self.in_planes = out_planes
+        layers += [block(self.in_planes, planes, **block_kwargs) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        # He et al. 2015b ("Delving deep"): std = sqrt(2 / fan_out) keeps the signal's
+        # scale through ReLU layers; BN starts as the identity (weight 1, bias 0).
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Zero the last BN of every residual branch: F(x) = 0, so each block starts as
+        # relu(shortcut(x)), i.e. the identity on the (non-negative) activations it receives.
+        # Goyal et al. 2017 (arXiv:1706.02677) report ~0.2-0.3% better ImageNet accuracy.
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock) and m.residual:
+                    nn.init.zeros_(m.bn2.weight)
+
+
+class CifarResNet(_ResNetBase):
+    """The CIFAR-10 nets of He et al. 2015, section 4.2 (6n+2 layers), and their pre-act variant.
+
+    3x3 conv (16) -> 3 stages of n blocks with 16/32/64 filters (stride 2 at the start
+    of stages 2 and 3) -> global average pooling -> linear. Adaptive pooling makes it
+    accept any input size, not only 32x32. With ``PreActBlock`` the stem is a bare conv and
+    one final BN-ReLU (``bn``, ``relu``) runs after ``layer3`` instead.
+    (B, 3, H, W) -> (B, num_classes).
+    """
+
+    def __init__(self, block: Block, layers: list[int], *, num_classes: int = 10,
+                 shortcut: str | None = "A", residual: bool = True,
+                 zero_init_residual: bool = False) -> None:
+        super().__init__()
+        kw = {} if block is PreActBlock else {"residual": residual}
+        self.preact = block is PreActBlock
+        self.in_planes = 16
+        self.conv1 = conv3x3(3, 16)
+        if not self.preact:
+            self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(block, 16, layers[0], 1, shortcut, **kw)
+        self.layer2 = self._make_layer(block, 32, layers[1], 2, shortcut, **kw)
+        self.layer3 = self._make_layer(block, 64, layers[2], 2, shortcut, **kw)
+        if self.preact:
+            self.bn = nn.BatchNorm2d(64 * block.expansion)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64 * block.expansion, num_classes)
+        self._init_weights(zero_init_residual)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_input(x)
+        x = self.conv1(x)  # (B, 16, H, W)
+        if not self.preact:
+            x = self.relu(self.bn1(x))
+        x = self.layer1(x)  # (B, 16, H, W)
+        x = self.layer2(x)  # (B, 32, H/2, W/2)
+        x = self.layer3(x)  # (B, 64, H/4, W/4)
+        if self.preact:
+            x = self.relu(self.bn(x))
+        x = torch.flatten(self.avgpool(x), 1)  # (B, 64)
+        return self.fc(x)  # (B, num_classes)
+
+
+class ResNet(_ResNetBase):
+    """ImageNet ResNet (torchvision's layer names): 7x7/2 conv, 3x3/2 max-pool, 4 stages, fc.
+
+    ``small_input=True`` swaps the stem for a 3x3/1 conv without max-pool, for 32x32
+    images (the "CIFAR ResNet-18" of many public reproductions).
+    (B, 3, H, W) -> (B, num_classes).
+    """
+
+    def __init__(self, block: Block, layers: list[int], *, num_classes: int = 1000,
+                 zero_init_residual: bool = False, stride_on: str = "3x3",
+                 small_input: bool = False) -> None:
+        super().__init__()
+        _check_stride_on(stride_on)  # BasicBlock nets have no 1x1 to choose, but a typo is a typo
+        kw = {"stride_on": stride_on} if block is Bottleneck else {}
+        self.in_planes = 64
+        if small_input:
+            self.conv1: nn.Module = conv3x3(3, 64)
+            self.maxpool: nn.Module = nn.Identity()
+        else:
+            self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(block, 64, layers[0], 1, **kw)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, **kw)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, **kw)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, **kw)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        self._init_weights(zero_init_residual)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_input(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, H/4, W/4); small: (B, 64, H, W)
+        x = self.layer1(x)  # (B, 64 * e, H/4, W/4)
+        x = self.layer2(x)  # (B, 128 * e, H/8, W/8)
+        x = self.layer3(x)  # (B, 256 * e, H/16, W/16)
+        x = self.layer4(x)  # (B, 512 * e, H/32, W/32)
+        x = torch.flatten(self.avgpool(x), 1)  # (B, 512 * e)
+        return self.fc(x)  # (B, num_classes)
+
+
+def _cifar_layers(depth: int) -> list[int]:
+    """6n+2 layers = 1 stem conv + 3 stages x n blocks x 2 convs + 1 fc -> [n, n, n]."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"CIFAR depth must be 6n+2 with n >= 1 (e.g. 20, 32, 44, 56, 110, 1202; "
+                         f"that is n = 3, 5, 7, 9, 18, 200 blocks per stage), got {depth!r}")
+    return [(depth - 2) // 6] * 3
+
+
+def _check_shortcut(shortcut: str) -> str:
+    if not isinstance(shortcut, str) or shortcut.upper() not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {SHORTCUTS}: 'A' = identity, subsampled and "
+                         f"zero-padded (no parameters), 'B' = 1x1 conv + BN projection where the "
+                         f"shape changes; got {shortcut!r}")
+    return shortcut.upper()
+
+
+def plain_cifar(depth: int, *, num_classes: int = 10) -> CifarResNet:
+    """Plain CIFAR net of depth 6n+2: the ResNet's layers without any shortcut."""
+    return CifarResNet(BasicBlock, _cifar_layers(depth), num_classes=num_classes,
+                       shortcut=None, residual=False)
+
+
+def resnet_cifar(depth: int, *, shortcut: str = "A", num_classes: int = 10,
+                 zero_init_residual: bool = False) -> CifarResNet:
+    """CIFAR ResNet of depth 6n+2 (He et al. 2015 used option A shortcuts)."""
+    return CifarResNet(BasicBlock, _cifar_layers(depth), num_classes=num_classes,
+                       shortcut=_check_shortcut(shortcut), zero_init_residual=zero_init_residual)
+
+
+def preact_resnet_cifar(depth: int, *, shortcut: str = "B", num_classes: int = 10) -> CifarResNet:
+    """Pre-activation CIFAR ResNet (He et al. 2016), 1x1 projections where the shape changes."""
+    return CifarResNet(PreActBlock, _cifar_layers(depth), num_classes=num_classes,
+                       shortcut=_check_shortcut(shortcut))
+
+
+def resnet18_cifar(*, num_classes: int = 10) -> ResNet:
+    """ResNet-18 with a 3x3/1 stem and no max-pool (11,173,962 params for 10 classes)."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, small_input=True)
+
+
+def _imagenet(block: Block, layers: list[int]) -> Callable[..., ResNet]:
+    def build(*, num_classes: int = 1000, stride_on: str = "3x3",
+              zero_init_residual: bool = False) -> ResNet:
+        return ResNet(block, layers, num_classes=num_classes, stride_on=stride_on,
+                      zero_init_residual=zero_init_residual)
+    return build
+
+
+resnet18 = _imagenet(BasicBlock, [2, 2, 2, 2])  # (2+2+2+2)*2 + 2 = 18 layers
+resnet34 = _imagenet(BasicBlock, [3, 4, 6, 3])  # (3+4+6+3)*2 + 2 = 34
+resnet50 = _imagenet(Bottleneck, [3, 4, 6, 3])  # (3+4+6+3)*3 + 2 = 50
+resnet101 = _imagenet(Bottleneck, [3, 4, 23, 3])
+resnet152 = _imagenet(Bottleneck, [3, 8, 36, 3])
+for _d, _f in [(18, resnet18), (34, resnet34), (50, resnet50), (101, resnet101), (152, resnet152)]:
+    _f.__name__ = _f.__qualname__ = f"resnet{_d}"
+    _f.__doc__ = f"ImageNet ResNet-{_d}, state_dict-compatible with torchvision.models.resnet{_d}."
+del _d, _f
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    **{f"plain{d}": partial(plain_cifar, d) for d in (20, 32, 44, 56, 110)},
+    **{f"resnet{d}": partial(resnet_cifar, d) for d in (20, 32, 44, 56, 110, 1202)},
+    "preact_resnet110": partial(preact_resnet_cifar, 110),
+    "resnet18_cifar": resnet18_cifar,
+    "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50,
+    "resnet101": resnet101, "resnet152": resnet152,
+}
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a model by name, e.g. ``get_model("resnet56", shortcut="B")``; see ``MODEL_NAMES``."""
+    key = name.lower().replace("-", "") if isinstance(name, str) else name
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+    return _REGISTRY[key](**kwargs)
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (BN weights and biases included; BN running stats are buffers)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
