@@ -27,6 +27,7 @@ def is_checked(cell) -> bool:
 def clean(nb) -> int:
     """Strip outputs of unchecked cells in place; return how many cells changed."""
     changed = 0
+    count = 0  # nbval refuses checked cells without an execution count
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -36,10 +37,11 @@ def clean(nb) -> int:
             cell.outputs = []
             cell.execution_count = None
         else:
-            for out in cell.outputs:  # execution counts differ run to run
+            count += 1  # number checked cells 1..k so the file is stable run to run
+            for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
-            cell.execution_count = None
+                    out["execution_count"] = count
+            cell.execution_count = count
         cell.metadata.pop("execution", None)
     nb.metadata.pop("widgets", None)
     return changed
