@@ -10,6 +10,643 @@ from torch import nn
 
 
 # --- gradients (notebooks 01-02): shattered gradients, gradient flow --------
+import math  # noqa: E402  (section-local imports: each section owns its own)
+from collections import OrderedDict  # noqa: E402
+from typing import Callable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+
+class MLPBlock(nn.Module):
+    """The fully connected twin of ``models.BasicBlock``: two Linear-BN layers.
+
+    ``preact=False`` (He et al. 2015): ``out = relu(bn2(fc2(relu(bn1(fc1(x))))) + x)``.
+    ``preact=True`` (He et al. 2016): ``out = x + fc2(relu(bn2(fc1(relu(bn1(x))))))``.
+    ``residual=False`` drops the ``+ x`` and keeps every layer: the *plain* block.
+    Input and output are ``(B, width)``.
+    """
+
+    def __init__(self, width: int, *, residual: bool = True, preact: bool = False) -> None:
+        super().__init__()
+        self.residual, self.preact = residual, preact
+        self.fc1 = nn.Linear(width, width, bias=False)
+        self.bn1 = nn.BatchNorm1d(width)
+        self.fc2 = nn.Linear(width, width, bias=False)
+        self.bn2 = nn.BatchNorm1d(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, W) -> (B, W)
+        if self.preact:
+            out = self.fc2(F.relu(self.bn2(self.fc1(F.relu(self.bn1(x))))))
+            return out + x if self.residual else out
+        out = self.bn2(self.fc2(F.relu(self.bn1(self.fc1(x)))))
+        return F.relu(out + x if self.residual else out)
+
+
+def toy_mlp(depth: int, width: int = 64, *, residual: bool, preact: bool = False,
+            in_features: int = 1, out_features: int = 1) -> nn.Sequential:
+    """A plain or residual MLP with ``depth`` Linear layers: stem + ``(depth-2)/2`` blocks + head.
+
+    Children: ``stem`` (Linear-BN-ReLU), ``blocks`` (``nn.Sequential`` of :class:`MLPBlock`),
+    ``head`` (Linear). Maps ``(B, in_features)`` to ``(B, out_features)``. Like the CIFAR
+    nets (depth ``6n+2``), the stem and the head count as layers, so ``depth`` is even, >= 2.
+    """
+    if depth < 2 or depth % 2:
+        raise ValueError(f"depth must be an even number >= 2 (stem + 2 per block + head), got {depth}")
+    stem = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU())
+    blocks = nn.Sequential(*[MLPBlock(width, residual=residual, preact=preact)
+                             for _ in range((depth - 2) // 2)])
+    if preact:  # a pre-activation stack ends un-normalised: finish with BN-ReLU as in He et al. 2016
+        head: nn.Module = nn.Sequential(nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, out_features))
+    else:
+        head = nn.Linear(width, out_features)
+    return nn.Sequential(OrderedDict(stem=stem, blocks=blocks, head=head))
+
+
+def two_spirals(n: int = 1024, turns: float = 2.0, noise: float = 0.0, seed: int = 0,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two interleaved spirals in the plane: points ``(n, 2)`` float32, labels ``(n,)`` int64 in {0, 1}.
+
+    A point at angle ``t`` sits at radius ``t / t_max < 1``; class 1 is class 0 rotated by 180
+    degrees, so the classes wind around each other ``turns`` times. ``noise`` adds Gaussian jitter.
+    """
+    if n < 1 or turns <= 0 or noise < 0:
+        raise ValueError(f"need n >= 1, turns > 0, noise >= 0; got n={n}, turns={turns}, noise={noise}")
+    g = torch.Generator().manual_seed(seed)
+    t_max = turns * 2 * math.pi + 0.5
+    t = 0.5 + torch.rand(n, generator=g) * turns * 2 * math.pi  # (n,) angle, away from the tangled centre
+    y = torch.randint(0, 2, (n,), generator=g)  # (n,)
+    angle = t + math.pi * y
+    r = t / t_max
+    x = torch.stack([r * torch.cos(angle), r * torch.sin(angle)], 1)  # (n, 2)
+    return x + noise * torch.randn(n, 2, generator=g), y
+
+
+def grad_norms_per_layer(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+                         ) -> list[tuple[str, float]]:
+    """L2 norm of ``dLoss/dW`` for every conv and linear weight, in forward (registration) order.
+
+    ``x``: a batch, e.g. ``(B, 3, 32, 32)``; ``y``: its targets, e.g. ``(B,)``. The model runs in
+    its current mode (train mode: BN uses batch statistics, as in a training step); its ``.grad``
+    fields are left untouched. Returns ``[(parameter name, norm), ...]``.
+    """
+    named = [(name + ".weight", m.weight) for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    if not named:
+        raise ValueError("the model has no Conv or Linear layers to measure")
+    loss = loss_fn(model(x), y)
+    grads = torch.autograd.grad(loss, [w for _, w in named])
+    return [(name, g.norm().item()) for (name, _), g in zip(named, grads)]
+
+
+def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Set every BN layer's running statistics to the exact statistics of ``x``, then ``eval()``.
+
+    Afterwards each output row depends on its own input row only, so per-sample input
+    gradients are well defined, while BN still normalises as it would on this batch.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+    model.train()
+    with torch.no_grad():
+        model(x)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    return model.eval()
+
+
+def input_gradient_sweep(model: nn.Module, n_points: int = 256, lo: float = -2.0, hi: float = 2.0,
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The derivative ``d f(x) / dx`` of a 1-D-in, 1-D-out model at ``n_points`` evenly spaced x.
+
+    As in Balduzzi et al. 2017 (Fig. 1): ``xs = linspace(lo, hi, n_points)`` fed as ``(N, 1)``;
+    BN statistics come from the sweep itself (:func:`calibrate_batchnorm`; the model is left in
+    eval mode). Returns ``(xs, grads)``, both ``(N,)``.
+    """
+    if n_points < 2 or not hi > lo:
+        raise ValueError(f"need n_points >= 2 and hi > lo, got n_points={n_points}, lo={lo}, hi={hi}")
+    p = next(model.parameters())
+    xs = torch.linspace(lo, hi, n_points, device=p.device, dtype=p.dtype).unsqueeze(1)  # (N, 1)
+    calibrate_batchnorm(model, xs)
+    x = xs.clone().requires_grad_(True)
+    out = model(x)
+    if out.shape not in ((n_points, 1), (n_points,)):
+        raise ValueError(f"the model must map (N, 1) to (N, 1); it gave {tuple(out.shape)}")
+    (g,) = torch.autograd.grad(out.sum(), x)  # rows are independent in eval mode
+    return xs.squeeze(1).detach().cpu(), g.squeeze(1).detach().cpu()
+
+
+def autocorrelation(g: torch.Tensor | np.ndarray | Sequence[float], max_lag: int | None = None) -> np.ndarray:
+    """Normalised autocorrelation of a 1-D sequence, lags ``0..max_lag`` (``(max_lag+1,)``).
+
+    ``r(k) = sum_i (g_i - m)(g_{i+k} - m) / sum_i (g_i - m)^2`` with ``m`` the mean, so
+    ``r(0) = 1``; white noise gives ``r(k) ~ 0`` for ``k > 0``, a smooth curve stays near 1.
+    """
+    a = torch.as_tensor(g).detach().cpu().double().numpy() if not isinstance(g, np.ndarray) \
+        else g.astype(np.float64)
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"autocorrelation needs a 1-D sequence of length >= 2, got shape {a.shape}")
+    n = a.size
+    max_lag = n - 1 if max_lag is None else max_lag
+    if not 0 <= max_lag < n:
+        raise ValueError(f"max_lag must be in [0, {n - 1}], got {max_lag}")
+    a = a - a.mean()
+    denom = float(a @ a)
+    if denom == 0.0:
+        raise ValueError("the sequence is constant: its autocorrelation is undefined")
+    return np.array([float(a[: n - k] @ a[k:]) / denom for k in range(max_lag + 1)])
+
+
+def gradient_flow(stack: nn.Sequential, x: torch.Tensor, upstream: torch.Tensor | None = None,
+                  seed: int = 0) -> list[float]:
+    """Norms ``||dL/dx_l||`` for ``l = 0..L`` through a stack of ``L`` modules.
+
+    ``x_0 = x`` (e.g. ``(B, W)`` or ``(B, C, H, W)``), ``x_l = stack[l-1](x_{l-1})``, and
+    ``L = <x_L, upstream>``, so ``dL/dx_L = upstream`` (default: a seeded random direction of
+    norm 1). Entry ``l`` is the norm of the gradient arriving at the input of module ``l+1``:
+    for a residual stack it is ``upstream`` pushed back through the factors ``(I + dF/dx)``.
+    The stack runs in its current mode.
+    """
+    xs = [x.detach().clone().requires_grad_(True)]
+    h = xs[0]
+    for module in stack:
+        h = module(h)
+        xs.append(h)
+    if upstream is None:
+        gen = torch.Generator().manual_seed(seed)
+        upstream = torch.randn(h.shape, generator=gen, dtype=h.dtype).to(h.device)
+        upstream = upstream / upstream.norm()
+    if upstream.shape != h.shape:
+        raise ValueError(f"upstream must have the output's shape {tuple(h.shape)}, got {tuple(upstream.shape)}")
+    grads = torch.autograd.grad(xs[-1], xs, grad_outputs=upstream)
+    return [g.norm().item() for g in grads]
+
+
+def relative_change(before: torch.Tensor | float, after: torch.Tensor | float) -> float:
+    """``||after - before|| / ||before||``: how much a quantity moved, relative to its size."""
+    b, a = torch.as_tensor(before, dtype=torch.float64), torch.as_tensor(after, dtype=torch.float64)
+    nb = b.norm().item()
+    if nb == 0.0:
+        return math.inf if (a - b).norm().item() > 0 else 0.0
+    return (a - b).norm().item() / nb
+
+
+def residual_sensitivity(x: torch.Tensor | float, h_before: torch.Tensor | float,
+                         h_after: torch.Tensor | float) -> dict[str, float]:
+    """The "5 -> 5.1" argument: relative change of the mapping ``H`` vs of the residual ``F = H - x``.
+
+    Same shapes for all three (scalars or tensors). Returns
+    ``{"mapping": ||dH||/||H_before||, "residual": ||dF||/||F_before||}``; ``dF == dH`` in absolute
+    terms, only the reference size differs.
+    """
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    hb, ha = torch.as_tensor(h_before, dtype=torch.float64), torch.as_tensor(h_after, dtype=torch.float64)
+    return {"mapping": relative_change(hb, ha), "residual": relative_change(hb - xt, ha - xt)}
 
 
 # --- trained networks (notebook 07): layer responses, lesions, landscapes --
+# (imports used only by this section live here so that sections stay independent)
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Iterator, Optional  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+_NormFn = Optional[Callable[[torch.Tensor], torch.Tensor]]  # uint8 or float -> normalised float
+
+
+def _inputs(images: torch.Tensor, normalizer: _NormFn) -> torch.Tensor:
+    """Float network inputs ``(N, 3, H, W)``; uint8 images need ``normalizer``."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be a (N, C, H, W) batch, got shape {tuple(images.shape)}")
+    if normalizer is not None:
+        return normalizer(images)
+    if not images.is_floating_point():
+        raise ValueError("images are uint8: pass normalizer=... (the one the network was trained with)")
+    return images
+
+
+def _batches(model: nn.Module, x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Yield ``x`` in batches, moved to the model's device."""
+    device = next(model.parameters()).device
+    for i in range(0, len(x), batch_size):
+        yield x[i:i + batch_size].to(device)
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no autograd inside; the previous training flag is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def _probe(model: nn.Module, input_shape: tuple[int, ...], hooks: list) -> None:
+    """One forward pass of zeros ``input_shape`` in eval mode; removes ``hooks`` afterwards."""
+    try:
+        with _evaluating(model):
+            model(torch.zeros(input_shape, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def response_layers(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -> list[str]:
+    """Names of the BatchNorm2d modules that normalise the output of a 3x3 conv, in execution order.
+
+    Found by one probe forward pass: a BN qualifies when its input *is* the
+    output tensor of a 3x3 ``nn.Conv2d`` (so a 1x1 projection shortcut's BN does not).
+    """
+    names = {m: n for n, m in model.named_modules()}
+    conv_out: dict[int, tuple[torch.Tensor, bool]] = {}  # id(output) -> (output kept alive, is 3x3)
+    found: list[str] = []
+
+    def on_conv(m: nn.Module, inp, out) -> None:
+        conv_out[id(out)] = (out, m.kernel_size == (3, 3))
+
+    def on_bn(m: nn.Module, inp, out) -> None:
+        src = conv_out.get(id(inp[0]))
+        if src is not None and src[0] is inp[0] and src[1] and names[m] not in found:
+            found.append(names[m])
+
+    _probe(model, input_shape, [m.register_forward_hook(on_conv if isinstance(m, nn.Conv2d) else on_bn)
+                                for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))])
+    return found
+
+
+def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: _NormFn = None,
+                    batch_size: int = 500) -> dict[str, float]:
+    """Std of each 3x3 layer's response after BN, before ReLU/addition (He et al. 2015, Fig. 7).
+
+    images: ``(N, 3, H, W)``, float (already normalised) or uint8 with ``normalizer``.
+    Returns ``{bn_name: std}`` in network order; the std is taken over all
+    ``N * C * H * W`` values of the BN output (population std), in eval mode.
+    """
+    x = _inputs(images, normalizer)
+    layers = response_layers(model, (1, *x.shape[1:]))
+    if not layers:
+        raise ValueError("no BatchNorm2d after a 3x3 conv found: is this a CIFAR plain/ResNet model?")
+    stats = {n: torch.zeros(3, dtype=torch.float64) for n in layers}  # count, sum, sum of squares
+    mods = dict(model.named_modules())
+
+    def hook(name: str):
+        def record(m: nn.Module, inp, out: torch.Tensor) -> None:  # out: (B, C, H, W)
+            o = out.detach().double()
+            stats[name] += torch.tensor([o.numel(), o.sum().item(), (o * o).sum().item()], dtype=torch.float64)
+        return record
+
+    hooks = [mods[n].register_forward_hook(hook(n)) for n in layers]
+    try:
+        with _evaluating(model):
+            for xb in _batches(model, x, batch_size):
+                model(xb)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {}
+    for n, (cnt, s, sq) in stats.items():
+        mean = s / cnt
+        out[n] = math.sqrt(max((sq / cnt - mean * mean).item(), 0.0))
+    return out
+
+
+def error_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                  normalizer: _NormFn = None, batch_size: int = 500) -> float:
+    """Top-1 error in percent of ``model`` on ``images`` ``(N, 3, H, W)`` and ``labels`` ``(N,)``."""
+    x = _inputs(images, normalizer)
+    wrong = 0
+    with _evaluating(model):
+        for xb, yb in zip(_batches(model, x, batch_size), labels.split(batch_size)):
+            wrong += (model(xb).argmax(1).cpu() != yb.cpu()).sum().item()
+    return 100.0 * wrong / len(labels)
+
+
+def residual_blocks(model: nn.Module) -> list[str]:
+    """Names of the blocks inside the model's ``nn.Sequential`` stages, e.g. ``layer2.0``."""
+    names = [f"{sname}.{i}" for sname, stage in model.named_children()
+             if isinstance(stage, nn.Sequential) for i in range(len(stage))]
+    if not names:
+        raise ValueError("the model has no nn.Sequential stages (layer1, layer2, ...) of blocks")
+    return names
+
+
+class ShortcutOnly(nn.Module):
+    """A residual block with its residual branch deleted: ``relu(shortcut(x))``.
+
+    The ReLU is the one a post-activation block applies after its addition
+    (``relu=False`` for pre-activation blocks, which have none).
+    """
+
+    def __init__(self, shortcut: nn.Module, relu: bool = True) -> None:
+        super().__init__()
+        self.shortcut = shortcut
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C', H', W')
+        out = self.shortcut(x)
+        return F.relu(out) if self.relu else out
+
+
+def _is_residual(block: nn.Module) -> bool:
+    return bool(getattr(block, "residual", True))
+
+
+def lesion_replacement(block: nn.Module, same_shape: bool, downsampling: str = "shortcut") -> nn.Module | None:
+    """What a deleted block becomes, or ``None`` when it cannot be deleted.
+
+    - shape-preserving block (residual or plain): the identity. For a residual
+      block this is exactly its shortcut path; for a plain block it *removes*
+      the block and feeds its input straight to the next one.
+    - downsampling residual block: its shortcut (option A: subsample + zero
+      channels) when ``downsampling="shortcut"``, as Veit et al. 2016 did (they keep
+      the downsampling projection); ``None`` when ``downsampling="skip"``.
+    - downsampling plain block: ``None`` (there is no path that produces the new shape).
+    """
+    if downsampling not in ("shortcut", "skip"):
+        raise ValueError(f"downsampling must be 'shortcut' or 'skip', got {downsampling!r}")
+    if not _is_residual(block):
+        return nn.Identity() if same_shape else None
+    shortcut = getattr(block, "downsample", None)
+    if shortcut is None:
+        shortcut = getattr(block, "shortcut", None)
+    if shortcut is None:  # identity shortcut: its input is already >= 0 (after a ReLU)
+        return nn.Identity() if same_shape else None
+    if not same_shape and downsampling == "skip":
+        return None
+    return ShortcutOnly(shortcut, relu=not type(block).__name__.startswith("PreAct"))
+
+
+@contextlib.contextmanager
+def lesioned(model: nn.Module, block_name: str, replacement: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily put ``replacement`` in place of block ``block_name`` (e.g. ``"layer2.3"``)."""
+    stage_name, idx = block_name.rsplit(".", 1)
+    stage = model.get_submodule(stage_name)
+    original = stage[int(idx)]
+    stage[int(idx)] = replacement
+    try:
+        yield model
+    finally:
+        stage[int(idx)] = original
+
+
+def _block_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple, tuple]]:
+    """``{block name: (input shape, output shape)}`` from one probe forward pass."""
+    shapes: dict[str, tuple[tuple, tuple]] = {}
+    _probe(model, input_shape, [model.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: shapes.__setitem__(n, (tuple(i[0].shape), tuple(o.shape))))
+        for n in residual_blocks(model)])
+    return shapes
+
+
+def lesion_plan(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32),
+                downsampling: str = "shortcut") -> list[tuple[str, tuple, tuple, nn.Module | None]]:
+    """``[(block name, input shape, output shape, replacement or None)]`` for every block, in order.
+
+    The replacement is what :func:`lesion_study` puts in the block's place (see
+    :func:`lesion_replacement`); ``None`` marks a block that cannot be deleted.
+    """
+    shapes = _block_shapes(model, input_shape)
+    return [(n, shapes[n][0], shapes[n][1],
+             lesion_replacement(model.get_submodule(n), shapes[n][0] == shapes[n][1], downsampling))
+            for n in residual_blocks(model)]
+
+
+def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                 normalizer: _NormFn = None, downsampling: str = "shortcut",
+                 batch_size: int = 500) -> list[tuple[str, float]]:
+    """Delete one block at a time and measure the test error (Veit et al. 2016).
+
+    images ``(N, 3, H, W)``, labels ``(N,)``. Returns ``[(block name, error %)]`` in
+    network order for every block that can be deleted (see :func:`lesion_replacement`);
+    blocks that cannot are left out. The model is restored after each deletion.
+    """
+    x = _inputs(images, normalizer)
+    results = []
+    for name, _, _, rep in lesion_plan(model, (1, *x.shape[1:]), downsampling):
+        if rep is not None:
+            with lesioned(model, name, rep):
+                results.append((name, error_percent(model, x, labels, batch_size=batch_size)))
+    return results
+
+
+def filter_normalized_direction(model: nn.Module, seed: int = 0) -> list[torch.Tensor]:
+    """A random direction in weight space, filter-normalised (Li et al. 2018).
+
+    One tensor per ``model.parameters()`` entry, same shape. For every weight
+    with >= 2 dims, each filter (a slice along dim 0: a conv output channel or a
+    linear row) is a Gaussian direction rescaled to the norm of that weight filter;
+    1-D parameters (BN weight/bias, biases) get a zero direction. Deterministic in ``seed``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    direction = []
+    for p in model.parameters():
+        d = torch.randn(p.shape, generator=gen, dtype=torch.float32)  # drawn for every p: stable stream
+        if p.dim() <= 1:
+            d.zero_()
+        else:
+            w_norm = p.detach().float().cpu().flatten(1).norm(dim=1)  # (out,)
+            d_norm = d.flatten(1).norm(dim=1)  # (out,)
+            d *= (w_norm / (d_norm + 1e-10)).view(-1, *[1] * (p.dim() - 1))
+        direction.append(d.to(device=p.device, dtype=p.dtype))
+    return direction
+
+
+def _loss_and_error(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, loss_fn: Callable,
+                    batch_size: int) -> tuple[float, float]:
+    """Mean loss and error % over ``x`` ``(N, 3, H, W)``; eval mode, no autograd."""
+    total, wrong = 0.0, 0
+    with _evaluating(model):
+        for xb, yb in zip(_batches(model, x, batch_size), labels.split(batch_size)):
+            logits = model(xb)  # (B, classes)
+            yb = yb.to(logits.device)
+            total += loss_fn(logits, yb).item() * len(yb)
+            wrong += (logits.argmax(1) != yb).sum().item()
+    return total / len(labels), 100.0 * wrong / len(labels)
+
+
+def _landscape(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+               directions: list[list[torch.Tensor]], grid: list[tuple[float, ...]],
+               normalizer: _NormFn, loss_fn: Callable, batch_size: int) -> tuple[list[float], list[float]]:
+    """Loss and error at ``theta0 + sum_k c_k d_k`` for each coefficient tuple in ``grid``."""
+    x = _inputs(images, normalizer)
+    params = list(model.parameters())
+    theta0 = [p.detach().clone() for p in params]
+    losses, errors = [], []
+    try:
+        for coeffs in grid:
+            with torch.no_grad():
+                for i, p in enumerate(params):
+                    p.copy_(theta0[i])
+                    for c, d in zip(coeffs, directions):
+                        p.add_(d[i], alpha=c)
+            loss, err = _loss_and_error(model, x, labels, loss_fn, batch_size)
+            losses.append(loss)
+            errors.append(err)
+    finally:
+        with torch.no_grad():
+            for p, t in zip(params, theta0):
+                p.copy_(t)
+    return losses, errors
+
+
+def loss_landscape_1d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 21,
+                      span: float = 1.0, seed: int = 0, normalizer: _NormFn = None,
+                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Loss and error along ``theta + alpha * d`` for ``alpha`` in ``linspace(-span, span, steps)``.
+
+    ``d`` is :func:`filter_normalized_direction` ``(model, seed)``; evaluation in eval
+    mode (BN uses its running statistics). Returns ``alphas``, ``loss``, ``error`` (%),
+    each ``(steps,)``. The weights are restored afterwards.
+    """
+    if steps < 2 or span <= 0:
+        raise ValueError("need steps >= 2 and span > 0")
+    alphas = torch.linspace(-span, span, steps, dtype=torch.float64)
+    d = filter_normalized_direction(model, seed)
+    loss, err = _landscape(model, images, labels, [d], [(a,) for a in alphas.tolist()],
+                           normalizer, loss_fn, batch_size)
+    return {"alphas": alphas, "loss": torch.tensor(loss, dtype=torch.float64),
+            "error": torch.tensor(err, dtype=torch.float64)}
+
+
+def loss_landscape_2d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 11,
+                      span: float = 1.0, seed: int = 0, normalizer: _NormFn = None,
+                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Loss and error on the plane ``theta + alpha * d1 + beta * d2`` (Li et al. 2018, Fig. 5 style).
+
+    ``d1``, ``d2`` are filter-normalised directions with seeds ``seed`` and ``seed + 1``.
+    Returns ``alphas`` ``(steps,)``, ``betas`` ``(steps,)`` and ``loss``, ``error`` of shape
+    ``(steps, steps)`` where ``[b, a]`` is the point ``(alphas[a], betas[b])``: ready for
+    ``plt.contour(alphas, betas, loss)``. The weights are restored afterwards.
+    """
+    if steps < 2 or span <= 0:
+        raise ValueError("need steps >= 2 and span > 0")
+    coords = torch.linspace(-span, span, steps, dtype=torch.float64)
+    dirs = [filter_normalized_direction(model, seed), filter_normalized_direction(model, seed + 1)]
+    grid = [(a, b) for b in coords.tolist() for a in coords.tolist()]  # row b, column a
+    loss, err = _landscape(model, images, labels, dirs, grid, normalizer, loss_fn, batch_size)
+    shape = (steps, steps)
+    return {"alphas": coords, "betas": coords.clone(),
+            "loss": torch.tensor(loss, dtype=torch.float64).view(shape),
+            "error": torch.tensor(err, dtype=torch.float64).view(shape)}
+
+
+@dataclass
+class TrainedNet:
+    """A trained CIFAR network, the normalisation it was trained with, and where it came from."""
+
+    name: str
+    model: nn.Module
+    normalizer: Callable[[torch.Tensor], torch.Tensor]  # uint8 (N, 3, 32, 32) -> float, as in training
+    source: str  # in words, for the notebook to print
+    iterations: int
+    result: dict = field(default_factory=dict, repr=False)  # the training result (results contract)
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+FIG6_FOLDERS = ("results/fig6", "runs/fig6*")  # the committed GPU run; notebook 06's live runs
+
+
+def _fig6_runs(name: str, seed: int, min_iterations: int, folders: tuple[str, ...]) -> dict[str, dict]:
+    """``{folder: result}`` of the finished fig6 runs of ``name`` (weights saved, >= ``min_iterations``)."""
+    runs = {}
+    for pattern in folders:
+        for folder in sorted(_repo_root().glob(pattern)):
+            weights, result = folder / "weights" / f"{name}-s{seed}.pt", folder / f"{name}-s{seed}.json"
+            if weights.is_file() and result.is_file():
+                res = json.loads(result.read_text(encoding="utf-8"))
+                if res.get("schedule", {}).get("iterations", 0) >= min_iterations:
+                    runs.setdefault(str(folder.relative_to(_repo_root())), res)
+    return runs
+
+
+def finished_weights(name: str, seed: int = 0, min_iterations: int = 1,
+                     folders: tuple[str, ...] = FIG6_FOLDERS) -> tuple[str, dict] | None:
+    """``(folder, result)`` of the longest finished fig6 run of ``name`` with saved weights, or None.
+
+    ``folders`` are glob patterns relative to the repo root; runs shorter than
+    ``min_iterations`` do not count.
+    """
+    runs = _fig6_runs(name, seed, min_iterations, folders)
+    return max(runs.items(), key=lambda kv: kv[1]["schedule"]["iterations"]) if runs else None
+
+
+def trained_networks(names: tuple[str, ...], data, *, profile, seed: int = 0, iterations: int | None = None,
+                     folders: tuple[str, ...] = FIG6_FOLDERS, **kwargs) -> dict[str, TrainedNet]:
+    """Several trained networks from *one* source, so that they are comparable.
+
+    The fig6 folder where all of ``names`` finished (>= ``iterations``; the longest
+    such run wins), else each from :func:`trained_network` without fig6 folders
+    (this notebook's cache, or trained now with the same recipe and budget).
+    """
+    iterations = iterations or profile.live_iterations
+    runs = [_fig6_runs(n, seed, iterations, folders) for n in names]
+    common = set.intersection(*(set(r) for r in runs)) if runs else set()
+    if common:
+        best = max(common, key=lambda f: min(r[f]["schedule"]["iterations"] for r in runs))
+        folders = (best,)
+    else:
+        folders = ()
+    return {n: trained_network(n, data, profile=profile, seed=seed, iterations=iterations, folders=folders, **kwargs)
+            for n in names}
+
+
+def trained_network(name: str, data, *, profile, seed: int = 0, iterations: int | None = None,
+                    folders: tuple[str, ...] = FIG6_FOLDERS, cache: str = "runs/07",
+                    progress: bool = True) -> TrainedNet:
+    """The trained network ``name`` from the first source that has it:
+
+    1. the longest finished ``fig6`` run in ``folders`` (``results/fig6``: the committed GPU
+       run; ``runs/fig6*``: notebook 06's live runs) that trained for at least ``iterations``;
+    2. this function's own earlier run in ``cache`` (same name, seed, length, subset and data);
+    3. a run trained now: the model's recipe scaled to ``iterations`` (default: the
+       profile's ``live_iterations``) on the profile's subsets, then saved to ``cache``.
+    ``data`` is a ``data.CIFAR10``, ``profile`` a ``profile.Profile``; paths are relative to the repo root.
+    """
+    from course_utils import experiments, train  # trained nets need the training engine; models do not
+    from course_utils.models import get_model
+    from course_utils.profile import seed_everything
+
+    iterations = iterations or profile.live_iterations
+
+    def found(model: nn.Module, res: dict, where: str) -> TrainedNet:
+        train_x = train.split_data(data, train_images=res.get("train_images"))[0]  # the images it trained on
+        norm = train.make_normalizer(res.get("normalization", "per_pixel"), train_x)
+        its = res["schedule"]["iterations"]
+        return TrainedNet(name, model.to(profile.device).eval(), norm,
+                          f"{where}: {its:,} iterations on {res.get('device', '?')}, data: {res.get('data_source')}",
+                          its, res)
+
+    fig6 = finished_weights(name, seed, iterations, folders)
+    if fig6 is not None:
+        return found(experiments.load_weights(name, seed, folder=_repo_root() / fig6[0]), fig6[1], fig6[0])
+    file = _repo_root() / cache / f"{name}-s{seed}-{iterations}it-{profile.train_images or 'all'}.pt"
+    if file.exists():
+        saved = torch.load(file, map_location="cpu", weights_only=True)
+        if saved["result"].get("data_source") == data.source:
+            model = get_model(name)
+            model.load_state_dict(saved["state_dict"])
+            return found(model, saved["result"], f"{cache} (this notebook's earlier run)")
+    seed_everything(seed)  # the same initial weights as a fig6 run of this seed
+    model = get_model(name)
+    res = train.train_model(model, data, train.recipe_for(name).scaled(iterations), seed=seed,
+                            eval_every=max(1, iterations // 4), eval_images=profile.eval_images,
+                            train_images=profile.train_images, device=profile.device, progress=progress,
+                            name=name)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    res = json.loads(json.dumps(res))  # plain types only (torch.__version__ is no str), for weights_only loads
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "result": res}, file)
+    return found(model, res, "trained just now")
