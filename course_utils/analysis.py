@@ -344,17 +344,17 @@ def residual_blocks(model: nn.Module) -> list[str]:
 class ShortcutOnly(nn.Module):
     """A residual block with its residual branch deleted: ``relu(shortcut(x))``.
 
-    The ReLU is the one a post-activation block applies after its addition
-    (``relu=False`` for pre-activation blocks, which have none).
+    The ReLU is the one a post-activation block applies after its addition. A
+    pre-activation block has none, and its shortcut takes ``relu(bn1(x))``: pass
+    ``relu=False, pre=nn.Sequential(block.bn1, nn.ReLU())``.
     """
 
-    def __init__(self, shortcut: nn.Module, relu: bool = True) -> None:
+    def __init__(self, shortcut: nn.Module, relu: bool = True, pre: nn.Module | None = None) -> None:
         super().__init__()
-        self.shortcut = shortcut
-        self.relu = relu
+        self.shortcut, self.relu, self.pre = shortcut, relu, pre
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C', H', W')
-        out = self.shortcut(x)
+        out = self.shortcut(x if self.pre is None else self.pre(x))
         return F.relu(out) if self.relu else out
 
 
@@ -384,7 +384,9 @@ def lesion_replacement(block: nn.Module, same_shape: bool, downsampling: str = "
         return nn.Identity() if same_shape else None
     if not same_shape and downsampling == "skip":
         return None
-    return ShortcutOnly(shortcut, relu=not type(block).__name__.startswith("PreAct"))
+    if type(block).__name__.startswith("PreAct"):
+        return ShortcutOnly(shortcut, relu=False, pre=nn.Sequential(block.bn1, nn.ReLU()))
+    return ShortcutOnly(shortcut)
 
 
 @contextlib.contextmanager
@@ -643,7 +645,7 @@ def trained_network(name: str, data, *, profile, seed: int = 0, iterations: int 
     seed_everything(seed)  # the same initial weights as a fig6 run of this seed
     model = get_model(name)
     res = train.train_model(model, data, train.recipe_for(name).scaled(iterations), seed=seed,
-                            eval_every=max(1, iterations // 4), eval_images=profile.eval_images,
+                            eval_every=iterations, eval_images=profile.eval_images,  # one test at the end
                             train_images=profile.train_images, device=profile.device, progress=progress,
                             name=name)
     file.parent.mkdir(parents=True, exist_ok=True)

@@ -433,3 +433,51 @@ def test_trained_network_sources(tmp_path, monkeypatch):
     assert analysis.trained_network("resnet20", cifar, **kw).source.startswith("runs/fig6-cpu-200it: 200 ")
     (live / "resnet20-s0.json").write_text(json.dumps(dict(res, schedule=dict(res["schedule"], iterations=1))))
     assert "earlier run" in analysis.trained_network("resnet20", cifar, **kw).source  # 1 < 2: passed over
+
+
+def test_trained_networks_come_from_one_source(tmp_path, monkeypatch):
+    import json
+
+    from course_utils import data, profile
+
+    monkeypatch.setattr(analysis, "_repo_root", lambda: tmp_path)
+    prof = profile.get_profile("smoke", "cpu")
+    cifar = data.synthetic_cifar10(n_train=300, n_test=40)
+    kw = dict(profile=prof, iterations=2, progress=False)
+    first = analysis.trained_networks(("plain20", "resnet20"), cifar, **kw)
+    assert all(n.source.startswith("trained just now") for n in first.values())
+    # a fig6 folder that holds only one of the pair is not used for either
+    folder = tmp_path / "runs" / "fig6-cpu"
+    (folder / "weights").mkdir(parents=True)
+    res = first["resnet20"].result
+    torch.save(first["resnet20"].model.state_dict(), folder / "weights" / "resnet20-s0.pt")
+    (folder / "resnet20-s0.json").write_text(json.dumps(res))
+    pair = analysis.trained_networks(("plain20", "resnet20"), cifar, **kw)
+    assert all("earlier run" in n.source for n in pair.values())
+    # once both are there, both come from it
+    torch.save(first["plain20"].model.state_dict(), folder / "weights" / "plain20-s0.pt")
+    (folder / "plain20-s0.json").write_text(json.dumps(first["plain20"].result))
+    pair = analysis.trained_networks(("plain20", "resnet20"), cifar, **kw)
+    assert all(n.source.startswith("runs/fig6-cpu: 2 iterations") for n in pair.values())
+
+
+def test_lesion_of_preact_blocks_keeps_exactly_the_shortcut_path():
+    # pre-activation (He et al. 2016): out = x + F(x), the projection shortcut takes relu(bn1(x))
+    torch.manual_seed(0)
+    net = models.preact_resnet_cifar(14).eval()
+    x, y = _data07(20)
+    res = dict(analysis.lesion_study(net, x, y))
+    assert list(res) == BLOCKS14
+    with torch.no_grad():
+        h = net.conv1(x)
+        for name in BLOCKS14:
+            b = net.get_submodule(name)
+            if name == "layer2.0":  # deleted: only its shortcut path remains
+                h = b.downsample(torch.relu(b.bn1(h)))
+            else:
+                h = b(h)
+        logits = net.fc(torch.flatten(net.avgpool(torch.relu(net.bn(h))), 1))
+    assert res["layer2.0"] == pytest.approx(100.0 * (logits.argmax(1) != y).float().mean().item())
+    name, _, _, rep = analysis.lesion_plan(net, (1, 3, 16, 16))[2]
+    with analysis.lesioned(net, name, rep), torch.no_grad():
+        assert torch.allclose(net(x), logits, atol=1e-5)  # the logits themselves, not only the error
