@@ -73,8 +73,8 @@ def _budgets(name: str, device: torch.device) -> Profile:
         return Profile(name, device, iterations=30, eval_every=10, eval_images=256,
                        train_images=1024, models=("plain20", "resnet20"),
                        live_iterations=20, synthetic_ok=True, download_ok=False)
-    if name == "cpu":  # minutes on a 2-core laptop CPU
-        return Profile(name, device, iterations=600, eval_every=100, eval_images=2000,
+    if name == "cpu":  # minutes on a 2-core laptop CPU; the fig6 set (4 nets x 800 its): ~20-23 min on 2 idle cores
+        return Profile(name, device, iterations=800, eval_every=100, eval_images=2000,
                        train_images=None, models=FIG6_MODELS[:4],
                        live_iterations=200, synthetic_ok=False, download_ok=True)
     # gpu: the paper's full schedule

@@ -1,0 +1,209 @@
+"""Paper-style figures and tables from result files (``results/<experiment>/<model>-s<seed>.json``).
+
+Plots read only the results contract, never a live model:
+
+    >>> from course_utils import experiments, plots
+    >>> fig = plots.plot_fig6(experiments.load_results("results/fig6"))   # doctest: +SKIP
+
+Fig. 6 of He et al. 2015: plain nets left, ResNets right; thin dashed = training error,
+bold = test error; iterations in units of 1e4 on x, error in % on y (0-20).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from course_utils.train import Schedule
+
+REPO = Path(__file__).resolve().parents[1]
+# He et al. 2015, Table 6: CIFAR-10 test error (%) with the 64k-iteration recipe.
+PAPER_TABLE6 = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
+                "resnet1202": 7.93}
+# Public reproductions with the same recipe (COURSE_DESIGN sec. 5): the paper has no table for plain nets;
+# the CIFAR ResNet-18 reaches 93-95% accuracy, i.e. 5-7% error.
+REPRODUCTIONS = {"plain20": "~9.8", "plain56": "~13.0", "resnet18_cifar": "5-7"}
+DEPTH_COLORS = {20: "#e8a317", 32: "#1f9bd1", 44: "#2ca02c", 56: "#d62728", 110: "black", 1202: "#8c564b",
+                18: "#7b3fb5"}
+Results = Mapping[str, dict] | Iterable[dict] | str | Path
+
+
+def as_results(results: Results) -> list[dict]:
+    """A list of result dicts from a ``{name: result}`` dict, a list of them, or a results folder."""
+    if isinstance(results, (str, Path)):
+        from course_utils.experiments import load_results
+
+        results = load_results(results)
+    items = list(results.values()) if isinstance(results, Mapping) else list(results)
+    if not items:
+        raise ValueError("no results to plot: run `python -m course_utils.experiments fig6` first, "
+                         "or point to a folder that holds <model>-s<seed>.json files")
+    return items
+
+
+def label(model: str) -> str:
+    """``plain20`` -> ``plain-20``, ``resnet56`` -> ``ResNet-56``, ``resnet18_cifar`` -> ``ResNet-18 (CIFAR)``."""
+    depth = re.search(r"\d+", model)
+    d = depth.group(0) if depth else "?"
+    if model.startswith("plain"):
+        return f"plain-{d}"
+    if model.startswith("preact"):
+        return f"pre-act ResNet-{d}"
+    return f"ResNet-{d}" + (" (CIFAR)" if model.endswith("_cifar") else "")
+
+
+def _color(model: str) -> str:
+    depth = re.search(r"\d+", model)
+    return DEPTH_COLORS.get(int(depth.group(0)) if depth else -1, "grey")
+
+
+def _auto_ymax(items: list[dict]) -> float:
+    """20 (the paper's axis) when the curves end below it; else a round number above their ends."""
+    ends = [max(r["history"]["train_error"][-1], r["history"]["test_error"][-1]) for r in items]
+    top = max(ends, default=0.0)
+    return 20.0 if top < 18 else min(100.0, 10.0 * math.ceil(top * 1.25 / 10))
+
+
+def plot_curves(results: Results, ax: Axes | None = None, *, ymax: float | str = "auto",
+                title: str | None = None, legend: bool = True) -> Axes:
+    """Training (thin dashed) and test (bold) error of every run on one axis, x in units of 1e4 iterations."""
+    items = as_results(results)
+    ax = ax or plt.subplots(figsize=(5, 4))[1]
+    for r in items:
+        h, c = r["history"], _color(r["model"])
+        x = [i / 1e4 for i in h["iteration"]]
+        ax.plot(x, h["train_error"], ls="--", lw=0.9, color=c)
+        ax.plot(x, h["test_error"], ls="-", lw=2.2, color=c, label=label(r["model"]))
+    ax.set_xlabel("iter. (1e4)")
+    ax.set_ylabel("error (%)")
+    ax.set_ylim(0, _auto_ymax(items) if ymax == "auto" else ymax)
+    ax.set_xlim(0, max(r["schedule"]["iterations"] for r in items) / 1e4)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if legend:
+        style = [Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
+                 Line2D([], [], color="k", ls="-", lw=2.2, label="test")]
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
+    return ax
+
+
+def _depth(r: dict) -> int:
+    m = re.search(r"\d+", r["model"])
+    return int(m.group(0)) if m else 0
+
+
+def plot_fig6(results: Results, axes: Iterable[Axes] | None = None, *, ymax: float | str = "auto",
+              include_resnet18: bool = True) -> Figure:
+    """Fig. 6 in the paper's style: plain nets (left), ResNets (right) and, when present, the CIFAR ResNet-18."""
+    items = as_results(results)
+    plain = sorted((r for r in items if r["model"].startswith("plain")), key=_depth)
+    res = sorted((r for r in items if re.fullmatch(r"(preact_)?resnet\d+", r["model"])), key=_depth)
+    r18 = [r for r in items if r["model"] == "resnet18_cifar"] if include_resnet18 else []
+    panels = [(p, t) for p, t in ((plain, "plain networks"), (res, "ResNets"), (r18, "CIFAR ResNet-18")) if p]
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        axes = axes[0]
+    axes = list(axes)
+    if len(axes) < len(panels):
+        raise ValueError(f"need {len(panels)} axes for {[t for _, t in panels]}, got {len(axes)}")
+    top = _auto_ymax(items) if ymax == "auto" else ymax  # one y-scale for every panel, as in the paper
+    for ax, (group, title) in zip(axes, panels):
+        plot_curves(group, ax, ymax=top, title=title)
+    fig = axes[0].figure
+    its = max(r["schedule"]["iterations"] for r in items)
+    src = items[0].get("data_source", "?")
+    fig.suptitle(f"CIFAR-10, {its:,} iterations ({items[0].get('profile', '?')} profile, {src}); "
+                 f"dashed: training error, bold: test error", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_resnet18(results: Results, ax: Axes | None = None, *, compare: tuple[str, ...] = ("resnet56",)) -> Axes:
+    """The CIFAR ResNet-18 curve, with ``compare`` runs (default ResNet-56) for scale."""
+    items = [r for r in as_results(results) if r["model"] in ("resnet18_cifar", *compare)]
+    if not any(r["model"] == "resnet18_cifar" for r in items):
+        raise ValueError("no resnet18_cifar result: run `python -m course_utils.experiments fig6 "
+                         "--models resnet18_cifar`")
+    return plot_curves(items, ax, title="CIFAR ResNet-18")
+
+
+def plot_lr_schedule(schedules: Schedule | dict | Mapping[str, Schedule | dict], ax: Axes | None = None) -> Axes:
+    """The learning rate against iterations (log scale) for one schedule (a Schedule, its dict, or a
+    result) or a ``{name: schedule}`` mapping of them."""
+    if isinstance(schedules, Schedule) or "lr" in schedules or "schedule" in schedules:
+        schedules = {"schedule": schedules}
+    ax = ax or plt.subplots(figsize=(5, 3))[1]
+    for name, s in schedules.items():
+        s = s if isinstance(s, Schedule) else Schedule.from_dict(s.get("schedule", s))
+        edges = sorted({0, s.iterations, s.warmup_iterations, *s.milestones})
+        xs, ys = [], []
+        for a, b in zip(edges, edges[1:]):  # piecewise constant: two points per segment
+            xs += [a, b]
+            ys += [s.lr_at(a)] * 2
+        ax.plot(xs, ys, lw=2, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax
+
+
+@dataclass
+class ResultsTable:
+    """Final errors of our runs against the paper's Table 6 and public reproductions."""
+
+    rows: list[dict[str, Any]]
+    COLUMNS = ("model", "params (M)", "iterations", "train err %", "test err %", "paper %", "reproductions %")
+
+    def to_markdown(self) -> str:
+        lines = ["| " + " | ".join(self.COLUMNS) + " |", "|" + "---|" * len(self.COLUMNS)]
+        lines += ["| " + " | ".join(str(r[c]) for c in self.COLUMNS) + " |" for r in self.rows]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        cells = [self.COLUMNS] + [tuple(str(r[c]) for c in self.COLUMNS) for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
+        return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+def results_table(results: Results) -> ResultsTable:
+    """One row per run: final training / test error vs the paper (Table 6) and reproductions.
+
+    A test error measured on a subset of the test set is marked with ``*``.
+    """
+    rows = []
+    def order(r: dict) -> tuple:  # plain nets, the paper's ResNets, then the rest (CIFAR ResNet-18)
+        group = 0 if r["model"].startswith("plain") else 1 if r["model"] in PAPER_TABLE6 else 2
+        return group, _depth(r), r["seed"]
+
+    for r in sorted(as_results(results), key=order):
+        h = r["history"]
+        star = "*" if r.get("eval_images", 10_000) < 10_000 else ""
+        rows.append({"model": label(r["model"]) + (f" s{r['seed']}" if r["seed"] else ""),
+                     "params (M)": f"{r['params'] / 1e6:.2f}", "iterations": f"{r['schedule']['iterations']:,}",
+                     "train err %": f"{h['train_error'][-1]:.2f}", "test err %": f"{h['test_error'][-1]:.2f}{star}",
+                     "paper %": PAPER_TABLE6.get(r["model"], "-"),
+                     "reproductions %": REPRODUCTIONS.get(r["model"], "-")})
+    return ResultsTable(rows)
+
+
+def save_fig6(results: Results, path: str | Path = REPO / "md_img" / "fig6_reproduction.png", dpi: int = 150) -> Path:
+    """Render :func:`plot_fig6` to a PNG (default ``md_img/fig6_reproduction.png``) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plot_fig6(results)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,91 @@
+"""Plots and tables render from result files in the paper's style."""
+import json
+
+import matplotlib
+import pytest
+
+from course_utils import experiments, plots, train
+
+matplotlib.use("Agg")
+
+
+def _result(model, train_err, test_err, its=64_000, step=16_000, eval_images=10_000):
+    n = its // step
+    return {"model": model, "depth": int("".join(c for c in model if c.isdigit())[:3]), "params": 270_000, "seed": 0,
+            "schedule": train.recipe_for(model).scaled(its).to_dict(), "data_source": "test", "profile": "gpu",
+            "device": "cpu", "torch_version": "x", "wall_seconds": 1.0, "eval_images": eval_images,
+            "history": {"iteration": [step * (i + 1) for i in range(n)],
+                        "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
+                        "test_error": [test_err + (n - 1 - i) for i in range(n)],
+                        "lr": [0.1] * n}}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    finals = {"plain20": (6.0, 9.8), "plain56": (9.0, 13.0), "resnet20": (3.0, 8.5), "resnet56": (1.0, 7.0),
+              "resnet18_cifar": (0.5, 5.0)}
+    for m, (tr, te) in finals.items():
+        (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, tr, te)))
+    return tmp_path
+
+
+def test_fig6_panels_lines_and_styles(folder):
+    fig = plots.plot_fig6(experiments.load_results(folder))
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == ["plain networks", "ResNets", "CIFAR ResNet-18"]
+    for ax, models in zip(axes, (["plain20", "plain56"], ["resnet20", "resnet56"], ["resnet18_cifar"])):
+        lines = ax.get_lines()
+        assert len(lines) == 2 * len(models)  # a dashed training and a bold test curve per model
+        dashed = [ln for ln in lines if ln.get_linestyle() == "--"]
+        solid = [ln for ln in lines if ln.get_linestyle() == "-"]
+        assert len(dashed) == len(solid) == len(models)
+        assert all(s.get_linewidth() > 2 * d.get_linewidth() for s, d in zip(solid, dashed))
+        assert [s.get_label() for s in solid] == [plots.label(m) for m in models]
+        assert ax.get_ylim() == (0, 20) and ax.get_xlim() == (0, 6.4)  # the paper's axes
+        assert ax.get_xlabel() == "iter. (1e4)" and ax.get_ylabel() == "error (%)"
+    test_line = axes[0].get_lines()[1]
+    assert list(test_line.get_xdata()) == [1.6, 3.2, 4.8, 6.4]
+    assert test_line.get_ydata()[-1] == 9.8
+
+
+def test_fig6_without_resnet18_and_short_runs_rescale(tmp_path):
+    for m in ("plain20", "plain56", "resnet20", "resnet56"):
+        (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, 45.0, 50.0, its=1000, step=250)))
+    fig = plots.plot_fig6(tmp_path)
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_ylim()[1] >= 60  # the curves stay visible above the paper's 20%
+    assert fig.axes[0].get_xlim() == (0, 0.1)
+
+
+def test_results_table_against_the_paper(folder):
+    table = plots.results_table(folder)
+    rows = {r["model"]: r for r in table.rows}
+    assert list(rows) == ["plain-20", "plain-56", "ResNet-20", "ResNet-56", "ResNet-18 (CIFAR)"]
+    assert rows["ResNet-56"]["paper %"] == 6.97 and rows["ResNet-20"]["paper %"] == 8.75
+    assert rows["plain-56"]["reproductions %"] == "~13.0" and rows["plain-56"]["test err %"] == "13.00"
+    assert "| model |" in table.to_markdown() and "ResNet-56" in str(table)
+
+
+def test_subset_test_error_is_marked(tmp_path):
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45, eval_images=2000)))
+    assert plots.results_table(tmp_path).rows[0]["test err %"].endswith("*")
+
+
+def test_lr_schedule_plot_has_the_steps():
+    ax = plots.plot_lr_schedule({"paper": train.paper_schedule("resnet56"),
+                                 "resnet110": train.paper_schedule("resnet110")})
+    paper, warm = ax.get_lines()
+    assert list(paper.get_xdata()) == [0, 32_000, 32_000, 48_000, 48_000, 64_000]
+    assert list(paper.get_ydata())[::2] == pytest.approx([0.1, 0.01, 0.001])
+    assert list(warm.get_xdata())[:2] == [0, 400] and warm.get_ydata()[0] == 0.01
+    assert ax.get_yscale() == "log"
+
+
+def test_save_fig6_writes_a_png(folder, tmp_path):
+    path = plots.save_fig6(folder, tmp_path / "img" / "fig6.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_results_says_what_to_run(tmp_path):
+    with pytest.raises(ValueError, match="experiments fig6"):
+        plots.plot_fig6(tmp_path)
