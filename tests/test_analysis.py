@@ -399,7 +399,7 @@ def test_trained_network_sources(tmp_path, monkeypatch):
 
     from course_utils import data, profile
 
-    monkeypatch.setattr(analysis, "_repo_root", lambda: tmp_path)
+    monkeypatch.setattr(analysis.inside, "_repo_root", lambda: tmp_path)
     prof = profile.get_profile("smoke", "cpu")
     cifar = data.synthetic_cifar10(n_train=300, n_test=40)
     kw = dict(profile=prof, iterations=2, progress=False)
@@ -440,7 +440,7 @@ def test_trained_networks_come_from_one_source(tmp_path, monkeypatch):
 
     from course_utils import data, profile
 
-    monkeypatch.setattr(analysis, "_repo_root", lambda: tmp_path)
+    monkeypatch.setattr(analysis.inside, "_repo_root", lambda: tmp_path)
     prof = profile.get_profile("smoke", "cpu")
     cifar = data.synthetic_cifar10(n_train=300, n_test=40)
     kw = dict(profile=prof, iterations=2, progress=False)
