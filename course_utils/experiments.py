@@ -108,7 +108,8 @@ def fig6(models: Sequence[str] | str | None = None, seeds: Sequence[int] | int =
     ``deterministic`` (default: on for a CPU, where it costs nothing) makes resumed runs bitwise equal.
     """
     t0 = time.perf_counter()
-    prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
+    prof = get_profile(profile, device) if not isinstance(profile, Profile) else (
+        profile.with_device(device) if device is not None else profile)
     names = _csv(models) if isinstance(models, str) else list(models or prof.models)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     bad = [m for m in names if m not in models_names()]
