@@ -1,0 +1,18 @@
+"""What every check shares: the printed verdict and the unanswered-placeholder test."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def report(ok: bool, right: str, wrong: str) -> bool:
+    """Print ``right`` (prefixed with a tick) or ``wrong`` (with a hint marker); return ``ok``."""
+    print(("✅ Correct: " + right) if ok else ("❌ Not yet: " + wrong))
+    return ok
+
+
+def unanswered(answer: Any) -> bool:
+    """True (and a reminder is printed) when the placeholder ``None``/``...`` is still there."""
+    if answer is None or answer is Ellipsis:
+        print("✏️  Not answered yet: replace the placeholder and run the cell again.")
+        return True
+    return False
