@@ -9,7 +9,7 @@ still runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 - ``blocks``: notebooks 03-04 (shape arithmetic, building blocks)
 - ``training``: notebooks 05-07 (training, Fig. 6, why it works)
 """
-from course_utils.checks._verdict import report, unanswered  # noqa: F401  (re-exported)
+from course_utils.checks._verdict import as_number, numeric, report, unanswered  # noqa: F401  (re-exported)
 from course_utils.checks.residuals import (  # noqa: F401  (re-exported)
     check_blocks_per_stage,
     check_degradation_cause,

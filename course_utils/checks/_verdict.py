@@ -16,3 +16,21 @@ def unanswered(answer: Any) -> bool:
         print("✏️  Not answered yet: replace the placeholder and run the cell again.")
         return True
     return False
+
+
+def as_number(answer: Any) -> float | None:
+    """``float(answer)``, or ``None`` after printing a hint when it is not a (finite or infinite) number."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        report(False, "", f"answer with a number, got {answer!r}")
+        return None
+    if value != value:  # NaN
+        report(False, "", "answer with a number, got NaN")
+        return None
+    return value
+
+
+def numeric(answer: Any) -> float | None:
+    """The answer as a number, or ``None`` (with the reminder or hint printed) when unanswered or not numeric."""
+    return None if unanswered(answer) else as_number(answer)

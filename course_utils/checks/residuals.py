@@ -4,23 +4,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course_utils.checks._verdict import report, unanswered
-
-
-def _number(answer: Any) -> float | None:
-    """``float(answer)``, or ``None`` (and a hint is printed) when it is not a number."""
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        report(False, "", f"answer with a number, got {answer!r}")
-        return None
+from course_utils.checks._verdict import as_number, numeric, report, unanswered
 
 
 def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
     """Exercise 01.1: blocks per stage ``n`` of the CIFAR plain/residual net with ``depth = 6n + 2`` layers."""
-    if unanswered(answer):
-        return False
-    value = _number(answer)
+    value = numeric(answer)
     if value is None:
         return False
     n = (depth - 2) // 6
@@ -128,7 +117,7 @@ def check_sensitivity(mapping: Any, residual: Any) -> bool:
     change needed (a fraction, not percent) of the mapping H and of the residual F = H - x."""
     if unanswered(mapping) or unanswered(residual):
         return False
-    m, r = _number(mapping), _number(residual)
+    m, r = as_number(mapping), as_number(residual)
     if m is None or r is None:
         return False
     want_m, want_r = 0.2 / 8.4, 0.2 / 0.4
@@ -152,9 +141,7 @@ def check_sensitivity(mapping: Any, residual: Any) -> bool:
 def check_gradient_factor(answer: Any) -> bool:
     """Exercise 02.3: 50 residual blocks, each with scalar dF/dx = 0.02: the factor
     ``dL/dx_0 / dL/dx_50`` (the gradient at the input over the gradient at the output)."""
-    if unanswered(answer):
-        return False
-    value = _number(answer)
+    value = numeric(answer)
     if value is None:
         return False
     want = 1.02 ** 50

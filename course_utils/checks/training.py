@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course_utils.checks._verdict import report, unanswered
+from course_utils.checks._verdict import as_number, numeric, report, unanswered
 
 
 # notebooks 05-06 (training on CIFAR-10, Fig. 6): the paper's recipe in numbers
@@ -13,25 +13,10 @@ _PAPER_TRAIN_IMAGES = 45_000  # the 45k/5k train/val split of He et al. 2015, se
 _PAPER_MILESTONES = (32_000, 48_000)
 
 
-def _float0506(answer: Any) -> float | None:
-    """``float(answer)``, or ``None`` after printing a hint when it is not a number."""
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        report(False, "", f"answer with a number, got {answer!r}")
-        return None
-    if value != value:  # NaN
-        report(False, "", "answer with a number, got NaN")
-        return None
-    return value
-
-
 def check_epochs(answer: Any, iterations: int = 64_000, batch_size: int = 128,
                  train_images: int = _PAPER_TRAIN_IMAGES) -> bool:
     """Exercise 05.1: epochs (passes over the training split) in ``iterations`` minibatches."""
-    if unanswered(answer):
-        return False
-    value = _float0506(answer)
+    value = numeric(answer)
     if value is None:
         return False
     want = iterations * batch_size / train_images
@@ -56,9 +41,7 @@ def _paper_lr(iteration: int, depth: int) -> float:
 
 def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
     """Exercise 05.2: the paper's learning rate at ``iteration`` for a CIFAR net of ``depth`` layers."""
-    if unanswered(answer):
-        return False
-    value = _float0506(answer)
+    value = numeric(answer)
     if value is None:
         return False
     want = _paper_lr(iteration, depth)
@@ -78,9 +61,7 @@ def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
 
 def check_augmentation_views(answer: Any, pad: int = 4) -> bool:
     """Exercise 05.3: distinct training views of one image under pad-``pad`` crop + horizontal flip."""
-    if unanswered(answer):
-        return False
-    value = _float0506(answer)
+    value = numeric(answer)
     if value is None:
         return False
     offsets = 2 * pad + 1
@@ -131,9 +112,7 @@ def check_fig6_lines(thin: Any, bold: Any) -> bool:
 
 def check_shortcut_params(answer: Any) -> bool:
     """Exercise 06.2: parameters of ResNet-20 minus those of plain-20 (option A shortcuts)."""
-    if unanswered(answer):
-        return False
-    value = _float0506(answer)
+    value = numeric(answer)
     if value is None:
         return False
     from course_utils.models import count_params, plain_cifar, resnet_cifar
@@ -147,9 +126,7 @@ def check_shortcut_params(answer: Any) -> bool:
 
 def check_milestone_epoch(answer: Any) -> bool:
     """Exercise 06.3: the epoch (on the 45k split, batch 128) of the paper's first lr drop at 32k iterations."""
-    if unanswered(answer):
-        return False
-    value = _float0506(answer)
+    value = numeric(answer)
     if value is None:
         return False
     want = _PAPER_MILESTONES[0] * 128 / _PAPER_TRAIN_IMAGES
@@ -166,7 +143,7 @@ def check_error_noise(se_2000: Any, se_10000: Any, error: float = 7.0) -> bool:
     on 10,000 test images (each image right or wrong independently: a binomial proportion)."""
     if unanswered(se_2000) or unanswered(se_10000):
         return False
-    a, b = _float0506(se_2000), _float0506(se_10000)
+    a, b = as_number(se_2000), as_number(se_10000)
     if a is None or b is None:
         return False
     p = error / 100
