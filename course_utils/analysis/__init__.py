@@ -5,7 +5,7 @@ Two modules, re-exported here so notebooks write ``analysis.<name>``:
 - ``gradients``: gradient norms per layer, shattered gradients (Balduzzi et al. 2017),
   gradient flow through depth, the toy MLPs of notebooks 01-02
 - ``inside``: layer responses (He et al. 2015, Fig. 7), lesion studies (Veit et al. 2016),
-  filter-normalised loss landscapes (Li et al. 2018), fetching trained networks (notebook 07)
+  filter-normalised loss landscapes (Li et al. 2018)
 """
 from course_utils.analysis.gradients import (  # noqa: F401  (re-exported)
     MLPBlock,
@@ -32,9 +32,4 @@ from course_utils.analysis.inside import (  # noqa: F401  (re-exported)
     filter_normalized_direction,
     loss_landscape_1d,
     loss_landscape_2d,
-    TrainedNet,
-    FIG6_FOLDERS,
-    finished_weights,
-    trained_networks,
-    trained_network,
 )
