@@ -2,14 +2,17 @@
 
     python -m course_utils.bench --model resnet56 --device auto --batch-size 128
 
-*Ours* is what :func:`course_utils.train.train_model` runs: the dataset resident on the device
-(``data.DeviceLoader``, batched crop + flip there), and on CUDA channels_last, bf16 autocast, fused
-SGD, no host sync inside the loop (optionally ``torch.compile``). The *baseline* is the
+*Ours* is what the training engine runs (``engine``): the dataset resident on the device
+(``loader.DeviceLoader``, batched crop + flip there), and on CUDA channels_last, bf16 autocast,
+fused SGD, no host sync inside the loop, and the step as a CUDA graph or compiled
+(``--engine``; ``auto`` probes and takes the fastest correct one). The *baseline* is the
 conventional script: a torchvision-style dataset of PIL images with ``transforms`` in a
 ``DataLoader`` (worker processes, pinned memory), fp32, eager, and the per-step ``loss.item()``
 of the usual training loop. Both run in the same process on the same data; warm-up steps are
 excluded and the clock is read after a device synchronisation. Writes
-``results/bench/bench-<device>.json``.
+``results/bench/bench-<device>.json``, one entry per model::
+
+    python -m course_utils.bench --models resnet20,resnet56,resnet18_cifar
 """
 from __future__ import annotations
 
@@ -26,11 +29,14 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import data as cdata
-from course_utils import models, train
+from course_utils import engine, models
+from course_utils.paths import results_dir
 from course_utils.profile import get_device, get_profile, seed_everything
+from course_utils.schedule import Schedule
+from course_utils.train import Budget, TrainRun, device_name
+from course_utils.transforms import TensorImageDataset, dataloader_transform
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "results" / "bench"
+__all__ = ["run_bench", "default_workers", "main"]
 
 
 def _sync(device: torch.device) -> None:
@@ -65,28 +71,29 @@ def _bench_data(n_train: int) -> cdata.CIFAR10:
         return cdata.synthetic_cifar10(n_train=n_train, n_test=100)
 
 
-def _time_ours(model: str, train_x: torch.Tensor, train_y: torch.Tensor, device: torch.device, batch_size: int,
-               warmup: int, steps: int, compile: bool | str) -> float:
-    """Our pipeline, built from the training engine's own pieces (the same code as train_model)."""
+def _time_ours(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int,
+               engine_name: str) -> tuple[float, str]:
+    """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
     seed_everything(0)
-    net = train.prepare_model(models.get_model(model), device)
-    opt = train.make_optimizer(net, train.Schedule(batch_size=batch_size), device)
-    step_net = train.maybe_compile(net, compile)
-    loader = cdata.DeviceLoader(train_x, train_y, batch_size, train=True, device=device,
-                                channels_last=device.type == "cuda",
-                                normalizer=train.make_normalizer("per_pixel", train_x))
-    return _timed(lambda x, y: train.train_step(step_net, opt, x, y), loader.batches(), warmup, steps, device)
+    run = TrainRun(models.get_model(model), data, Schedule(batch_size=batch_size), name=model,
+                   budget=Budget(train_set="all"), device=device)
+    choices = engine.candidates(device, engine_name)
+    variant = choices[0] if len(choices) == 1 else engine.pick(engine.probe([run], choices, seconds=2.0))[model]
+    loader = run.make_loader()
+    run.lr_changed()
+    step = engine.make_step(run, variant, next(loader.batches(1)))
+    return _timed(step, loader.batches(), warmup, steps, device), variant
 
 
-def _time_baseline(model: str, train_x: torch.Tensor, train_y: torch.Tensor, device: torch.device,
-                   batch_size: int, warmup: int, steps: int, num_workers: int) -> float:
+def _time_baseline(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int,
+                   steps: int, num_workers: int) -> float:
     """The conventional loop: PIL transforms in DataLoader workers, fp32, eager, ``loss.item()`` every step."""
     seed_everything(0)
     net = models.get_model(model).to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # what the usual CIFAR scripts set too
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    ds = cdata.TensorImageDataset(train_x, train_y, cdata.dataloader_transform(train=True))
+    ds = TensorImageDataset(data.train_images, data.train_labels, dataloader_transform(train=True))
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
                                      num_workers=num_workers, pin_memory=device.type == "cuda",
                                      persistent_workers=num_workers > 0)
@@ -106,39 +113,41 @@ def _time_baseline(model: str, train_x: torch.Tensor, train_y: torch.Tensor, dev
     return _timed(step, endless(), warmup, steps, device)
 
 
-def run_bench(model: str = "resnet56", device: str | torch.device | None = None, batch_size: int = 128,
+def run_bench(model: str = "resnet56", *, device: str | torch.device | None = None, batch_size: int = 128,
               steps: int | None = None, warmup: int | None = None, num_workers: int | None = None,
-              compile: bool | str = False, data: cdata.CIFAR10 | None = None,
-              out: str | Path | None = DEFAULT_OUT) -> dict[str, Any]:
-    """Time both pipelines on ``model`` and return (and write, unless ``out=None``) the result dict."""
+              engine_name: str = "auto", data: cdata.CIFAR10 | None = None) -> dict[str, Any]:
+    """Time both pipelines on ``model`` (same data, same process) and return the measurement."""
+    if steps is not None and steps < 1 or warmup is not None and warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     device = get_device(None if device in (None, "auto") else str(device))
     cuda = device.type == "cuda"
     steps = steps or (200 if cuda else 10)
-    warmup = warmup if warmup is not None else (30 if cuda else 2) + (20 if compile else 0)
+    warmup = warmup if warmup is not None else (30 if cuda else 2)
     num_workers = default_workers(device) if num_workers is None else num_workers
     data = data or _bench_data(batch_size * (steps + warmup))
-    train_x, train_y, _, _ = train.split_data(data)
-    ours_s = _time_ours(model, train_x, train_y, device, batch_size, warmup, steps, compile)
-    base_s = _time_baseline(model, train_x, train_y, device, batch_size, warmup, steps, num_workers)
+    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, engine_name)
+    base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
-    result = {"device": train.device_name(device), "device_type": device.type, "model": model,
-              "ours_img_s": round(ours_img_s, 1), "baseline_img_s": round(base_img_s, 1),
-              "speedup": round(ours_img_s / base_img_s, 3), "batch_size": batch_size, "steps": steps,
-              "warmup": warmup, "num_workers": num_workers, "compile": compile, "cpu_count": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "data_source": data.source,
-              "torch_version": torch.__version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if out is not None:
-        path = Path(out) / f"bench-{device.type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        result["file"] = str(path)
-    return result
+    return {"device": device_name(device), "device_type": device.type, "model": model,
+            "ours_img_s": round(ours_img_s, 1), "baseline_img_s": round(base_img_s, 1),
+            "speedup": round(ours_img_s / base_img_s, 3), "engine": variant, "batch_size": batch_size,
+            "steps": steps, "warmup": warmup, "num_workers": num_workers, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "data_source": data.source,
+            "torch_version": str(torch.__version__), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_bench(runs: list[dict[str, Any]], out: str | Path) -> Path:
+    """``<out>/bench-<device type>.json``: ``{"device": ..., "runs": [one entry per model]}``."""
+    path = Path(out) / f"bench-{runs[0]['device_type']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"device": runs[0]["device"], "runs": runs}, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="resnet56", choices=models.MODEL_NAMES, metavar="NAME",
-                   help="model to time (default: resnet56)")
+    p.add_argument("--models", default="resnet56", metavar="M1,M2",
+                   help="comma-separated models to time (default: resnet56)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
     p.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128, the paper's)")
     p.add_argument("--steps", type=int, default=None,
@@ -146,17 +155,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 30 on a GPU, 2 on a CPU)")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers of the baseline (default: up to 8 for a GPU, 1 or 2 on a CPU)")
-    p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
-                   help="torch.compile our model (optionally a mode, e.g. max-autotune)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for bench-<device>.json")
+    p.add_argument("--engine", default="auto", choices=("auto", *engine.VARIANTS),
+                   help="our step: graphs, compile, eager, or auto (probe on a GPU, pick the fastest correct)")
+    p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)
-    r = run_bench(a.model, a.device, a.batch_size, a.steps, a.warmup, a.workers, a.compile, out=a.out)
-    fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
-    print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
-    print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast})")
-    print(f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
-          f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)")
-    print(f"  speedup  {r['speedup']:10.2f}x   -> {r['file']}")
+    names = [n for n in a.models.replace(" ", ",").split(",") if n]
+    bad = [n for n in names if n not in models.MODEL_NAMES]
+    if bad:
+        p.error(f"unknown model(s) {bad}; choose from: {', '.join(models.MODEL_NAMES)}")
+    runs = [run_bench(n, device=a.device, batch_size=a.batch_size, steps=a.steps, warmup=a.warmup,
+                      num_workers=a.workers, engine_name=a.engine) for n in names]
+    path = write_bench(runs, a.out)
+    for r in runs:
+        fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
+        print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
+        print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['engine']})")
+        print(f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
+              f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)")
+        print(f"  speedup  {r['speedup']:10.2f}x")
+    print(f"-> {path}")
     return 0
 
 

@@ -19,7 +19,9 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
-MD_IMG = Path(__file__).resolve().parents[1] / "md_img"
+from course_utils.paths import md_img_dir
+
+MD_IMG = md_img_dir()
 COLORS = {"conv": "#cfe2f3", "proj": "#d9d2e9", "add": "#f4cccc", "io": "#eeeeee",
           "pad": "#d0d0d0", "tap": "#e06666", "next": "#6fa8dc", "out": "#93c47d"}
 

@@ -23,6 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+__all__ = [
+    "SHORTCUTS", "STRIDE_ON", "conv3x3", "conv1x1", "ShortcutA", "BasicBlock", "Bottleneck", "PreActBlock",
+    "Block", "CifarResNet", "ResNet", "plain_cifar", "resnet_cifar", "preact_resnet_cifar", "resnet18_cifar",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "MODEL_NAMES", "get_model", "count_params",
+]
+
 SHORTCUTS = ("A", "B")
 STRIDE_ON = ("3x3", "1x1")
 
@@ -260,7 +266,9 @@ class ResNet(_ResNetBase):
     """ImageNet ResNet (torchvision's layer names): 7x7/2 conv, 3x3/2 max-pool, 4 stages, fc.
 
     ``small_input=True`` swaps the stem for a 3x3/1 conv without max-pool, for 32x32
-    images (the "CIFAR ResNet-18" of many public reproductions).
+    images (the "CIFAR ResNet-18" of many public reproductions). ``stride_on`` places a
+    ``Bottleneck``'s stride on its 3x3 (torchvision v1.5) or first 1x1 (Caffe v1);
+    ``zero_init_residual`` starts every block as its shortcut (see ``_init_weights``).
     (B, 3, H, W) -> (B, num_classes).
     """
 
@@ -338,23 +346,55 @@ def resnet18_cifar(*, num_classes: int = 10) -> ResNet:
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, small_input=True)
 
 
-def _imagenet(block: Block, layers: list[int]) -> Callable[..., ResNet]:
-    def build(*, num_classes: int = 1000, stride_on: str = "3x3",
-              zero_init_residual: bool = False) -> ResNet:
-        return ResNet(block, layers, num_classes=num_classes, stride_on=stride_on,
-                      zero_init_residual=zero_init_residual)
-    return build
+def resnet18(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
+    """ResNet-18 (He et al. 2015, Table 1): ``BasicBlock``, [2, 2, 2, 2] blocks per stage.
+
+    (2+2+2+2) blocks x 2 convs + stem + fc = 18 layers; 11,689,512 parameters (1000 classes).
+    Loads ``torchvision.models.resnet18`` state_dicts; keyword arguments as in :class:`ResNet`.
+    """
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, stride_on=stride_on,
+                  zero_init_residual=zero_init_residual)
 
 
-resnet18 = _imagenet(BasicBlock, [2, 2, 2, 2])  # (2+2+2+2)*2 + 2 = 18 layers
-resnet34 = _imagenet(BasicBlock, [3, 4, 6, 3])  # (3+4+6+3)*2 + 2 = 34
-resnet50 = _imagenet(Bottleneck, [3, 4, 6, 3])  # (3+4+6+3)*3 + 2 = 50
-resnet101 = _imagenet(Bottleneck, [3, 4, 23, 3])
-resnet152 = _imagenet(Bottleneck, [3, 8, 36, 3])
-for _d, _f in [(18, resnet18), (34, resnet34), (50, resnet50), (101, resnet101), (152, resnet152)]:
-    _f.__name__ = _f.__qualname__ = f"resnet{_d}"
-    _f.__doc__ = f"ImageNet ResNet-{_d}, state_dict-compatible with torchvision.models.resnet{_d}."
-del _d, _f
+def resnet34(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
+    """ResNet-34 (He et al. 2015, Table 1): ``BasicBlock``, [3, 4, 6, 3] blocks per stage.
+
+    (3+4+6+3) blocks x 2 convs + stem + fc = 34 layers; 21,797,672 parameters (1000 classes).
+    Loads ``torchvision.models.resnet34`` state_dicts; keyword arguments as in :class:`ResNet`.
+    """
+    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on,
+                  zero_init_residual=zero_init_residual)
+
+
+def resnet50(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
+    """ResNet-50 (He et al. 2015, Table 1): ``Bottleneck``, [3, 4, 6, 3] blocks per stage.
+
+    (3+4+6+3) blocks x 3 convs + stem + fc = 50 layers; 25,557,032 parameters (1000 classes).
+    Loads ``torchvision.models.resnet50`` state_dicts; keyword arguments as in :class:`ResNet`.
+    """
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on,
+                  zero_init_residual=zero_init_residual)
+
+
+def resnet101(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
+    """ResNet-101 (He et al. 2015, Table 1): ``Bottleneck``, [3, 4, 23, 3] blocks per stage.
+
+    (3+4+23+3) blocks x 3 convs + stem + fc = 101 layers; 44,549,160 parameters (1000 classes).
+    Loads ``torchvision.models.resnet101`` state_dicts; keyword arguments as in :class:`ResNet`.
+    """
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, stride_on=stride_on,
+                  zero_init_residual=zero_init_residual)
+
+
+def resnet152(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
+    """ResNet-152 (He et al. 2015, Table 1): ``Bottleneck``, [3, 8, 36, 3] blocks per stage.
+
+    (3+8+36+3) blocks x 3 convs + stem + fc = 152 layers; 60,192,808 parameters (1000 classes).
+    Loads ``torchvision.models.resnet152`` state_dicts; keyword arguments as in :class:`ResNet`.
+    """
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, stride_on=stride_on,
+                  zero_init_residual=zero_init_residual)
+
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **{f"plain{d}": partial(plain_cifar, d) for d in (20, 32, 44, 56, 110)},

@@ -2,8 +2,8 @@
 
 Plots read only the results contract, never a live model:
 
-    >>> from course_utils import experiments, plots
-    >>> fig = plots.plot_fig6(experiments.load_results("results/fig6"))   # doctest: +SKIP
+    >>> from course_utils import plots, results
+    >>> fig = plots.plot_fig6(results.load_results("results/fig6"))   # doctest: +SKIP
 
 Fig. 6 of He et al. 2015: plain nets left, ResNets right; thin dashed = training error,
 bold = test error; iterations in units of 1e4 on x, error in % on y (0-20).
@@ -21,9 +21,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from course_utils.train import Schedule
+from course_utils.paths import md_img_dir
+from course_utils.results import describe, load_results
+from course_utils.schedule import Schedule
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["PAPER_TABLE6", "REPRODUCTIONS", "as_results", "label", "plot_curves", "plot_fig6", "plot_resnet18",
+           "plot_lr_schedule", "ResultsTable", "results_table", "save_fig6"]
 # He et al. 2015, Table 6: CIFAR-10 test error (%) with the 64k-iteration recipe.
 PAPER_TABLE6 = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
                 "resnet1202": 7.93}
@@ -38,8 +41,6 @@ Results = Mapping[str, dict] | Iterable[dict] | str | Path
 def as_results(results: Results) -> list[dict]:
     """A list of result dicts from a ``{name: result}`` dict, a list of them, or a results folder."""
     if isinstance(results, (str, Path)):
-        from course_utils.experiments import load_results
-
         results = load_results(results)
     items = list(results.values()) if isinstance(results, Mapping) else list(results)
     if not items:
@@ -76,15 +77,17 @@ def plot_curves(results: Results, ax: Axes | None = None, *, ymax: float | str =
     """Training (thin dashed) and test (bold) error of every run on one axis, x in units of 1e4 iterations."""
     items = as_results(results)
     ax = ax or plt.subplots(figsize=(5, 4))[1]
+    longest = max(r["schedule"]["iterations"] for r in items)
+    unit = 1e4 if longest >= 20_000 else 1  # the paper's unit for its schedule; plain iterations for short runs
     for r in items:
         h, c = r["history"], _color(r["model"])
-        x = [i / 1e4 for i in h["iteration"]]
+        x = [i / unit for i in h["iteration"]]
         ax.plot(x, h["train_error"], ls="--", lw=0.9, color=c)
         ax.plot(x, h["test_error"], ls="-", lw=2.2, color=c, label=label(r["model"]))
-    ax.set_xlabel("iter. (1e4)")
+    ax.set_xlabel("iter. (1e4)" if unit == 1e4 else "iteration")
     ax.set_ylabel("error (%)")
     ax.set_ylim(0, _auto_ymax(items) if ymax == "auto" else ymax)
-    ax.set_xlim(0, max(r["schedule"]["iterations"] for r in items) / 1e4)
+    ax.set_xlim(0, longest / unit)
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
@@ -118,10 +121,7 @@ def plot_fig6(results: Results, axes: Iterable[Axes] | None = None, *, ymax: flo
     for ax, (group, title) in zip(axes, panels):
         plot_curves(group, ax, ymax=top, title=title)
     fig = axes[0].figure
-    its = max(r["schedule"]["iterations"] for r in items)
-    src = items[0].get("data_source", "?")
-    fig.suptitle(f"CIFAR-10, {its:,} iterations ({items[0].get('profile', '?')} profile, {src}); "
-                 f"dashed: training error, bold: test error", fontsize=9)
+    fig.suptitle(f"CIFAR-10, {describe(items[0])}; dashed: training error, bold: test error", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -190,7 +190,7 @@ def results_table(results: Results) -> ResultsTable:
 
     for r in sorted(as_results(results), key=order):
         h = r["history"]
-        star = "*" if r.get("eval_images", 10_000) < 10_000 else ""
+        star = "*" if r.get("n_test_images", 10_000) < 10_000 else ""
         rows.append({"model": label(r["model"]) + (f" s{r['seed']}" if r["seed"] else ""),
                      "params (M)": f"{r['params'] / 1e6:.2f}", "iterations": f"{r['schedule']['iterations']:,}",
                      "train err %": f"{h['train_error'][-1]:.2f}", "test err %": f"{h['test_error'][-1]:.2f}{star}",
@@ -199,9 +199,9 @@ def results_table(results: Results) -> ResultsTable:
     return ResultsTable(rows)
 
 
-def save_fig6(results: Results, path: str | Path = REPO / "md_img" / "fig6_reproduction.png", dpi: int = 150) -> Path:
+def save_fig6(results: Results, path: str | Path | None = None, dpi: int = 150) -> Path:
     """Render :func:`plot_fig6` to a PNG (default ``md_img/fig6_reproduction.png``) and return its path."""
-    path = Path(path)
+    path = Path(path) if path is not None else md_img_dir() / "fig6_reproduction.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = plot_fig6(results)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")

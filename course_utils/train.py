@@ -1,29 +1,27 @@
 """Training a CIFAR-10 network with the paper's recipe, counted in iterations.
 
-He et al. 2015 (sec. 4.2) train the CIFAR nets with SGD (momentum 0.9,
-weight decay 1e-4, batch 128) for 64k iterations, lr 0.1 divided by 10 at
-32k and 48k, on a 45k/5k train/val split, with pad-4 crop + flip and the
-per-pixel mean subtracted. :func:`train_model` runs that recipe (or any other
-:class:`Schedule`), records the history of the results contract, writes
-resumable checkpoints and stops on a NaN loss.
+A :class:`TrainRun` is one network being trained: its model and SGD optimizer, the
+schedule (``schedule.Schedule``), the data it trains and tests on, the history of the
+results contract and the running sums behind it. It advances one step at a time and
+checkpoints itself, so the training loop here (:func:`train_model`) and the engine that
+steps several runs round-robin (``engine``) share every line of bookkeeping.
 
-The same loop runs everywhere; on CUDA it takes the fast path: the dataset
-lives on the GPU (``data.DeviceLoader``), channels_last memory, bf16
-autocast, and no host synchronisation inside the step loop (loss and error
-sums stay on the device until a record, checkpoint or progress-bar point).
+On CUDA the step takes the fast path: the dataset lives on the GPU (``loader.DeviceLoader``),
+channels_last memory, bf16 autocast, fused SGD, and no host synchronisation inside the
+step loop (loss and error sums stay on the device until a record or checkpoint).
 
-    >>> s = Schedule()
-    >>> [s.lr_at(i) for i in (0, 31_999, 32_000, 48_000)]
-    [0.1, 0.1, 0.01, 0.001]
+    >>> from course_utils import data, models
+    >>> run = TrainRun(models.get_model("resnet20"), data.synthetic_cifar10(300, 50),
+    ...                Schedule(iterations=2), budget=Budget(test_subset=20), device="cpu")
+    >>> run.iteration, run.remaining, run.n_train
+    (0, 2, 270)
 """
 from __future__ import annotations
 
-import os
-import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,219 +29,62 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils import data as cdata
-from course_utils.profile import get_device, seed_everything
+from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.evaluation import error_percent
+from course_utils.loader import DeviceLoader
+from course_utils.profile import Profile, get_device, seed_everything
+from course_utils.schedule import Schedule
+from course_utils.transforms import Normalizer, per_pixel_mean, train_val_split
 
-__all__ = [
-    "Schedule", "paper_schedule", "recipe_for", "RECIPES", "train_model", "train_step", "evaluate", "predict",
-    "confusion_matrix", "per_class_error", "NonFiniteLossError", "CheckpointError",
-    "save_checkpoint", "load_checkpoint",
-]
+__all__ = ["Budget", "Split", "split_data", "make_normalizer", "prepare_model", "make_optimizer", "train_step",
+           "TrainRun", "train_model", "NonFiniteLossError", "device_name"]
 
-
-# --- the schedule -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Schedule:
-    """SGD hyper-parameters and a step lr schedule, counted in iterations (minibatches)."""
-
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    milestones: tuple[int, ...] = (32_000, 48_000)  # lr /= 10 at each
-    iterations: int = 64_000
-    warmup_iterations: int = 0  # lr = warmup_lr for iterations [0, warmup_iterations)
-    warmup_lr: float = 0.01
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        if self.iterations < 1 or self.batch_size < 1:
-            raise ValueError(f"iterations and batch_size must be >= 1, got {self.iterations}, {self.batch_size}")
-        if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones must be increasing, got {self.milestones}")
-
-    def lr_at(self, it: int) -> float:
-        """Learning rate of step ``it`` (0-based): warm-up, then lr / 10 per milestone passed."""
-        if it < self.warmup_iterations:
-            return self.warmup_lr
-        return self.lr / 10 ** sum(it >= m for m in self.milestones)
-
-    def scaled(self, iterations: int) -> "Schedule":
-        """The same schedule stretched to ``iterations``: milestones and warm-up scale proportionally.
-
-        A warm-up keeps at least one iteration, so a shortened ResNet-110 run still warms up.
-        """
-        f = iterations / self.iterations
-        warm = max(1, round(self.warmup_iterations * f)) if self.warmup_iterations else 0
-        return replace(self, iterations=int(iterations), warmup_iterations=warm,
-                       milestones=tuple(max(1, round(m * f)) for m in self.milestones))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (the ``schedule`` entry of a result)."""
-        d = asdict(self)
-        d["milestones"] = list(self.milestones)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Schedule":
-        return cls(**{k: (tuple(v) if k == "milestones" else v) for k, v in d.items()})
-
-
-def model_depth(name: str) -> int:
-    """Depth from a model name: ``resnet110`` -> 110, ``resnet18_cifar`` -> 18."""
-    m = re.search(r"(\d+)", name)
-    if m is None:
-        raise ValueError(f"cannot read a depth from model name {name!r} (expected e.g. 'resnet56')")
-    return int(m.group(1))
-
-
-def paper_schedule(model_name: str) -> Schedule:
-    """The paper's CIFAR-10 recipe; depth >= 110 warms up at lr 0.01 for 400 iterations."""
-    if model_depth(model_name) >= 110:
-        return replace(RECIPES["paper"], warmup_iterations=400)
-    return RECIPES["paper"]
-
-
-# Recipes are data: one Schedule each, no code paths.
-RECIPES: dict[str, Schedule] = {
-    # He et al. 2015, sec. 4.2: 64k iterations = 182 epochs of the 45k split.
-    "paper": Schedule(),
-    # The CIFAR ResNet-18 (11.2M parameters, 40x ResNet-20) is not in the paper. We use the recipe of
-    # the public PyTorch reproductions that reach 93-95% (e.g. kuangliu/pytorch-cifar): SGD lr 0.1,
-    # momentum 0.9, batch 128, weight decay 5e-4 -- five times the paper's, because this much wider net
-    # overfits CIFAR-10 more -- with a step decay at 50% / 75% of the run. We keep the paper's length
-    # (64k iterations, 182 epochs, similar to the 200 epochs of those reproductions) so its curve shares
-    # the x-axis of Fig. 6 and the only recipe differences are the weight decay and the width.
-    "resnet18_cifar": Schedule(weight_decay=5e-4),
-}
-
-
-def recipe_for(model_name: str) -> Schedule:
-    """The schedule a model is trained with in ``fig6``: its own recipe if it has one, else the paper's."""
-    return RECIPES.get(model_name) or paper_schedule(model_name)
+TRAIN_SETS = ("split", "all")
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the last good checkpoint was kept."""
 
 
-# --- evaluation ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Budget:
+    """How much data a run sees and how often it reports: budgets, never the recipe.
 
-def _fast(device: torch.device) -> bool:
-    return device.type == "cuda"
-
-
-def _eval_logits(model: nn.Module, images: torch.Tensor, normalizer, batch_size: int, device: torch.device):
-    """Yield ``(start, logits (b, classes))`` over ``images`` in eval mode (restored afterwards), no grad."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for i in range(0, len(images), batch_size):
-                x = normalizer(images[i:i + batch_size].to(device, non_blocking=True))  # (b, 3, 32, 32) float
-                if _fast(device):
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_fast(device)):
-                    yield i, model(x)
-    finally:
-        model.train(was_training)
-
-
-def predict(model: nn.Module, images: torch.Tensor, *, normalizer, batch_size: int = 1000,
-            device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits ``(N, num_classes)`` (float32, CPU) for uint8 ``images (N, 3, 32, 32)``; argmax(1) = predictions."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    return torch.cat([lg.float().cpu() for _, lg in _eval_logits(model, images, normalizer, batch_size, device)])
-
-
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, normalizer,
-             batch_size: int = 1000, device: torch.device | str | None = None) -> float:
-    """Top-1 error in percent of ``model`` on uint8 ``images (N, 3, 32, 32)`` with int64 ``labels (N,)``.
-
-    Runs in eval mode (BN uses its running statistics), restores the previous mode; one host sync at the end.
+    ``train_set``: ``"split"`` trains on the 45k part of the paper's 45k/5k split (how the paper
+    fixed its schedule), ``"all"`` on all 50k training images (how it trained the models it
+    reports). ``train_subset`` / ``test_subset``: a fixed subset of that many images (None: all).
+    Checkpoints are written every ``checkpoint_every`` iterations, every ``checkpoint_seconds``
+    of wall time, and at the end.
     """
-    if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"need as many labels as images (> 0), got {len(images)} images, {len(labels)} labels")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    labels = labels.to(device)
-    wrong = torch.zeros((), dtype=torch.int64, device=device)
-    for i, logits in _eval_logits(model, images, normalizer, batch_size, device):
-        wrong += (logits.argmax(1) != labels[i:i + len(logits)]).sum()
-    return 100.0 * wrong.item() / len(labels)
+
+    eval_every: int = 500
+    test_subset: int | None = None
+    train_subset: int | None = None
+    train_set: str = "split"
+    checkpoint_every: int | None = None
+    checkpoint_seconds: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        if self.train_set not in TRAIN_SETS:
+            raise ValueError(f"train_set must be one of {TRAIN_SETS}, got {self.train_set!r}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+
+    @classmethod
+    def of(cls, profile: Profile, **overrides: Any) -> "Budget":
+        """The profile's budgets (eval_every, test/train subsets, train set), with ``overrides``."""
+        kw = dict(eval_every=profile.eval_every, test_subset=profile.test_subset,
+                  train_subset=profile.train_subset, train_set=profile.train_set)
+        return cls(**(kw | overrides))
 
 
-def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """``(C, C)`` int64 counts: row = true class, column = predicted class."""
-    preds, labels = preds.reshape(-1).long().cpu(), labels.reshape(-1).long().cpu()
-    if preds.shape != labels.shape:
-        raise ValueError(f"preds and labels differ in length: {preds.numel()} vs {labels.numel()}")
-    idx = labels * num_classes + preds
-    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+class Split(NamedTuple):
+    """The images a run trains and tests on: uint8 ``(N, 3, 32, 32)`` with int64 labels ``(N,)``."""
 
-
-def per_class_error(cm: torch.Tensor) -> torch.Tensor:
-    """Error in percent per true class ``(C,)`` from a confusion matrix (NaN for an absent class)."""
-    cm = cm.double()
-    return 100.0 * (1.0 - cm.diag() / cm.sum(1))
-
-
-# --- checkpoints --------------------------------------------------------------
-
-CKPT_FORMAT = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: unreadable, or written by a different run."""
-
-
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically: a temp file in the same folder, fsync, then ``os.replace``.
-
-    A crash (even SIGKILL) leaves either the old checkpoint or the new one, never half of one.
-    ``state`` must hold only tensors, numbers, strings, None and lists/dicts of them
-    (what ``torch.load(..., weights_only=True)`` accepts).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read a checkpoint (``weights_only=True``, tensors on the CPU) and check it belongs to this run.
-
-    ``expect``: the run's identity (model name, schedule, seed, data sizes...); any field that
-    differs raises :class:`CheckpointError`, which names the file and what to do.
-    """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001  (truncated zip, pickle error, foreign object: all "corrupt")
-        raise CheckpointError(
-            f"{path}: cannot read this checkpoint ({type(err).__name__}: {err}). It is corrupt or not a "
-            f"course_utils checkpoint. Delete it to restart this run from iteration 0 (nothing else is lost), "
-            f"or put back a good copy to resume.") from err
-    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT or "meta" not in state:
-        raise CheckpointError(f"{path}: not a course_utils.train checkpoint (format {CKPT_FORMAT}). "
-                              f"Delete it to restart this run from iteration 0.")
-    diffs = [f"{k}: checkpoint has {state['meta'].get(k)!r}, this run has {v!r}"
-             for k, v in (expect or {}).items() if state["meta"].get(k) != v]
-    if diffs:
-        raise CheckpointError(
-            f"{path} belongs to a different run ({'; '.join(diffs)}). Pass the matching model and schedule "
-            f"to resume it, or delete the file (or write to another folder) to start this run from scratch.")
-    return state
-
-
-# --- the training loop --------------------------------------------------------
-
-def device_name(device: torch.device) -> str:
-    """A readable device name for results: the GPU's name, or ``cpu`` / ``mps``."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
 
 
 def _fixed_subset(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor | None:
@@ -253,26 +94,36 @@ def _fixed_subset(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor | 
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-def split_data(data: cdata.CIFAR10, *, train_images: int | None = None, eval_images: int | None = None,
-               val_size: int = 5000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train_x, train_y, test_x, test_y) as the paper uses them: train on the 45k part of the 45k/5k split
-    (a fixed subset of it when ``train_images``), test on the test set (a fixed subset when ``eval_images``)."""
-    val_size = min(val_size, len(data.train_labels) // 10)  # small synthetic sets keep 90% for training
-    train_idx, _ = cdata.train_val_split(data.train_labels, val_size=val_size, seed=0)
-    sub = _fixed_subset(len(train_idx), train_images)
+def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5000) -> Split:
+    """The images a run uses: the 45k part of the 45k/5k split (``train_set="split"``) or all training
+    images (``"all"``), then fixed subsets of train and test as the budget says."""
+    train_idx = torch.arange(len(data.train_labels))
+    if budget.train_set == "split":
+        val_size = min(val_size, len(data.train_labels) // 10)  # small synthetic sets keep 90% for training
+        train_idx, _ = train_val_split(data.train_labels, val_size=val_size, seed=0)
+    sub = _fixed_subset(len(train_idx), budget.train_subset)
     train_idx = train_idx if sub is None else train_idx[sub]
-    test_idx = _fixed_subset(len(data.test_labels), eval_images)
+    test_idx = _fixed_subset(len(data.test_labels), budget.test_subset)
     test_x, test_y = data.test_images, data.test_labels
     if test_idx is not None:
         test_x, test_y = test_x[test_idx], test_y[test_idx]
-    return data.train_images[train_idx], data.train_labels[train_idx], test_x, test_y
+    return Split(data.train_images[train_idx], data.train_labels[train_idx], test_x, test_y)
 
 
-def make_normalizer(mode: str, train_x: torch.Tensor) -> cdata.Normalizer:
+def make_normalizer(mode: str, train_x: torch.Tensor) -> Normalizer:
     """``per_pixel`` (the paper: subtract the per-pixel mean of the training images) or ``per_channel``."""
     if mode == "per_pixel":
-        return cdata.Normalizer("per_pixel", mean=cdata.per_pixel_mean(train_x))
-    return cdata.Normalizer(mode)
+        return Normalizer("per_pixel", mean=per_pixel_mean(train_x))
+    return Normalizer(mode)
+
+
+def _fast(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+def device_name(device: torch.device) -> str:
+    """A readable device name for results: the GPU's name, or ``cpu`` / ``mps``."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def prepare_model(model: nn.Module, device: torch.device, deterministic: bool = False) -> nn.Module:
@@ -287,13 +138,6 @@ def make_optimizer(model: nn.Module, schedule: Schedule, device: torch.device) -
     """SGD of the schedule (weight decay on every parameter, as in the paper); fused on CUDA."""
     return torch.optim.SGD(model.parameters(), lr=schedule.lr_at(0), momentum=schedule.momentum,
                            weight_decay=schedule.weight_decay, fused=True if _fast(device) else None)
-
-
-def maybe_compile(model: nn.Module, compile: bool | str) -> nn.Module:
-    """``torch.compile(model)``; a string picks the mode, e.g. ``"max-autotune"``; False: eager."""
-    if not compile:
-        return model
-    return torch.compile(model, mode=None if compile is True else compile)
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
@@ -311,148 +155,197 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     return loss, logits
 
 
-def train_model(model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *, seed: int = 0,
-                eval_every: int | None = None, eval_images: int | None = None, train_images: int | None = None,
-                device: str | torch.device | None = None, checkpoint: str | Path | None = None,
-                checkpoint_every: int | None = None, progress: bool = True, deterministic: bool = False,
-                name: str | None = None, normalization: str = "per_pixel", compile: bool | str = False,
-                position: int | None = None) -> dict[str, Any]:
-    """Train ``model`` on CIFAR-10 with ``schedule`` and return the result (see the results contract).
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> loss; updates the run's sums
 
-    Records every ``eval_every`` iterations (and at the end): the running training error since the last
-    record, the test error, the lr. With ``checkpoint`` (a path) it resumes from that file when it exists
-    and writes it every ``checkpoint_every`` iterations and at the end. ``compile=True`` wraps the model in
-    ``torch.compile`` (pays only for long GPU runs: it costs a minute or so of compilation first).
-    ``position``: the progress bar's line, when several runs share a terminal.
-    Raises :class:`NonFiniteLossError` on a NaN/inf loss, :class:`CheckpointError` on a bad checkpoint.
+
+class TrainRun:
+    """One network in training: model, optimizer, schedule, data, history; resumable from ``checkpoint``.
+
+    Drive it with :meth:`advance` (one step of a given step function, then the bookkeeping:
+    lr changes, records, checkpoints). The history holds, every ``budget.eval_every`` iterations
+    and at the end, the training error and loss since the last record, the test error and the lr.
     """
-    schedule = schedule or Schedule()
-    device = get_device(str(device) if device is not None else None)
-    name = name or type(model).__name__
-    total = schedule.iterations
-    eval_every = min(eval_every or 500, total)
-    seed_everything(seed, deterministic)
-    fast = _fast(device)
-    prepare_model(model, device, deterministic)
-    train_x, train_y, test_x, test_y = split_data(data, train_images=train_images, eval_images=eval_images)
-    normalizer = make_normalizer(normalization, train_x)
-    loader = cdata.DeviceLoader(train_x, train_y, schedule.batch_size, train=True, normalizer=normalizer,
-                                device=device, seed=seed, channels_last=fast)
-    test_x, test_y = test_x.to(device), test_y.to(device)
-    opt = make_optimizer(model, schedule, device)
-    step_model = maybe_compile(model, compile)
-    n_params = sum(p.numel() for p in model.parameters())
-    meta = {"name": name, "params": n_params, "seed": seed, "schedule": schedule.to_dict(),
-            "eval_every": eval_every, "train_images": len(train_y), "eval_images": len(test_y),
-            "normalization": normalization, "data_source": data.source}
-    hist: dict[str, list] = {"iteration": [], "train_error": [], "test_error": [], "lr": [], "train_loss": []}
-    it, wall_before = 0, 0.0
-    loss_sum = torch.zeros((), device=device)  # sums since the last record, kept on the device
-    wrong = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        st = load_checkpoint(checkpoint, expect=meta)
+
+    def __init__(self, model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *,
+                 name: str | None = None, seed: int = 0, budget: Budget = Budget(),
+                 device: str | torch.device | None = None, checkpoint: str | Path | None = None,
+                 deterministic: bool = False, normalization: str = "per_pixel") -> None:
+        self.schedule, self.budget, self.seed = schedule or Schedule(), budget, seed
+        self.device = get_device(str(device) if device is not None else None)
+        self.name, self.model, self.deterministic = name or type(model).__name__, model, deterministic
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.eval_every = min(budget.eval_every, self.schedule.iterations)
+        seed_everything(seed, deterministic)
+        prepare_model(model, self.device, deterministic)
+        split = split_data(data, budget)
+        self.train_x, self.train_y = split.train_x, split.train_y  # stay on the CPU; loaders copy them
+        self.test_x, self.test_y = split.test_x.to(self.device), split.test_y.to(self.device)
+        self.normalizer = make_normalizer(normalization, split.train_x)
+        self.opt = make_optimizer(model, self.schedule, self.device)
+        self.meta = {"name": self.name, "params": sum(p.numel() for p in model.parameters()), "seed": seed,
+                     "schedule": self.schedule.to_dict(), "eval_every": self.eval_every,
+                     "train_set": budget.train_set, "n_train_images": len(split.train_y),
+                     "n_test_images": len(split.test_y), "normalization": normalization,
+                     "data_source": data.source}
+        self.history: dict[str, list] = {k: [] for k in ("iteration", "train_error", "test_error", "lr", "train_loss")}
+        self.iteration, self.seen, self.wall_before = 0, 0, 0.0
+        self.loss_sum = torch.zeros((), device=self.device)  # sums since the last record, on the device
+        self.wrong = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.loader_state: dict | None = None  # the loader position saved with the checkpoint
+        self.saved_at, self._lr, self._t0, self._last_save_t = 0, None, time.perf_counter(), time.perf_counter()
+        if self.checkpoint is not None and self.checkpoint.exists():
+            self._resume()
+
+    # --- state ------------------------------------------------------------------
+    @property
+    def n_train(self) -> int:
+        return len(self.train_y)
+
+    @property
+    def remaining(self) -> int:
+        return self.schedule.iterations - self.iteration
+
+    @property
+    def done(self) -> bool:
+        return self.remaining <= 0
+
+    def make_loader(self) -> DeviceLoader:
+        """This run's own training batches (crop + flip, normalised) on its device, seeded by its seed."""
+        loader = DeviceLoader(self.train_x, self.train_y, self.schedule.batch_size, train=True,
+                              normalizer=self.normalizer, device=self.device, seed=self.seed,
+                              channels_last=_fast(self.device))
+        if self.loader_state is not None:
+            loader.load_state_dict(self.loader_state)
+        return loader
+
+    def wall_seconds(self) -> float:
+        return self.wall_before + time.perf_counter() - self._t0
+
+    def state_dict(self, loader: DeviceLoader) -> dict[str, Any]:
+        return {"format": CKPT_FORMAT, "meta": self.meta, "iteration": self.iteration,
+                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "loader": loader.state_dict(), "history": self.history, "rng_cpu": torch.get_rng_state(),
+                "loss_sum": self.loss_sum.cpu(), "wrong": self.wrong.cpu(), "seen": self.seen,
+                "wall_seconds": self.wall_seconds()}
+
+    def _resume(self) -> None:
+        st = load_checkpoint(self.checkpoint, expect=self.meta)
         try:
-            model.load_state_dict(st["model"])
-            opt.load_state_dict(st["optimizer"])
+            self.model.load_state_dict(st["model"])
+            self.opt.load_state_dict(st["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{checkpoint}: its weights do not fit this model ({err}). Delete it to "
+            raise CheckpointError(f"{self.checkpoint}: its weights do not fit this model ({err}). Delete it to "
                                   f"restart from iteration 0, or pass the model it was written for.") from err
-        loader.load_state_dict(st["loader"])
         torch.set_rng_state(st["rng_cpu"])
-        if st["rng_cuda"] and torch.cuda.is_available() and len(st["rng_cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(st["rng_cuda"])
-        it, wall_before, hist, seen = st["iteration"], st["wall_seconds"], st["history"], st["seen"]
-        loss_sum.copy_(st["loss_sum"])
-        wrong.copy_(st["wrong"])
-    t0 = time.perf_counter()
+        self.iteration, self.wall_before, self.history = st["iteration"], st["wall_seconds"], st["history"]
+        self.seen, self.saved_at, self.loader_state = st["seen"], st["iteration"], st["loader"]
+        self.loss_sum.copy_(st["loss_sum"])
+        self.wrong.copy_(st["wrong"])
 
-    def check_finite(value: torch.Tensor, at: int) -> None:  # a host sync on CUDA: only at record points
+    def save(self, loader: DeviceLoader) -> None:
+        """Checkpoint now (atomic), after a finiteness check of the running loss."""
+        if self.checkpoint is None:
+            return
+        self.check_finite(self.loss_sum)
+        save_checkpoint(self.checkpoint, self.state_dict(loader))
+        self.saved_at, self._last_save_t = self.iteration, time.perf_counter()
+
+    # --- stepping ---------------------------------------------------------------
+    def lr_changed(self) -> bool:
+        """Set the optimizer's lr for the next step from the schedule; True when it changed."""
+        lr = self.schedule.lr_at(self.iteration)
+        if lr == self._lr:
+            return False
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self._lr = lr
+        return True
+
+    def eager_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One eager SGD step that adds to the running sums; returns the loss (no host sync)."""
+        loss, logits = train_step(self.model, self.opt, x, y)
+        self.loss_sum += loss.detach().float()
+        self.wrong += (logits.argmax(1) != y).sum()
+        return loss
+
+    def advance(self, step: Step, x: torch.Tensor, y: torch.Tensor, loader: DeviceLoader) -> None:
+        """One training step through ``step`` on ``x (B, 3, 32, 32)``, ``y (B,)``, then the bookkeeping."""
+        self.lr_changed()
+        loss = step(x, y)
+        if not _fast(self.device):  # on the CPU a check per step costs nothing
+            self.check_finite(loss, self.iteration + 1)
+        self.iteration += 1
+        self.seen += len(y)
+        if self.iteration % self.eval_every == 0 or self.done:
+            self.record()
+        every = self.budget.checkpoint_every
+        if self.done or (every and self.iteration % every == 0) or self.save_due():
+            self.save(loader)
+
+    def save_due(self) -> bool:
+        secs = self.budget.checkpoint_seconds
+        return bool(self.checkpoint and secs and time.perf_counter() - self._last_save_t >= secs)
+
+    def record(self) -> None:
+        """Append one record to the history (a host sync) and reset the running sums."""
+        self.check_finite(self.loss_sum)
+        steps = max(1, self.seen // self.schedule.batch_size)
+        h = self.history
+        h["iteration"].append(self.iteration)
+        h["train_loss"].append(self.loss_sum.item() / steps)
+        h["train_error"].append(100.0 * self.wrong.item() / max(1, self.seen))
+        h["test_error"].append(error_percent(self.model, self.test_x, self.test_y, normalizer=self.normalizer,
+                                             device=self.device))
+        h["lr"].append(self.opt.param_groups[0]["lr"])  # the lr the optimizer really used last
+        self.loss_sum.zero_()
+        self.wrong.zero_()
+        self.seen = 0
+
+    def check_finite(self, value: torch.Tensor, at: int | None = None) -> None:
         if not torch.isfinite(value):
-            where = (f"the last good checkpoint {checkpoint} (iteration {it_saved}) was kept" if checkpoint
-                     else "no checkpoint was being written")
-            raise NonFiniteLossError(f"{name}: the training loss became {value.item()} by iteration {at}; "
-                                     f"training stopped and {where}. Lower the learning rate or check the "
-                                     f"data: resuming with the same settings would diverge again.")
+            where = (f"the last good checkpoint {self.checkpoint} (iteration {self.saved_at}) was kept"
+                     if self.checkpoint else "no checkpoint was being written")
+            raise NonFiniteLossError(f"{self.name}: the training loss became {value.item()} by iteration "
+                                     f"{at or self.iteration}; training stopped and {where}. Lower the learning "
+                                     f"rate or check the data: resuming with the same settings would diverge again.")
 
-    def save(at: int) -> None:
-        save_checkpoint(checkpoint, {
-            "format": CKPT_FORMAT, "meta": meta, "iteration": at, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "loader": loader.state_dict(), "history": hist,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if fast else [],
-            "loss_sum": loss_sum.cpu(), "wrong": wrong.cpu(), "seen": seen,
-            "wall_seconds": wall_before + time.perf_counter() - t0})
+    def result(self, **extra: Any) -> dict[str, Any]:
+        """The run's result (``results.RunResult``): identity, data, device, wall clock, history."""
+        return {"model": self.name, **{k: v for k, v in self.meta.items() if k != "name"},
+                "device": device_name(self.device), "torch_version": str(torch.__version__),
+                "deterministic": self.deterministic, "wall_seconds": round(self.wall_seconds(), 2),
+                **extra, "history": self.history}
 
-    it_saved = it
-    bar = tqdm(total=total, initial=it, desc=name, disable=not progress, dynamic_ncols=True,
-                position=position)
-    live = _LiveStats(device, schedule.batch_size)
-    cur_lr = None
-    for x, y in loader.batches(total - it):  # x (B, 3, 32, 32) float, y (B,) int64, both on `device`
-        lr = schedule.lr_at(it)
-        if lr != cur_lr:
-            for g in opt.param_groups:
-                g["lr"] = lr
-            cur_lr = lr
-        loss, logits = train_step(step_model, opt, x, y)
-        if not fast:  # on the CPU a check per step costs nothing
-            check_finite(loss, it + 1)
-        it += 1
-        loss_sum += loss.detach().float()
-        wrong += (logits.argmax(1) != y).sum()
-        seen += len(y)
-        if it % 20 == 0 or it == total:
-            bar.update(it - bar.n)
-            bar.set_postfix(live.read(loss_sum, wrong, seen) | {"lr": f"{lr:g}"}, refresh=False)
-        if it % eval_every == 0 or it == total:
-            check_finite(loss_sum, it)
-            steps = seen / schedule.batch_size
-            hist["iteration"].append(it)
-            hist["train_loss"].append(loss_sum.item() / steps)
-            hist["train_error"].append(100.0 * wrong.item() / seen)
-            hist["test_error"].append(evaluate(model, test_x, test_y, normalizer=normalizer, device=device))
-            hist["lr"].append(schedule.lr_at(it - 1))  # the lr of the last step before this record
-            loss_sum.zero_(), wrong.zero_()
-            seen = 0
-        if checkpoint is not None and (it == total or (checkpoint_every and it % checkpoint_every == 0)):
-            check_finite(loss_sum, it)
-            save(it)
-            it_saved = it
-    bar.close()
-    return {"model": name, "params": n_params, "seed": seed, "schedule": schedule.to_dict(),
-            "data_source": data.source, "train_images": len(train_y), "eval_images": len(test_y),
-            "eval_every": eval_every, "normalization": normalization, "device": device_name(device), "torch_version": torch.__version__,
-            "deterministic": deterministic, "compiled": compile,
-            "wall_seconds": round(wall_before + time.perf_counter() - t0, 2), "history": hist}
+    def progress_bar(self, enabled: bool = True, position: int | None = None) -> tqdm:
+        """A bar over the run's iterations; refresh it with :meth:`show` (it redraws at most every 2 s)."""
+        return tqdm(total=self.schedule.iterations, initial=self.iteration, desc=self.name, disable=not enabled,
+                    dynamic_ncols=True, position=position, mininterval=2.0, maxinterval=2.0)
+
+    def show(self, bar: tqdm) -> None:
+        """Move the bar to the current iteration; after a record, show its errors (no extra host sync)."""
+        h = self.history
+        if h["iteration"] and h["iteration"][-1] == self.iteration:
+            bar.set_postfix({"train err": f"{h['train_error'][-1]:.1f}%", "test err": f"{h['test_error'][-1]:.1f}%",
+                             "lr": f"{h['lr'][-1]:g}"}, refresh=False)
+        bar.update(self.iteration - bar.n)
 
 
-class _LiveStats:
-    """Running loss / error for the progress bar. On CUDA without a host sync: each refresh starts an
-    asynchronous copy to pinned memory and shows the previous copy once it has landed (20 its old)."""
+def train_model(model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *,
+                name: str | None = None, seed: int = 0, budget: Budget = Budget(),
+                device: str | torch.device | None = None, checkpoint: str | Path | None = None,
+                progress: bool = True, deterministic: bool = False, normalization: str = "per_pixel"
+                ) -> dict[str, Any]:
+    """Train ``model`` on CIFAR-10 with ``schedule`` (default: the paper's) and return its result dict.
 
-    def __init__(self, device: torch.device, batch_size: int) -> None:
-        self.fast, self.batch_size = _fast(device), batch_size
-        self.buf = torch.zeros(2, pin_memory=self.fast)
-        self.event: Any = None
-        self.pending_seen = 0
-        self.shown: dict[str, str] = {}
-
-    def read(self, loss_sum: torch.Tensor, wrong: torch.Tensor, seen: int) -> dict[str, str]:
-        vals = torch.stack([loss_sum.float(), wrong.float()])  # (2,) on the device
-        if not self.fast:
-            self._show(*vals.tolist(), seen)
-            return dict(self.shown)
-        if self.event is not None and self.event.query():  # the previous copy has landed
-            self._show(*self.buf.tolist(), self.pending_seen)
-            self.event = None
-        if self.event is None:
-            self.buf.copy_(vals, non_blocking=True)
-            self.pending_seen = seen
-            self.event = torch.cuda.Event()
-            self.event.record()
-        return dict(self.shown)
-
-    def _show(self, loss: float, err: float, n: int) -> None:
-        if n > 0:
-            self.shown = {"loss": f"{loss * self.batch_size / n:.3f}", "err": f"{100 * err / n:.1f}%"}
+    With ``checkpoint`` (a path) it resumes from that file when it exists and writes it as the
+    budget says and at the end. Raises :class:`NonFiniteLossError` on a NaN/inf loss and
+    ``checkpoint.CheckpointError`` on a checkpoint of another run.
+    """
+    run = TrainRun(model, data, schedule, name=name, seed=seed, budget=budget, device=device,
+                   checkpoint=checkpoint, deterministic=deterministic, normalization=normalization)
+    loader = run.make_loader()
+    with run.progress_bar(progress) as bar:
+        for x, y in loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
+            run.advance(run.eager_step, x, y, loader)
+            run.show(bar)
+    return run.result()

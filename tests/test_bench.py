@@ -1,33 +1,176 @@
-"""The throughput benchmark runs on the CPU and writes its file."""
+"""The throughput benchmark: what it times, how it computes img/s, what it writes, its CLI."""
+from __future__ import annotations
+
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 import torch
+import torchvision.transforms as T
 
-from course_utils import bench, data
+from course_utils import bench, data, models
+from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD, TensorImageDataset, dataloader_transform
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.synthetic_cifar10(n_train=64, n_test=10)
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def fake_timers(monkeypatch):
+    """Replace both pipelines by known durations; record how each was called."""
+    calls = {}
+
+    def ours(model, d, device, batch_size, warmup, steps, engine_name):
+        calls["ours"] = dict(model=model, data=d, device=device, batch_size=batch_size, warmup=warmup, steps=steps,
+                             engine_name=engine_name)
+        return 0.64, "eager"
+
+    def baseline(model, d, device, batch_size, warmup, steps, num_workers):
+        calls["baseline"] = dict(model=model, data=d, device=device, batch_size=batch_size, warmup=warmup,
+                                 steps=steps, num_workers=num_workers)
+        return 2.5
+    monkeypatch.setattr(bench, "_time_ours", ours)
+    monkeypatch.setattr(bench, "_time_baseline", baseline)
+    return calls
+
+
+# ----------------------------------------------------------------------------- run_bench
+def test_run_bench_times_both_pipelines_and_computes_img_per_s(fake_timers, tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = bench.run_bench("plain20", device="cpu", batch_size=16, steps=5, warmup=3, num_workers=0,
+                        engine_name="eager", data=tiny)
+    # 5 steps x 16 images = 80 images: 80 / 0.64 s = 125 img/s, 80 / 2.5 s = 32 img/s, 125 / 32 = 3.906
+    assert (r["ours_img_s"], r["baseline_img_s"], r["speedup"]) == (125.0, 32.0, 3.906)
+    same = dict(model="plain20", data=tiny, device=torch.device("cpu"), batch_size=16, warmup=3, steps=5)
+    assert fake_timers["ours"] == same | {"engine_name": "eager"}
+    assert fake_timers["baseline"] == same | {"num_workers": 0}
+    assert r["engine"] == "eager" and "compile" not in r  # the variant _time_ours reports
+    assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) \
+        == ("plain20", "cpu", "cpu", 16, 5, 3, 0)
+    assert r["data_source"] == data.SOURCES["synthetic"]
+    assert list(tmp_path.iterdir()) == []  # measuring writes nothing; write_bench does
+
+
+def test_run_bench_cpu_defaults_and_data(fake_timers, monkeypatch):
+    asked = []
+
+    def bench_data(n_train):
+        asked.append(n_train)
+        return data.synthetic_cifar10(n_train=n_train, n_test=10)
+    monkeypatch.setattr(bench, "_bench_data", bench_data)
+    monkeypatch.setattr(bench, "default_workers", lambda device: 7)
+    r = bench.run_bench("resnet20", device="cpu", batch_size=8)
+    assert (r["steps"], r["warmup"], r["num_workers"]) == (10, 2, 7)  # the CPU defaults
+    assert asked == [8 * (10 + 2)]  # enough images for every step when no data is given
+    assert fake_timers["ours"]["engine_name"] == "auto"
+    assert r["ours_img_s"] == round(10 * 8 / 0.64, 1) and r["baseline_img_s"] == 10 * 8 / 2.5
+
+
+def test_timed_excludes_the_warmup(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    seen = []
+
+    def step(x, y):  # each step takes one fake second
+        seen.append(x)
+        clock[0] += 1.0
+    batches = iter((i, i) for i in range(100))
+    assert bench._timed(step, batches, warmup=2, steps=3, device=torch.device("cpu")) == 3.0
+    assert seen == [0, 1, 2, 3, 4]  # 2 warm-up + 3 timed steps, each on a fresh batch
+
+
+# ----------------------------------------------------------------------------- default_workers
+@pytest.mark.parametrize("device,cores,workers", [
+    ("cuda", 16, 8), ("cuda", 64, 8), ("cuda", 4, 4), ("cuda", 1, 1), ("cuda", None, 1),  # up to 8 feed a GPU
+    ("cpu", 2, 1), ("cpu", 3, 1), ("cpu", 4, 2), ("cpu", 16, 2), ("cpu", 1, 1), ("cpu", None, 1),  # a core left
+])
+def test_default_workers_follows_its_docstring(monkeypatch, device, cores, workers):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: cores)
+    assert bench.default_workers(torch.device(device)) == workers
+
+
+# ----------------------------------------------------------------------------- the baseline pipeline
+def test_dataloader_transform_augments_only_for_training():
+    kinds = {train: [type(t) for t in dataloader_transform(train).transforms] for train in (True, False)}
+    assert kinds[True] == [T.RandomCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize]
+    assert kinds[False] == [T.ToTensor, T.Normalize]
+    crop, flip, _, norm = dataloader_transform(True).transforms
+    assert crop.size == (32, 32) and crop.padding == 4 and flip.p == 0.5  # the paper's pad-4 crop + mirror
+    assert tuple(norm.mean) == CHANNEL_MEAN and tuple(norm.std) == CHANNEL_STD
+
+
+def test_baseline_loop_serves_augmented_images(monkeypatch, tiny, one_thread):
+    made = []
+
+    class Recording(TensorImageDataset):
+        def __init__(self, images, labels, transform=None):
+            super().__init__(images, labels, transform)
+            self.served = 0
+            made.append(self)
+
+        def __getitem__(self, i):
+            self.served += 1
+            return super().__getitem__(i)
+    monkeypatch.setattr(bench, "TensorImageDataset", Recording)
+    bench._time_baseline("plain20", tiny, torch.device("cpu"), 8, 1, 2, 0)
+    assert len(made) == 1
+    ds = made[0]
+    assert len(ds) == len(tiny.train_labels)
+    assert [type(t) for t in ds.transform.transforms][:2] == [T.RandomCrop, T.RandomHorizontalFlip]
+    assert ds.served >= 8 * (1 + 2)  # every warm-up and timed step drew its images through the transform
+
+
+# ----------------------------------------------------------------------------- write_bench
+def test_write_bench_writes_the_documented_structure(tmp_path):
+    runs = [{"device": "NVIDIA H100", "device_type": "cuda", "model": m, "speedup": s}
+            for m, s in (("resnet20", 3.5), ("resnet56", 2.25))]
+    path = bench.write_bench(runs, tmp_path / "new" / "folder")
+    assert path == tmp_path / "new" / "folder" / "bench-cuda.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == {"device": "NVIDIA H100", "runs": runs}
+    cpu = bench.write_bench([{"device": "cpu", "device_type": "cpu", "model": "plain20"}], tmp_path)
+    assert cpu.name == "bench-cpu.json" and json.loads(cpu.read_text())["runs"][0]["model"] == "plain20"
+
+
+# ----------------------------------------------------------------------------- the CLI
+def _cli(tmp_path, *args):
+    env = os.environ | {"COURSE_DATA_DIR": str(tmp_path / "no_data"), "OMP_NUM_THREADS": "1"}  # synthetic stand-in
+    (tmp_path / "no_data").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "course_utils.bench", *args], env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path):
-    env = os.environ | {"COURSE_DATA_DIR": str(tmp_path / "no_data")}  # synthetic stand-in
-    cmd = [sys.executable, "-m", "course_utils.bench", "--model", "resnet20", "--device", "cpu",
-           "--batch-size", "32", "--steps", "2", "--warmup", "1", "--out", str(tmp_path)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = tmp_path / "out"
+    done = _cli(tmp_path, "--models", "resnet20", "--device", "cpu", "--batch-size", "32", "--steps", "2",
+                "--warmup", "1", "--workers", "0", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert "speedup" in done.stdout and "img/s" in done.stdout
-    r = json.loads((tmp_path / "bench-cpu.json").read_text())
-    for key in ("device", "model", "ours_img_s", "baseline_img_s", "speedup", "batch_size", "steps",
-                "torch_version", "date"):
-        assert key in r, key
-    assert r["device"] == "cpu" and r["model"] == "resnet20" and r["batch_size"] == 32 and r["steps"] == 2
-    assert r["ours_img_s"] > 0 and r["baseline_img_s"] > 0
-    assert abs(r["speedup"] - r["ours_img_s"] / r["baseline_img_s"]) < 0.01
+    assert "speedup" in done.stdout and "img/s" in done.stdout and str(out / "bench-cpu.json") in done.stdout
+    written = json.loads((out / "bench-cpu.json").read_text())
+    assert written["device"] == "cpu" and len(written["runs"]) == 1
+    r = written["runs"][0]
+    assert r["model"] == "resnet20" and r["engine"] == "eager"
+    assert (r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (32, 2, 1, 0)
     assert r["data_source"] == data.SOURCES["synthetic"]
+    for key in ("ours_img_s", "baseline_img_s", "speedup", "torch_version", "date", "cpu_count", "torch_threads"):
+        assert key in r, key
 
 
-def test_run_bench_in_process_without_writing():
-    d = data.synthetic_cifar10(n_train=400, n_test=10)
-    r = bench.run_bench("plain20", device="cpu", batch_size=16, steps=2, warmup=1, num_workers=0, data=d, out=None)
-    assert "file" not in r and r["num_workers"] == 0 and r["speedup"] > 0
-    assert bench.default_workers(torch.device("cpu")) >= 1
+def test_bench_cli_rejects_unknown_names(tmp_path):
+    done = _cli(tmp_path, "--models", "resnet20,resnet21", "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "resnet21" in done.stderr
+    assert all(name in done.stderr for name in models.MODEL_NAMES), done.stderr  # lists the choices
+    assert not (tmp_path / "out").exists()
+    done = _cli(tmp_path, "--models", "resnet20", "--engine", "turbo", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "turbo" in done.stderr and "graphs" in done.stderr

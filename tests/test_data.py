@@ -1,4 +1,4 @@
-"""Tests for course_utils.data: sources, cache, fallbacks, split, normalisation, augmentation, loader.
+"""Tests for course_utils.data: the CIFAR-10 sources, the cache, the offline fallbacks, the synthetic stand-in.
 
 Every source is tested on a tiny tree written into ``tmp_path``; nothing here downloads.
 The official-format test writes real ``cifar-10-batches-py`` pickles; since torchvision
@@ -8,7 +8,6 @@ MD5-checks them against the real release, that test replaces torchvision's
 from __future__ import annotations
 
 import io
-import math
 import os
 import pickle
 import socket
@@ -20,11 +19,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-import torchvision.transforms.functional as TF
 from PIL import Image
 
 from course_utils import data as D
+from course_utils import paths
+from course_utils.loader import DeviceLoader
 from course_utils.profile import get_profile
+from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD, Normalizer, channel_stats
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*partial copy")
 CPU, SMOKE = get_profile("cpu", device="cpu"), get_profile("smoke", device="cpu")
@@ -96,7 +97,8 @@ def test_data_dir_honours_env(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     assert D.data_dir() == tmp_path
     monkeypatch.delenv("COURSE_DATA_DIR")
-    assert D.data_dir() == Path(D.__file__).resolve().parents[1] / "data"
+    assert D.data_dir() == paths.repo_root() / "data"
+    assert D.data_dir is paths.data_dir  # re-exported, not a second copy
     assert len(D.CLASSES) == 10 and list(D.CLASSES) == sorted(D.CLASSES)  # folder order = label order
 
 
@@ -237,12 +239,12 @@ def test_synthetic_is_deterministic_and_learnable():
                               torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                               torch.nn.Flatten(), torch.nn.Linear(32, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    for x, y in D.DeviceLoader(a.train_images, a.train_labels, 32, seed=0).batches(60):
+    for x, y in DeviceLoader(a.train_images, a.train_labels, 32, seed=0).batches(60):
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
         opt.step()
     with torch.no_grad():
-        pred = net(D.Normalizer()(a.test_images)).argmax(1)
+        pred = net(Normalizer()(a.test_images)).argmax(1)
     error = (pred != a.test_labels).float().mean().item() * 100
     assert error < 75, f"synthetic data not learnable: {error:.1f}% test error after 60 iterations (chance: 90%)"
 
@@ -254,170 +256,5 @@ def test_real_cifar10_if_present():
     d = D.load_cifar10(root, CPU, download=False)
     assert torch.bincount(d.train_labels).tolist() == [5000] * 10
     assert torch.bincount(d.test_labels).tolist() == [1000] * 10
-    mean, std = D.channel_stats(d.train_images)
-    assert np.allclose(mean, D.CHANNEL_MEAN, atol=0.005) and np.allclose(std, D.CHANNEL_STD, atol=0.005), (mean, std)
-
-
-# ----------------------------------------------------------------------------- split and normalisation
-def test_split_is_stratified_and_deterministic():
-    labels = (torch.arange(50_000) % 10)[torch.randperm(50_000, generator=torch.Generator().manual_seed(5))]
-    tr, va = D.train_val_split(labels)
-    assert len(tr) == 45_000 and len(va) == 5_000 and torch.bincount(labels[va]).tolist() == [500] * 10
-    assert torch.equal(torch.sort(torch.cat([tr, va])).values, torch.arange(50_000))
-    tr2, va2 = D.train_val_split(labels)
-    assert torch.equal(tr, tr2) and torch.equal(va, va2)
-    assert not torch.equal(va, D.train_val_split(labels, seed=1)[1])
-    _, va = D.train_val_split(torch.tensor([0] * 7 + [1] * 3), val_size=3)  # quotas 2.1 / 0.9 -> 2 / 1
-    assert len(va) == 3 and torch.bincount(torch.tensor([0] * 7 + [1] * 3)[va]).tolist() == [2, 1]
-    with pytest.raises(ValueError, match="val_size"):
-        D.train_val_split(labels, val_size=50_000)
-
-
-def test_means_match_numpy():
-    x = torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    a = x.numpy().astype(np.float64) / 255
-    assert np.allclose(D.per_pixel_mean(x).numpy(), a.mean(0), atol=1e-6)
-    mean, std = D.channel_stats(x)
-    assert np.allclose(mean, a.mean((0, 2, 3))) and np.allclose(std, a.std((0, 2, 3)))
-
-
-def test_normalizer_agrees_with_torchvision():
-    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    norm = D.Normalizer("per_channel")
-    out = norm(x)
-    assert out.dtype == torch.float32 and out.shape == (8, 3, 32, 32)
-    ref = torch.stack([D.dataloader_transform(False)(Image.fromarray(i.permute(1, 2, 0).numpy())) for i in x])
-    assert torch.allclose(out, ref, atol=1e-5)
-    assert torch.allclose(norm(x.float() / 255), out, atol=1e-6)  # float input in [0, 1]
-    assert norm(x.to("meta")).device.type == "meta"  # works wherever the input lives
-    pp = D.Normalizer("per_pixel", D.per_pixel_mean(x))
-    assert pp(x).mean(0).abs().max() < 1e-5  # the paper: per-pixel mean subtracted
-    with pytest.raises(ValueError, match="per_pixel_mean"):
-        D.Normalizer("per_pixel")
-    with pytest.raises(ValueError, match="per_channel"):
-        D.Normalizer("zca")
-
-
-# ----------------------------------------------------------------------------- augmentation
-def test_crop_flip_equals_slow_reference():
-    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
-    dx, dy, flip = D.sample_crop_flip(64, 4, torch.Generator().manual_seed(3))
-    fast = D.crop_flip(x, dx, dy, flip)
-    for i in range(64):
-        ref = TF.crop(F.pad(x[i], (4, 4, 4, 4)), int(dy[i]), int(dx[i]), 32, 32)
-        assert torch.equal(fast[i], TF.hflip(ref) if flip[i] else ref)
-    again = D.random_crop_flip(x, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(again, fast) and again.dtype == torch.uint8
-    assert torch.equal(D.random_crop_flip(x.float(), generator=torch.Generator().manual_seed(3)), fast.float())
-
-
-def coordinate_image() -> torch.Tensor:
-    """(3, 32, 32) uint8: red = row + 1, green = column + 1, blue = 255 (padding is 0 everywhere)."""
-    r = torch.arange(1, 33, dtype=torch.uint8)
-    return torch.stack([r[:, None].expand(32, 32), r[None, :].expand(32, 32), torch.full((32, 32), 255, dtype=torch.uint8)])
-
-
-def recover(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(dx, dy, flip) from augmented coordinate images ``(N, 3, 32, 32)`` in 0..255 units (pad 4)."""
-    row, col, right = out[:, 0, 16, 16] - 1, out[:, 1, 16, 16] - 1, out[:, 1, 16, 17] - 1
-    flip = right < col  # columns run backwards in a mirrored crop
-    return col - torch.where(flip, 15, 16) + 4, row - 16 + 4, flip
-
-
-def wilson_hilferty(dof: int, z: float = 3.09) -> float:
-    """The chi-square quantile for a standard-normal z (3.09: p = 0.999)."""
-    a = 2 / (9 * dof)
-    return dof * (1 - a + z * math.sqrt(a)) ** 3
-
-
-def looks_like_pad4_crop_flip(dx, dy, flip) -> bool:
-    """Offsets uniform over the 9 x 9 grid and flips at rate 0.5, at p = 0.001."""
-    n = len(dx)
-    if dx.min() < 0 or dy.min() < 0 or dx.max() > 8 or dy.max() > 8:
-        return False
-    counts = torch.bincount((dy * 9 + dx).long(), minlength=81).double()
-    chi2 = ((counts - n / 81) ** 2 / (n / 81)).sum().item()
-    return chi2 < wilson_hilferty(80) and abs(flip.double().mean().item() - 0.5) < 3.3 * math.sqrt(0.25 / n)
-
-
-def test_both_augmentations_have_the_same_distribution():
-    n = 4050  # 50 per offset cell
-    img = coordinate_image()
-    batch = img.expand(n, 3, 32, 32)
-    fast = D.random_crop_flip(batch, generator=torch.Generator().manual_seed(0)).long()
-    truth = D.sample_crop_flip(n, 4, torch.Generator().manual_seed(0))
-    got_fast = recover(fast)
-    assert all(torch.equal(g, t) for g, t in zip(got_fast, truth))  # recover() reads the offsets right
-
-    ds = D.TensorImageDataset(img[None], torch.tensor([0]), D.dataloader_transform(True))
-    torch.manual_seed(0)
-    slow = torch.stack([ds[0][0] for _ in range(n)])
-    mean, std = torch.tensor(D.CHANNEL_MEAN)[:, None, None], torch.tensor(D.CHANNEL_STD)[:, None, None]
-    got_slow = recover(((slow * std + mean) * 255).round().long())
-
-    assert looks_like_pad4_crop_flip(*got_fast) and looks_like_pad4_crop_flip(*got_slow)
-    cells = [torch.bincount((dy * 9 + dx + 81 * f).long(), minlength=162).double() for dx, dy, f in (got_fast, got_slow)]
-    expected = (cells[0] + cells[1]) / 2  # two-sample (homogeneity) chi-square, 161 dof
-    assert ((cells[0] - expected) ** 2 / expected).sum() * 2 < wilson_hilferty(161)
-    # the checks can fail: a wrong pad or a missing flip is caught
-    assert not looks_like_pad4_crop_flip(*recover(D.random_crop_flip(batch, pad=2).long()))
-    dx, dy, _ = got_fast
-    assert not looks_like_pad4_crop_flip(dx, dy, torch.zeros(n, dtype=torch.bool))
-
-
-def test_tensor_image_dataset_serves_pil():
-    x = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
-    ds = D.TensorImageDataset(x, torch.arange(5))
-    img, label = ds[3]
-    assert len(ds) == 5 and isinstance(img, Image.Image) and label == 3 and isinstance(label, int)
-    assert np.array_equal(np.asarray(img), x[3].permute(1, 2, 0).numpy())
-
-
-# ----------------------------------------------------------------------------- DeviceLoader
-def test_device_loader_batches_and_coverage():
-    x = torch.randint(0, 256, (260, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
-    train = D.DeviceLoader(x, torch.arange(260), 64, seed=0)
-    assert len(train) == 4  # drops the partial batch
-    epochs = [list(train), list(train)]
-    for batches in epochs:
-        assert len(batches) == 4 and all(b[0].shape == (64, 3, 32, 32) and b[0].dtype == torch.float32 for b in batches)
-        ys = torch.cat([b[1] for b in batches])
-        assert ys.dtype == torch.int64 and len(ys.unique()) == 256  # each image at most once per epoch
-    assert not torch.equal(torch.cat([b[1] for b in epochs[0]]), torch.cat([b[1] for b in epochs[1]]))
-    xb, yb = epochs[0][0]
-    assert not torch.allclose(xb, train.normalizer(x[yb]))  # augmented
-
-    full = D.DeviceLoader(x[:256], torch.arange(256), 64, seed=0)
-    assert torch.equal(torch.sort(torch.cat([y for _, y in full])).values, torch.arange(256))  # every image once
-
-    ev = D.DeviceLoader(x, torch.arange(260), 64, train=False, channels_last=True)
-    batches = list(ev)
-    assert len(ev) == 5 and [len(y) for _, y in batches] == [64, 64, 64, 64, 4]
-    assert torch.equal(torch.cat([y for _, y in batches]), torch.arange(260))
-    assert torch.equal(torch.cat([b for b, _ in batches]), D.Normalizer()(x))  # no augmentation when evaluating
-    assert batches[0][0].is_contiguous(memory_format=torch.channels_last)
-    assert len(list(train.batches(10))) == 10 and train.epoch == 5
-    with pytest.raises(ValueError, match="batch"):
-        D.DeviceLoader(x[:10], torch.arange(10), 64)
-
-
-def test_device_loader_resume_gives_identical_batches():
-    x = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
-    y = torch.arange(200) % 10
-    a = D.DeviceLoader(x, y, 32, seed=7)
-    for _ in a.batches(9):  # 6 per epoch: stop mid-way through the second
-        pass
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
-    rest = list(a.batches(8))  # crosses the next epoch boundary
-
-    b = D.DeviceLoader(x, y, 32, seed=7)
-    buf.seek(0)
-    b.load_state_dict(torch.load(buf, weights_only=True))
-    for (xa, ya), (xb, yb) in zip(rest, b.batches(8), strict=True):
-        assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    fresh, other = D.DeviceLoader(x, y, 32, seed=7), D.DeviceLoader(x, y, 32, seed=8)
-    first = next(iter(D.DeviceLoader(x, y, 32, seed=7).batches(1)))[0]
-    assert torch.equal(next(fresh.batches(1))[0], first) and not torch.equal(next(other.batches(1))[0], first)
-    with pytest.raises(ValueError, match="200"):
-        D.DeviceLoader(x[:100], y[:100], 32).load_state_dict(b.state_dict())
+    mean, std = channel_stats(d.train_images)
+    assert np.allclose(mean, CHANNEL_MEAN, atol=0.005) and np.allclose(std, CHANNEL_STD, atol=0.005), (mean, std)

@@ -1,4 +1,5 @@
 """course_utils.diagrams: the numbers drawn in the figures are the shapes torch computes."""
+import inspect
 import itertools
 import subprocess
 import sys
@@ -12,7 +13,7 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from course_utils import diagrams, models  # noqa: E402
+from course_utils import diagrams, models, paths  # noqa: E402
 
 
 def _texts(ax) -> str:
@@ -132,3 +133,9 @@ def test_cli_writes_into_out(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "basic_block.png").exists() and "basic_block.png" in out.stdout
+
+
+def test_default_folder_is_md_img_from_paths():
+    # the folder comes from course_utils.paths, not from walking up this module's __file__
+    assert diagrams.MD_IMG == paths.md_img_dir() == paths.repo_root() / "md_img"
+    assert inspect.signature(diagrams.save_all).parameters["out"].default == paths.md_img_dir()

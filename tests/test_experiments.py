@@ -1,22 +1,35 @@
-"""The fig6 command: SIGKILL-and-resume equality, skip, JSON schema, weights, errors, --help.
+"""The fig6 command: SIGKILL-and-resume equality, skip, result schema, order of work, time budget, --help.
 
 The command runs in subprocesses on the synthetic stand-in (an empty COURSE_DATA_DIR), in
 the smoke profile (conftest.py), with one thread so both runs use the same kernels.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from course_utils import experiments, models
+from course_utils import experiments, models, results
+from course_utils.experiments import cli, figure6
 
 RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2",
        "--no-progress"]
+# The real command, killed by a real SIGKILL at a deterministic point: right after its second checkpoint.
+KILLED = """
+import os, signal, sys
+from course_utils import checkpoint, train
+from course_utils.experiments.cli import main
+saves = []
+def save_then_die(path, state, _save=checkpoint.save_checkpoint):
+    _save(path, state)
+    saves.append(path)
+    if len(saves) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+train.save_checkpoint = save_then_die
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -25,69 +38,73 @@ def env(tmp_path_factory):
     return os.environ | {"COURSE_DATA_DIR": str(empty), "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
 
 
-def _cmd(out):
-    return [sys.executable, "-m", "course_utils.experiments", "fig6", *RUN, "--out", str(out)]
+def _args(out, *extra):
+    return ["fig6", *RUN, "--out", str(out), *extra]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, env):
     out = tmp_path_factory.mktemp("full")
-    subprocess.run(_cmd(out), env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "course_utils.experiments", *_args(out)], env=env, check=True,
+                   capture_output=True, timeout=600)
     return out
 
 
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(uninterrupted, env, tmp_path):
+    killed = subprocess.run([sys.executable, "-c", KILLED, *_args(tmp_path)], env=env, capture_output=True,
+                            timeout=600)
+    assert killed.returncode == -9, killed.stderr  # died by SIGKILL
     ck = tmp_path / "checkpoints" / "resnet20-s0.pt"
-    proc = subprocess.Popen(_cmd(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not ck.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert ck.exists() and not (tmp_path / "resnet20-s0.json").exists(), "the run must die mid-way"
-    assert torch.load(ck, weights_only=True)["iteration"] < 8
+    assert torch.load(ck, weights_only=True)["iteration"] == 4 and not (tmp_path / "resnet20-s0.json").exists()
 
-    done = subprocess.run(_cmd(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "course_utils.experiments", *_args(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["runs"][0]["status"] == "resumed"
-    a = json.loads((uninterrupted / "resnet20-s0.json").read_text())
-    b = json.loads((tmp_path / "resnet20-s0.json").read_text())
+    assert results.read_json(tmp_path / "summary.json")["runs"][0]["status"] == "resumed"
+    a, b = results.read_json(uninterrupted / "resnet20-s0.json"), results.read_json(tmp_path / "resnet20-s0.json")
     assert a["history"] == b["history"]  # bitwise: the same floats
     wa = torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)
     wb = torch.load(tmp_path / "weights" / "resnet20-s0.pt", weights_only=True)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
-    # a finished run is skipped, its files untouched
-    before = (tmp_path / "resnet20-s0.json").stat().st_mtime_ns
-    again = subprocess.run(_cmd(tmp_path), env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "summary.json").read_text())["runs"][0]["status"] == "skipped"
+    before = (tmp_path / "resnet20-s0.json").stat().st_mtime_ns  # a finished run is skipped, untouched
+    assert cli.main(_args(tmp_path)) == 0
+    assert results.read_json(tmp_path / "summary.json")["runs"][0]["status"] == "skipped"
     assert (tmp_path / "resnet20-s0.json").stat().st_mtime_ns == before
 
 
 def test_result_json_schema(uninterrupted):
-    r = json.loads((uninterrupted / "resnet20-s0.json").read_text())
+    r = results.read_json(uninterrupted / "resnet20-s0.json")
+    assert results.missing_fields(r) == []
     assert r["model"] == "resnet20" and r["depth"] == 20 and r["seed"] == 0 and r["profile"] == "smoke"
     assert r["params"] == models.count_params(models.get_model("resnet20")) == 269_722
     assert r["schedule"] == {"batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
                              "milestones": [4, 6], "iterations": 8, "warmup_iterations": 0, "warmup_lr": 0.01}
-    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu"
+    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu" and r["engine"] == "eager"
+    assert r["train_set"] == "split" and r["n_train_images"] == 1024 and r["n_test_images"] == 256
     assert r["torch_version"] == torch.__version__ and r["wall_seconds"] > 0 and r["date"][:2] == "20"
-    h = r["history"]
-    assert h["iteration"] == [2, 4, 6, 8] and len(h["train_error"]) == len(h["test_error"]) == len(h["lr"]) == 4
-    s = json.loads((uninterrupted / "summary.json").read_text())
-    assert s["total_wall_seconds"] > 0 and [e["file"] for e in s["runs"]] == ["resnet20-s0.json"]
+    assert r["history"]["iteration"] == [2, 4, 6, 8]
+    assert r["history"]["lr"] == pytest.approx([0.1, 0.1, 0.01, 0.001], rel=1e-12)
+    s = results.read_json(uninterrupted / "summary.json")
+    assert s["total_wall_seconds"] > 0 and s["complete"] and [e["file"] for e in s["runs"]] == ["resnet20-s0.json"]
+    assert torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)["fc.weight"].dtype == \
+        torch.float16
 
 
-def test_load_results_and_weights(uninterrupted):
-    res = experiments.load_results(uninterrupted)
-    assert list(res) == ["resnet20"] and res["resnet20"]["history"]["iteration"][-1] == 8
-    assert list(experiments.load_results(uninterrupted, seed=None)) == ["resnet20-s0"]
-    net = experiments.load_weights("resnet20", folder=uninterrupted)
-    saved = torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)
-    assert not net.training and all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
-    assert experiments.load_weights("resnet56", folder=uninterrupted) is None
+def test_plan_fixes_the_order_of_work():
+    phases = experiments.plan(["plain20", "resnet18_cifar", "resnet56"], [0, 1, 2], 100)
+    assert [[s.stem for s in p] for p in phases] == [
+        ["plain20-s0", "resnet56-s0"], ["resnet18_cifar-s0"],
+        ["plain20-s1", "resnet56-s1", "plain20-s2", "resnet56-s2"]]
+    assert phases[1][0].schedule.weight_decay == 5e-4 and phases[0][0].schedule.milestones == (50, 75)
+    assert [[s.stem for s in p] for p in experiments.plan(["resnet20"], [3], 10)] == [["resnet20-s3"]]
+
+
+def test_names_are_accepted_as_get_model_accepts_them(tmp_path):
+    assert [experiments.canonical(n) for n in ("ResNet-20", "plain56", "resnet18_CIFAR")] == \
+        ["resnet20", "plain56", "resnet18_cifar"]
+    with pytest.raises(ValueError, match="resnet56"):
+        experiments.fig6(["resnet57"], out=tmp_path)
 
 
 def test_finished_run_with_another_schedule_is_not_overwritten(uninterrupted):
@@ -95,9 +112,18 @@ def test_finished_run_with_another_schedule_is_not_overwritten(uninterrupted):
         experiments.fig6(["resnet20"], iterations=10, out=uninterrupted, progress=False)
 
 
-def test_unknown_model_lists_the_choices(tmp_path):
-    with pytest.raises(ValueError, match="resnet56"):
-        experiments.fig6(["resnet57"], out=tmp_path)
+def test_time_budget_pauses_and_the_same_command_resumes(env, tmp_path):
+    # a budget that ends before the first step: nothing trains, the set is reported unfinished
+    cmd = [sys.executable, "-m", "course_utils.experiments", *_args(tmp_path, "--time-budget", "0.01")]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    s = results.read_json(tmp_path / "summary.json")
+    assert not s["complete"] and s["unfinished"] == ["resnet20-s0"] and "run the same command" in first.stdout
+    again = subprocess.run(cmd[:-2], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    s = results.read_json(tmp_path / "summary.json")
+    assert s["complete"] and len(s["call_wall_seconds"]) == 2
+    assert s["total_wall_seconds"] == pytest.approx(sum(s["call_wall_seconds"]), abs=0.02)
 
 
 def test_parallel_jobs_write_the_same_files(env, tmp_path):
@@ -105,16 +131,35 @@ def test_parallel_jobs_write_the_same_files(env, tmp_path):
            "--iterations", "2", "--jobs", "2", "--no-progress", "--out", str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    s = json.loads((tmp_path / "summary.json").read_text())
+    s = results.read_json(tmp_path / "summary.json")
     assert s["jobs"] == 2 and [e["model"] for e in s["runs"]] == ["plain20", "resnet20"]
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["plain20-s0.pt", "resnet20-s0.pt"]
 
 
+def test_bad_input_gets_a_clear_error(capsys, tmp_path):
+    assert cli.main(["fig6", "--models", "resnet57", "--out", str(tmp_path)]) == 2
+    assert "unknown model 'resnet57'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["fig6", "--engine", "turbo"])
+
+
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
-        experiments.main(["fig6", "--help"])
-    text = capsys.readouterr().out
-    for opt in ("--models", "--seeds", "--iterations", "--eval-every", "--checkpoint-every", "--out",
-                "--device", "--profile", "--jobs", "--deterministic", "--compile", "--no-progress"):
+        cli.main(["fig6", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for opt in ("--models", "--seeds", "--iterations", "--eval-every", "--checkpoint-every", "--out", "--device",
+                "--profile", "--jobs", "--deterministic", "--engine", "--probe", "--time-budget", "--no-progress"):
         assert opt in text, opt
-    assert "milestones scale" in text
+    assert "milestones scale" in text and "CIFAR ResNet-18" in text
+
+
+def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train_phase(specs, **kw):
+        seen.update(budget=kw["budget"], specs=specs)
+        return [], []
+    monkeypatch.setattr(figure6, "_train_phase", fake_train_phase)
+    experiments.fig6(["resnet20"], profile="gpu", device="cpu", out=tmp_path, progress=False, data=object())
+    assert seen["budget"].train_set == "all" and seen["specs"][0].schedule.iterations == 64_000
+    assert json.loads((tmp_path / "summary.json").read_text())["train_set"] == "all"

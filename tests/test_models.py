@@ -1,6 +1,8 @@
 """course_utils.models against independent truth: the paper's counts, torchvision, torch itself."""
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import torchvision
@@ -116,6 +118,21 @@ def test_get_model_every_name_and_torchvision_counts():
     assert M.count_params(M.get_model("ResNet-20", shortcut="B")) == 272_474
     assert M.get_model("resnet56", num_classes=100).fc.out_features == 100
     assert M.count_params(M.resnet50(num_classes=10)) == expected["resnet50"] - 2048 * 990 - 990
+
+
+@pytest.mark.parametrize("depth", sorted(TORCHVISION_COUNTS))
+def test_imagenet_builders_document_their_count_and_signature(depth):
+    build = getattr(M, f"resnet{depth}")
+    assert build.__name__ == f"resnet{depth}"
+    assert f"{TORCHVISION_COUNTS[depth]:,} parameters" in build.__doc__  # checked live in the test above
+    assert f"= {depth} layers" in build.__doc__
+    assert list(inspect.signature(build).parameters) == ["num_classes", "stride_on", "zero_init_residual"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in inspect.signature(build).parameters.values())
+
+
+def test_all_lists_the_public_names():
+    assert all(hasattr(M, name) for name in M.__all__)
+    assert {"BasicBlock", "Bottleneck", "resnet_cifar", "get_model", "count_params", "MODEL_NAMES"} <= set(M.__all__)
 
 
 @pytest.mark.parametrize("size", [8, 17, 32, 40])

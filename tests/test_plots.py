@@ -4,16 +4,18 @@ import json
 import matplotlib
 import pytest
 
-from course_utils import experiments, plots, train
+from course_utils import plots, results, schedule
 
 matplotlib.use("Agg")
 
 
-def _result(model, train_err, test_err, its=64_000, step=16_000, eval_images=10_000):
+def _result(model, train_err, test_err, its=64_000, step=16_000, n_test_images=10_000):
+    """A result in the contract of ``results.RunResult`` (every ``results.REQUIRED`` field present)."""
     n = its // step
     return {"model": model, "depth": int("".join(c for c in model if c.isdigit())[:3]), "params": 270_000, "seed": 0,
-            "schedule": train.recipe_for(model).scaled(its).to_dict(), "data_source": "test", "profile": "gpu",
-            "device": "cpu", "torch_version": "x", "wall_seconds": 1.0, "eval_images": eval_images,
+            "schedule": schedule.recipe_for(model).scaled(its).to_dict(), "data_source": "test", "profile": "gpu",
+            "device": "cpu", "torch_version": "x", "wall_seconds": 1.0, "n_train_images": 50_000,
+            "n_test_images": n_test_images,
             "history": {"iteration": [step * (i + 1) for i in range(n)],
                         "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
                         "test_error": [test_err + (n - 1 - i) for i in range(n)],
@@ -26,11 +28,12 @@ def folder(tmp_path):
               "resnet18_cifar": (0.5, 5.0)}
     for m, (tr, te) in finals.items():
         (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, tr, te)))
+    assert not results.missing_fields(_result("resnet20", 1, 1))  # load_results skips incomplete files
     return tmp_path
 
 
 def test_fig6_panels_lines_and_styles(folder):
-    fig = plots.plot_fig6(experiments.load_results(folder))
+    fig = plots.plot_fig6(results.load_results(folder))
     axes = fig.axes
     assert [a.get_title() for a in axes] == ["plain networks", "ResNets", "CIFAR ResNet-18"]
     for ax, models in zip(axes, (["plain20", "plain56"], ["resnet20", "resnet56"], ["resnet18_cifar"])):
@@ -46,6 +49,7 @@ def test_fig6_panels_lines_and_styles(folder):
     test_line = axes[0].get_lines()[1]
     assert list(test_line.get_xdata()) == [1.6, 3.2, 4.8, 6.4]
     assert test_line.get_ydata()[-1] == 9.8
+    assert "64,000 iterations" in fig.get_suptitle() and "50,000 training images" in fig.get_suptitle()
 
 
 def test_fig6_without_resnet18_and_short_runs_rescale(tmp_path):
@@ -54,7 +58,22 @@ def test_fig6_without_resnet18_and_short_runs_rescale(tmp_path):
     fig = plots.plot_fig6(tmp_path)
     assert len(fig.axes) == 2
     assert fig.axes[0].get_ylim()[1] >= 60  # the curves stay visible above the paper's 20%
-    assert fig.axes[0].get_xlim() == (0, 0.1)
+    assert fig.axes[0].get_xlim() == (0, 1000)  # a short run: plain iterations
+
+
+def test_short_run_x_axis_is_in_plain_iterations(tmp_path):
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 30.0, 35.0, its=3000, step=1000)))
+    ax = plots.plot_curves(tmp_path)
+    assert ax.get_xlabel() == "iteration" and ax.get_xlim() == (0, 3000)
+    assert [list(ln.get_xdata()) for ln in ax.get_lines()] == [[1000, 2000, 3000]] * 2
+
+
+@pytest.mark.parametrize("its,xlabel,xmax", [(19_000, "iteration", 19_000), (20_000, "iter. (1e4)", 2.0)])
+def test_x_unit_switches_at_20k_iterations(tmp_path, its, xlabel, xmax):
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 3.0, 8.0, its=its, step=its // 4)))
+    ax = plots.plot_curves(tmp_path)
+    assert ax.get_xlabel() == xlabel and ax.get_xlim() == (0, xmax)
+    assert ax.get_lines()[1].get_xdata()[-1] == xmax  # the last record sits on the right edge
 
 
 def test_results_table_against_the_paper(folder):
@@ -67,13 +86,15 @@ def test_results_table_against_the_paper(folder):
 
 
 def test_subset_test_error_is_marked(tmp_path):
-    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45, eval_images=2000)))
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45, n_test_images=2000)))
     assert plots.results_table(tmp_path).rows[0]["test err %"].endswith("*")
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45)))
+    assert plots.results_table(tmp_path).rows[0]["test err %"] == "45.00"  # the whole test set: no mark
 
 
 def test_lr_schedule_plot_has_the_steps():
-    ax = plots.plot_lr_schedule({"paper": train.paper_schedule("resnet56"),
-                                 "resnet110": train.paper_schedule("resnet110")})
+    ax = plots.plot_lr_schedule({"paper": schedule.paper_schedule("resnet56"),
+                                 "resnet110": schedule.paper_schedule("resnet110")})
     paper, warm = ax.get_lines()
     assert list(paper.get_xdata()) == [0, 32_000, 32_000, 48_000, 48_000, 64_000]
     assert list(paper.get_ydata())[::2] == pytest.approx([0.1, 0.01, 0.001])

@@ -13,7 +13,9 @@ def test_pytest_forces_smoke():
     assert profile.get_profile().name == "smoke"
 
 
-@pytest.mark.parametrize("name", profile.PROFILES)
+# ids "profile-<name>": a bare "gpu" id is a keyword that conftest's CUDA skip (`"gpu" in item.keywords`)
+# mistakes for the gpu marker, which silently skipped the gpu profile's case on CPU machines
+@pytest.mark.parametrize("name", profile.PROFILES, ids=lambda n: f"profile-{n}")
 def test_each_profile_parses(name, monkeypatch):
     monkeypatch.setenv(profile.ENV_VAR, name.upper() + " ")  # case and spaces forgiven
     p = profile.get_profile()
@@ -41,7 +43,11 @@ def test_default_follows_cuda(monkeypatch):
 def test_budgets_grow_with_profile():
     smoke, cpu, gpu = (profile.get_profile(n) for n in profile.PROFILES)
     assert smoke.iterations < cpu.iterations < gpu.iterations == 64_000  # the paper's length
-    assert gpu.eval_images is None and gpu.train_images is None  # full data on the GPU
+    assert gpu.test_subset is None and gpu.train_subset is None  # full data on the GPU
+    assert smoke.test_subset < cpu.test_subset < 10_000 and smoke.train_subset < 45_000
+    # the paper fixed its recipe on the 45k/5k split, then reported models trained on all 50k
+    assert (smoke.train_set, cpu.train_set, gpu.train_set) == ("split", "split", "all")
+    assert not any(hasattr(p, old) for p in (smoke, cpu, gpu) for old in ("eval_images", "train_images"))
     assert gpu.models == profile.FIG6_MODELS
     assert smoke.synthetic_ok and not cpu.synthetic_ok and not gpu.synthetic_ok
     assert not smoke.download_ok

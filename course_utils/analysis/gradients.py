@@ -4,14 +4,17 @@ Every function works on any ``nn.Module`` from ``course_utils.models`` and on an
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
 import math
 from collections import OrderedDict
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
+from torch import nn
 from torch.nn import functional as F
+
+__all__ = ["MLPBlock", "toy_mlp", "two_spirals", "grad_norms_per_layer", "calibrate_batchnorm",
+           "input_gradient_sweep", "autocorrelation", "gradient_flow", "relative_change", "residual_sensitivity"]
 
 
 class MLPBlock(nn.Module):

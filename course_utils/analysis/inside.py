@@ -1,55 +1,31 @@
-"""Inside trained networks (notebook 07): layer responses, lesions, loss landscapes.
+"""Inside trained networks (notebook 07): layer responses and lesion studies.
+
+- layer responses: the std of each 3x3 layer's BN output (He et al. 2015, Fig. 7)
+- lesions: delete one block at a time and measure the error (Veit et al. 2016)
 
 Every function works on the CIFAR nets of ``course_utils.models`` and on any device.
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
-# (imports used only by this section live here so that sections stay independent)
 import contextlib
 import math
-from typing import Callable, Iterator, Optional
+from typing import Iterator
 
+import torch
 import torch.nn.functional as F
+from torch import nn
 
-_NormFn = Optional[Callable[[torch.Tensor], torch.Tensor]]  # uint8 or float -> normalised float
+from course_utils.analysis._inputs import NormFn, batches, network_inputs
+from course_utils.evaluation import error_percent, evaluating
 
-
-def _inputs(images: torch.Tensor, normalizer: _NormFn) -> torch.Tensor:
-    """Float network inputs ``(N, 3, H, W)``; uint8 images need ``normalizer``."""
-    if images.dim() != 4:
-        raise ValueError(f"images must be a (N, C, H, W) batch, got shape {tuple(images.shape)}")
-    if normalizer is not None:
-        return normalizer(images)
-    if not images.is_floating_point():
-        raise ValueError("images are uint8: pass normalizer=... (the one the network was trained with)")
-    return images
-
-
-def _batches(model: nn.Module, x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    """Yield ``x`` in batches, moved to the model's device."""
-    device = next(model.parameters()).device
-    for i in range(0, len(x), batch_size):
-        yield x[i:i + batch_size].to(device)
-
-
-@contextlib.contextmanager
-def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no autograd inside; the previous training flag is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        model.train(was_training)
+__all__ = ["response_layers", "layer_responses", "residual_blocks", "ShortcutOnly", "lesion_replacement",
+           "lesioned", "lesion_plan", "lesion_study"]
 
 
 def _probe(model: nn.Module, input_shape: tuple[int, ...], hooks: list) -> None:
     """One forward pass of zeros ``input_shape`` in eval mode; removes ``hooks`` afterwards."""
     try:
-        with _evaluating(model):
+        with evaluating(model):
             model(torch.zeros(input_shape, device=next(model.parameters()).device))
     finally:
         for h in hooks:
@@ -79,7 +55,7 @@ def response_layers(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 
     return found
 
 
-def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: _NormFn = None,
+def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = None,
                     batch_size: int = 500) -> dict[str, float]:
     """Std of each 3x3 layer's response after BN, before ReLU/addition (He et al. 2015, Fig. 7).
 
@@ -87,7 +63,7 @@ def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: _Norm
     Returns ``{bn_name: std}`` in network order; the std is taken over all
     ``N * C * H * W`` values of the BN output (population std), in eval mode.
     """
-    x = _inputs(images, normalizer)
+    x = network_inputs(images, normalizer)
     layers = response_layers(model, (1, *x.shape[1:]))
     if not layers:
         raise ValueError("no BatchNorm2d after a 3x3 conv found: is this a CIFAR plain/ResNet model?")
@@ -102,8 +78,8 @@ def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: _Norm
 
     hooks = [mods[n].register_forward_hook(hook(n)) for n in layers]
     try:
-        with _evaluating(model):
-            for xb in _batches(model, x, batch_size):
+        with evaluating(model):
+            for xb in batches(model, x, batch_size):
                 model(xb)
     finally:
         for h in hooks:
@@ -113,17 +89,6 @@ def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: _Norm
         mean = s / cnt
         out[n] = math.sqrt(max((sq / cnt - mean * mean).item(), 0.0))
     return out
-
-
-def error_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                  normalizer: _NormFn = None, batch_size: int = 500) -> float:
-    """Top-1 error in percent of ``model`` on ``images`` ``(N, 3, H, W)`` and ``labels`` ``(N,)``."""
-    x = _inputs(images, normalizer)
-    wrong = 0
-    with _evaluating(model):
-        for xb, yb in zip(_batches(model, x, batch_size), labels.split(batch_size)):
-            wrong += (model(xb).argmax(1).cpu() != yb.cpu()).sum().item()
-    return 100.0 * wrong / len(labels)
 
 
 def residual_blocks(model: nn.Module) -> list[str]:
@@ -219,119 +184,19 @@ def lesion_plan(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32),
 
 
 def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                 normalizer: _NormFn = None, downsampling: str = "shortcut",
+                 normalizer: NormFn = None, downsampling: str = "shortcut",
                  batch_size: int = 500) -> list[tuple[str, float]]:
     """Delete one block at a time and measure the test error (Veit et al. 2016).
 
     images ``(N, 3, H, W)``, labels ``(N,)``. Returns ``[(block name, error %)]`` in
     network order for every block that can be deleted (see :func:`lesion_replacement`);
-    blocks that cannot are left out. The model is restored after each deletion.
+    blocks that cannot are left out. The error is :func:`course_utils.evaluation.error_percent`.
+    The model is restored after each deletion.
     """
-    x = _inputs(images, normalizer)
+    x = network_inputs(images, normalizer)
     results = []
     for name, _, _, rep in lesion_plan(model, (1, *x.shape[1:]), downsampling):
         if rep is not None:
             with lesioned(model, name, rep):
                 results.append((name, error_percent(model, x, labels, batch_size=batch_size)))
     return results
-
-
-def filter_normalized_direction(model: nn.Module, seed: int = 0) -> list[torch.Tensor]:
-    """A random direction in weight space, filter-normalised (Li et al. 2018).
-
-    One tensor per ``model.parameters()`` entry, same shape. For every weight
-    with >= 2 dims, each filter (a slice along dim 0: a conv output channel or a
-    linear row) is a Gaussian direction rescaled to the norm of that weight filter;
-    1-D parameters (BN weight/bias, biases) get a zero direction. Deterministic in ``seed``.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    direction = []
-    for p in model.parameters():
-        d = torch.randn(p.shape, generator=gen, dtype=torch.float32)  # drawn for every p: stable stream
-        if p.dim() <= 1:
-            d.zero_()
-        else:
-            w_norm = p.detach().float().cpu().flatten(1).norm(dim=1)  # (out,)
-            d_norm = d.flatten(1).norm(dim=1)  # (out,)
-            d *= (w_norm / (d_norm + 1e-10)).view(-1, *[1] * (p.dim() - 1))
-        direction.append(d.to(device=p.device, dtype=p.dtype))
-    return direction
-
-
-def _loss_and_error(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, loss_fn: Callable,
-                    batch_size: int) -> tuple[float, float]:
-    """Mean loss and error % over ``x`` ``(N, 3, H, W)``; eval mode, no autograd."""
-    total, wrong = 0.0, 0
-    with _evaluating(model):
-        for xb, yb in zip(_batches(model, x, batch_size), labels.split(batch_size)):
-            logits = model(xb)  # (B, classes)
-            yb = yb.to(logits.device)
-            total += loss_fn(logits, yb).item() * len(yb)
-            wrong += (logits.argmax(1) != yb).sum().item()
-    return total / len(labels), 100.0 * wrong / len(labels)
-
-
-def _landscape(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-               directions: list[list[torch.Tensor]], grid: list[tuple[float, ...]],
-               normalizer: _NormFn, loss_fn: Callable, batch_size: int) -> tuple[list[float], list[float]]:
-    """Loss and error at ``theta0 + sum_k c_k d_k`` for each coefficient tuple in ``grid``."""
-    x = _inputs(images, normalizer)
-    params = list(model.parameters())
-    theta0 = [p.detach().clone() for p in params]
-    losses, errors = [], []
-    try:
-        for coeffs in grid:
-            with torch.no_grad():
-                for i, p in enumerate(params):
-                    p.copy_(theta0[i])
-                    for c, d in zip(coeffs, directions):
-                        p.add_(d[i], alpha=c)
-            loss, err = _loss_and_error(model, x, labels, loss_fn, batch_size)
-            losses.append(loss)
-            errors.append(err)
-    finally:
-        with torch.no_grad():
-            for p, t in zip(params, theta0):
-                p.copy_(t)
-    return losses, errors
-
-
-def loss_landscape_1d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 21,
-                      span: float = 1.0, seed: int = 0, normalizer: _NormFn = None,
-                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
-    """Loss and error along ``theta + alpha * d`` for ``alpha`` in ``linspace(-span, span, steps)``.
-
-    ``d`` is :func:`filter_normalized_direction` ``(model, seed)``; evaluation in eval
-    mode (BN uses its running statistics). Returns ``alphas``, ``loss``, ``error`` (%),
-    each ``(steps,)``. The weights are restored afterwards.
-    """
-    if steps < 2 or span <= 0:
-        raise ValueError("need steps >= 2 and span > 0")
-    alphas = torch.linspace(-span, span, steps, dtype=torch.float64)
-    d = filter_normalized_direction(model, seed)
-    loss, err = _landscape(model, images, labels, [d], [(a,) for a in alphas.tolist()],
-                           normalizer, loss_fn, batch_size)
-    return {"alphas": alphas, "loss": torch.tensor(loss, dtype=torch.float64),
-            "error": torch.tensor(err, dtype=torch.float64)}
-
-
-def loss_landscape_2d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 11,
-                      span: float = 1.0, seed: int = 0, normalizer: _NormFn = None,
-                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
-    """Loss and error on the plane ``theta + alpha * d1 + beta * d2`` (Li et al. 2018, Fig. 5 style).
-
-    ``d1``, ``d2`` are filter-normalised directions with seeds ``seed`` and ``seed + 1``.
-    Returns ``alphas`` ``(steps,)``, ``betas`` ``(steps,)`` and ``loss``, ``error`` of shape
-    ``(steps, steps)`` where ``[b, a]`` is the point ``(alphas[a], betas[b])``: ready for
-    ``plt.contour(alphas, betas, loss)``. The weights are restored afterwards.
-    """
-    if steps < 2 or span <= 0:
-        raise ValueError("need steps >= 2 and span > 0")
-    coords = torch.linspace(-span, span, steps, dtype=torch.float64)
-    dirs = [filter_normalized_direction(model, seed), filter_normalized_direction(model, seed + 1)]
-    grid = [(a, b) for b in coords.tolist() for a in coords.tolist()]  # row b, column a
-    loss, err = _landscape(model, images, labels, dirs, grid, normalizer, loss_fn, batch_size)
-    shape = (steps, steps)
-    return {"alphas": coords, "betas": coords.clone(),
-            "loss": torch.tensor(loss, dtype=torch.float64).view(shape),
-            "error": torch.tensor(err, dtype=torch.float64).view(shape)}

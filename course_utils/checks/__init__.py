@@ -6,11 +6,17 @@ answer or a helpful hint for a wrong or missing one, and returns ``True`` or
 still runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 
 - ``residuals``: notebooks 01-02 (degradation, residual learning)
-- ``blocks``: notebooks 03-04 (shape arithmetic, building blocks)
+- ``shapes``: notebook 03 (shape arithmetic: conv output sizes, receptive fields,
+  parameter and MAC counts, the classifier head)
+- ``blocks``: notebook 04 (building blocks: a residual block, a stage, a CIFAR ResNet,
+  layer and projection counts, the Bottleneck's stride)
 - ``training``: notebooks 05-07 (training, Fig. 6, why it works)
+
+Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup);
+shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located forward pass).
 """
-from course_utils.checks._verdict import as_number, numeric, report, unanswered  # noqa: F401  (re-exported)
-from course_utils.checks.residuals import (  # noqa: F401  (re-exported)
+from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.checks.residuals import (
     check_blocks_per_stage,
     check_degradation_cause,
     check_lag1_autocorrelation,
@@ -18,21 +24,23 @@ from course_utils.checks.residuals import (  # noqa: F401  (re-exported)
     check_sensitivity,
     check_gradient_factor,
 )
-from course_utils.checks.blocks import (  # noqa: F401  (re-exported)
+from course_utils.checks.shapes import (
     check_conv_out,
     check_receptive_field,
     check_conv_params,
     check_conv_macs,
     check_block_params,
+    check_head,
+)
+from course_utils.checks.blocks import (
     check_block,
     check_make_stage,
     check_cifar_resnet,
-    check_head,
     check_layer_count,
     check_projection_params,
     check_stride_shapes,
 )
-from course_utils.checks.training import (  # noqa: F401  (re-exported)
+from course_utils.checks.training import (
     check_epochs,
     check_lr,
     check_augmentation_views,
@@ -46,3 +54,20 @@ from course_utils.checks.training import (  # noqa: F401  (re-exported)
     check_filter_normalization,
     check_filter_norm_reason,
 )
+
+__all__ = [
+    "as_number", "numeric", "report", "unanswered",
+    # notebooks 01-02
+    "check_blocks_per_stage", "check_degradation_cause", "check_lag1_autocorrelation",
+    "check_identity_init", "check_sensitivity", "check_gradient_factor",
+    # notebook 03
+    "check_conv_out", "check_receptive_field", "check_conv_params", "check_conv_macs",
+    "check_block_params", "check_head",
+    # notebook 04
+    "check_block", "check_make_stage", "check_cifar_resnet", "check_layer_count",
+    "check_projection_params", "check_stride_shapes",
+    # notebooks 05-07
+    "check_epochs", "check_lr", "check_augmentation_views", "check_mean_shape", "check_fig6_lines",
+    "check_shortcut_params", "check_milestone_epoch", "check_error_noise", "check_response_count",
+    "check_deletable_blocks", "check_filter_normalization", "check_filter_norm_reason",
+]

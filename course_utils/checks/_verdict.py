@@ -1,7 +1,9 @@
-"""What every check shares: the printed verdict and the unanswered-placeholder test."""
+"""What every check shares: the printed verdict, the unanswered-placeholder test, the slip lookup."""
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = ["report", "unanswered", "as_number", "numeric", "first_slip"]
 
 
 def report(ok: bool, right: str, wrong: str) -> bool:
@@ -34,3 +36,14 @@ def as_number(answer: Any) -> float | None:
 def numeric(answer: Any) -> float | None:
     """The answer as a number, or ``None`` (with the reminder or hint printed) when unanswered or not numeric."""
     return None if unanswered(answer) else as_number(answer)
+
+
+def first_slip(answer: Any, truth: Any, slips: list[tuple[Any, str]], fallback: str) -> str:
+    """The hint of the first ``(wrong value, hint)`` slip equal to ``answer``, else ``fallback``.
+
+    Slips whose value equals the truth are skipped: for some inputs a slip gives the right number.
+    """
+    for value, hint in slips:
+        if value != truth and answer == value:
+            return hint
+    return fallback

@@ -6,6 +6,9 @@ from typing import Any
 
 from course_utils.checks._verdict import as_number, numeric, report, unanswered
 
+__all__ = ["check_blocks_per_stage", "check_degradation_cause", "check_lag1_autocorrelation",
+           "check_identity_init", "check_sensitivity", "check_gradient_factor"]
+
 
 def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
     """Exercise 01.1: blocks per stage ``n`` of the CIFAR plain/residual net with ``depth = 6n + 2`` layers."""

@@ -6,6 +6,11 @@ from typing import Any
 
 from course_utils.checks._verdict import as_number, numeric, report, unanswered
 
+__all__ = ["check_epochs", "check_lr", "check_augmentation_views", "check_mean_shape",
+           "check_fig6_lines", "check_shortcut_params", "check_milestone_epoch",
+           "check_error_noise", "check_response_count", "check_deletable_blocks",
+           "check_filter_normalization", "check_filter_norm_reason"]
+
 
 # notebooks 05-06 (training on CIFAR-10, Fig. 6): the paper's recipe in numbers
 

@@ -1,0 +1,342 @@
+"""The fast engine: several networks trained at once in one process, each step as fast as the machine allows.
+
+Small CIFAR nets cannot keep a GPU busy: an eager ResNet-56 step launches about 600 small
+kernels, and the host time to launch them is longer than the GPU time to run them. Three
+remedies, tried in this order and kept when they are correct and faster (:func:`probe`):
+
+- ``graphs``: the whole step (forward, backward, SGD update, loss/error sums) captured as a
+  CUDA graph and replayed from static buffers: one launch per step. The lr is baked into the
+  capture, so the graph is captured again when the schedule changes it (twice per run).
+- ``compile``: ``torch.compile`` of the network (fused kernels), stepped eagerly.
+- ``eager``: the plain step of ``train.train_step``.
+
+:func:`train_together` steps runs round-robin, each on its own CUDA stream so that their
+kernels overlap; runs with the same seed and training images share one batch stream (one
+augmented batch per step for all of them: a paired comparison). On a CPU the same code runs
+without graphs and streams, and gives bit-for-bit the histories of training each run alone.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.loader import DeviceLoader
+from course_utils.train import Step, TrainRun, make_optimizer, train_step
+
+__all__ = ["VARIANTS", "candidates", "make_step", "GraphStep", "probe", "ProbeRow", "pick", "train_together"]
+
+VARIANTS = ("graphs", "compile", "eager")
+WARMUP_STEPS = 3  # eager steps on a side stream before a capture (cuDNN autotuning, optimizer state)
+
+
+def candidates(device: torch.device, engine: str = "auto") -> tuple[str, ...]:
+    """The variants ``engine`` allows on ``device``: ``auto`` = graphs, compile, eager on CUDA; eager elsewhere."""
+    if engine not in ("auto", *VARIANTS):
+        raise ValueError(f"unknown engine {engine!r}; choose auto, {', '.join(VARIANTS)}")
+    if engine == "graphs" and device.type != "cuda":
+        raise ValueError("engine 'graphs' needs CUDA; use --engine auto, compile or eager on this machine")
+    if engine != "auto":
+        return (engine,)
+    return VARIANTS if device.type == "cuda" else ("eager",)
+
+
+# --- the graph step -------------------------------------------------------------
+
+def _snapshot(model: nn.Module, opt: torch.optim.Optimizer) -> tuple[list, list]:
+    """Copies of every parameter and buffer, and of the optimizer's momentum buffers (None where absent)."""
+    tensors = [t.detach().clone() for t in [*model.parameters(), *model.buffers()]]
+    moms = [opt.state.get(p, {}).get("momentum_buffer") for g in opt.param_groups for p in g["params"]]
+    return tensors, [None if m is None else m.clone() for m in moms]
+
+
+def _restore(model: nn.Module, opt: torch.optim.Optimizer, snap: tuple[list, list]) -> None:
+    """Copy a :func:`_snapshot` back *into the same tensors* (a captured graph keeps their addresses).
+
+    A momentum buffer that did not exist before is set to zero: SGD's first step, ``buf = grad``,
+    then equals ``buf = 0.9 * 0 + grad`` exactly, so warm-up leaves no trace.
+    """
+    tensors, moms = snap
+    with torch.no_grad():
+        for t, s in zip([*model.parameters(), *model.buffers()], tensors):
+            t.copy_(s)
+        params = [p for g in opt.param_groups for p in g["params"]]
+        for p, m in zip(params, moms):
+            buf = opt.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                buf.copy_(m) if m is not None else buf.zero_()
+
+
+def warm_up(run: TrainRun, x: torch.Tensor, y: torch.Tensor, steps: int = WARMUP_STEPS) -> None:
+    """Run ``steps`` eager steps on ``(x, y)`` and undo them: the optimizer state exists afterwards,
+    the weights, BN statistics and running sums are what they were (tested on the CPU)."""
+    snap = _snapshot(run.model, run.opt)
+    for _ in range(steps):
+        train_step(run.model, run.opt, x, y)
+    _restore(run.model, run.opt, snap)
+
+
+class GraphStep:
+    """The whole training step of ``run`` as a CUDA graph, replayed from static input buffers."""
+
+    def __init__(self, run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> None:
+        if run.device.type != "cuda":
+            raise RuntimeError("CUDA graphs need a CUDA device")
+        self.run = run
+        self.static_x, self.static_y = x.clone(), y.clone()  # (B, 3, 32, 32) channels_last, (B,)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.lr: float | None = None
+        self.captures = 0
+
+    def capture(self) -> None:
+        run, model, opt = self.run, self.run.model, self.run.opt
+        self.graph = None  # free the old graph's pool first
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            warm_up(run, self.static_x, self.static_y)
+        torch.cuda.current_stream().wait_stream(side)
+        opt.zero_grad(set_to_none=True)  # gradients are then allocated (and overwritten) inside the graph
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                logits = model(self.static_x)  # (B, 10)
+                loss = F.cross_entropy(logits, self.static_y)
+            loss.backward()
+            opt.step()  # BN running statistics were updated by the forward pass, inside the graph too
+            run.loss_sum += loss.detach().float()
+            run.wrong += (logits.argmax(1) != self.static_y).sum()
+        self.graph, self.static_loss, self.lr = graph, loss, opt.param_groups[0]["lr"]
+        self.captures += 1
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.graph is None or self.lr != self.run.opt.param_groups[0]["lr"]:
+            self.capture()  # the first step, and each lr milestone
+        self.static_x.copy_(x, non_blocking=True)
+        self.static_y.copy_(y, non_blocking=True)
+        self.graph.replay()
+        return self.static_loss
+
+
+def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Tensor] | None = None) -> Step:
+    """The step function of ``variant`` for ``run``; ``graphs`` needs an ``example`` batch for its buffers."""
+    if variant == "eager":
+        return run.eager_step
+    if variant == "compile":
+        compiled = torch.compile(run.model)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            loss, logits = train_step(compiled, run.opt, x, y)
+            run.loss_sum += loss.detach().float()
+            run.wrong += (logits.argmax(1) != y).sum()
+            return loss
+        return step
+    if variant == "graphs":
+        if example is None:
+            raise ValueError("the graphs variant needs an example batch (x, y) for its static buffers")
+        return GraphStep(run, *example)
+    raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+
+
+# --- probing: which variant, per network ------------------------------------------
+
+@dataclass
+class ProbeRow:
+    """One variant of one network: correct (first loss matches eager) and its measured speed."""
+
+    name: str
+    variant: str
+    steps_per_s: float = 0.0
+    first_loss: float = math.nan
+    eager_loss: float = math.nan
+    ok: bool = False
+    note: str = ""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _probe_one(run: TrainRun, variant: str, batches: list, seconds: float, eager_loss: float) -> ProbeRow:
+    row = ProbeRow(run.name, variant, eager_loss=eager_loss)
+    try:
+        step = make_step(run, variant, batches[0])
+        row.first_loss = float(step(*batches[0]).detach())  # a host sync: fine while probing
+        # bf16 autocast: losses from the same weights and batch agree to about 1e-2
+        row.ok = abs(row.first_loss - eager_loss) <= 0.02 + 0.02 * abs(eager_loss)
+        if not row.ok:
+            row.note = "first loss differs from eager"
+        for b in batches[1:3]:  # compile / capture costs stay out of the timing
+            step(*b)
+        _sync(run.device)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n < 3:
+            step(*batches[n % len(batches)])
+            n += 1
+            if n % 10 == 0:
+                _sync(run.device)
+        _sync(run.device)
+        row.steps_per_s = n / (time.perf_counter() - t0)
+    except Exception as err:  # noqa: BLE001  (a variant that fails is reported and passed over)
+        row.ok, row.note = False, f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
+    return row
+
+
+def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.0) -> list[ProbeRow]:
+    """Time each variant on a copy of each run (same weights, same batches; the runs are untouched).
+
+    Correctness: the variant's first loss must match an eager step's from the same weights and batch.
+    """
+    rows = []
+    for run in runs:
+        loader = DeviceLoader(run.train_x, run.train_y, run.schedule.batch_size, normalizer=run.normalizer,
+                              device=run.device, seed=run.seed, channels_last=run.device.type == "cuda")
+        batches = list(loader.batches(8))
+        eager_copy = _copy_run(run)
+        eager_copy.lr_changed()
+        eager_loss = float(eager_copy.eager_step(*batches[0]).detach())
+        for v in variants:
+            trial = _copy_run(run)
+            trial.lr_changed()
+            rows.append(_probe_one(trial, v, batches, seconds, eager_loss))
+    return rows
+
+
+def _copy_run(run: TrainRun) -> TrainRun:
+    """A shallow copy of ``run`` with its own model, optimizer and sums (the original stays untouched)."""
+    trial = copy.copy(run)
+    trial.model = copy.deepcopy(run.model)
+    trial.opt = make_optimizer(trial.model, run.schedule, run.device)
+    trial.opt.load_state_dict(run.opt.state_dict())
+    trial.loss_sum, trial.wrong = run.loss_sum.clone(), run.wrong.clone()
+    trial._lr = None
+    return trial
+
+
+def pick(rows: Sequence[ProbeRow]) -> dict[str, str]:
+    """The fastest correct variant per network (eager when nothing else is correct)."""
+    best: dict[str, ProbeRow] = {}
+    for r in rows:
+        if r.ok and (r.name not in best or r.steps_per_s > best[r.name].steps_per_s):
+            best[r.name] = r
+    return {r.name: best[r.name].variant if r.name in best else "eager" for r in rows}
+
+
+def probe_table(rows: Sequence[ProbeRow], iterations: dict[str, int]) -> str:
+    """The probe as a text table, with each network's projected training time alone."""
+    lines = [f"{'network':>16} {'variant':>8} {'steps/s':>9} {'first loss':>11} {'eager':>7}  ok  projected"]
+    for r in rows:
+        proj = iterations.get(r.name, 0) / r.steps_per_s if r.steps_per_s > 0 else math.inf
+        lines.append(f"{r.name:>16} {r.variant:>8} {r.steps_per_s:>9.1f} {r.first_loss:>11.4f} "
+                     f"{r.eager_loss:>7.4f}  {'yes' if r.ok else 'NO ':>3} {_minutes(proj):>9}  {r.note}")
+    return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    return "-" if not math.isfinite(seconds) else f"{seconds / 60:.1f} min"
+
+
+# --- training several runs at once ----------------------------------------------
+
+@dataclass
+class _Group:
+    """Runs that share one batch stream: same seed, same training images, same position."""
+
+    runs: list[TrainRun]
+    loader: DeviceLoader
+    steps: dict[int, Step] = field(default_factory=dict)
+
+
+def group_runs(runs: Sequence[TrainRun]) -> list[_Group]:
+    """Runs with equal seed, training images, batch size and iteration share a loader (restored from the
+    first run's checkpoint); the rest get their own."""
+    groups: dict[tuple, list[TrainRun]] = {}
+    for r in runs:
+        key = (r.seed, r.meta["train_set"], r.n_train, r.schedule.batch_size, r.iteration, r.device,
+               r.meta["normalization"])
+        groups.setdefault(key, []).append(r)
+    return [_Group(rs, rs[0].make_loader()) for rs in groups.values()]
+
+
+def _streams(runs: Sequence[TrainRun]) -> dict[int, torch.cuda.Stream]:
+    """A CUDA stream of its own for each run on a GPU (none on other devices)."""
+    return {id(r): torch.cuda.Stream(r.device) for r in runs if r.device.type == "cuda"}
+
+
+def train_together(runs: Sequence[TrainRun], variants: dict[str, str] | str = "eager", *,
+                   deadline: float | None = None, on_finish: Callable[[TrainRun], None] | None = None,
+                   progress: bool = True) -> list[TrainRun]:
+    """Train ``runs`` round-robin until each is done or ``deadline`` (a ``time.perf_counter()`` value) nears.
+
+    ``variants``: one variant for all, or ``{run name: variant}`` (from :func:`pick`). Before the
+    deadline every unfinished run is checkpointed; ``on_finish(run)`` is called once per finished run.
+    Returns the runs that are not finished.
+    """
+    groups = group_runs([r for r in runs if not r.done])
+    streams = _streams([r for g in groups for r in g.runs])
+    bars = {id(r): r.progress_bar(progress, position=i) for i, r in enumerate(r for g in groups for r in g.runs)}
+    round_s, margin, rounds = 0.0, 5.0, 0  # the slowest recent round; time kept back for the last checkpoints
+    try:
+        while any(not r.done for g in groups for r in g.runs):
+            t_round = time.perf_counter()
+            if deadline is not None and t_round + margin > deadline:
+                break
+            for g in groups:
+                _round(g, streams, variants, bars, on_finish)
+            rounds += 1
+            if deadline is not None and rounds % 10 == 0:  # keep the host clock honest: the GPU may lag behind
+                for d in {r.device for g in groups for r in g.runs}:
+                    _sync(d)
+            round_s = max(round_s * 0.99, time.perf_counter() - t_round)
+            margin = max(margin, 3 * round_s)
+    except KeyboardInterrupt:
+        _save_unfinished(groups)
+        raise
+    finally:
+        for b in bars.values():
+            b.close()
+    _save_unfinished(groups)
+    return [r for g in groups for r in g.runs if not r.done]
+
+
+def _round(g: _Group, streams: dict, variants: dict[str, str] | str, bars: dict, on_finish) -> None:
+    """One step of every unfinished run of group ``g``, on one shared batch."""
+    live = [r for r in g.runs if not r.done]
+    if not live:
+        return
+    x, y = next(g.loader.batches(1))  # (B, 3, 32, 32), (B,): one augmented batch for every run of the group
+    for r in live:
+        s = streams.get(id(r))
+        if s is not None:
+            s.wait_stream(torch.cuda.current_stream(r.device))  # the batch is made on the default stream
+        with torch.cuda.stream(s) if s is not None else contextlib.nullcontext():
+            if id(r) not in g.steps:
+                g.steps[id(r)] = make_step(r, _variant(variants, r.name), (x, y))
+            r.advance(g.steps[id(r)], x, y, g.loader)
+        bars[id(r)].update(r.iteration - bars[id(r)].n)
+        if r.done and on_finish is not None:
+            on_finish(r)
+    for r in live:  # the next batch may reuse this one's memory only once every run is done with it
+        s = streams.get(id(r))
+        if s is not None:
+            torch.cuda.current_stream(r.device).wait_stream(s)
+
+
+def _save_unfinished(groups: Sequence[_Group]) -> None:
+    """Checkpoint every unfinished run that has stepped since its last checkpoint."""
+    for g in groups:
+        for r in g.runs:
+            if not r.done and r.saved_at != r.iteration:
+                r.save(g.loader)
+
+
+def _variant(variants: dict[str, str] | str, name: str) -> str:
+    return variants if isinstance(variants, str) else variants.get(name, "eager")

@@ -1,0 +1,210 @@
+"""Fig. 6 of He et al. 2015: plain-20/56 vs ResNet-20/56 (and a CIFAR ResNet-18), trained with the paper's recipe.
+
+The work comes in a fixed order, so that partial (GPU) time still yields whole results:
+
+1. the four Fig. 6 nets with the first seed, trained together on one shared batch stream;
+2. the CIFAR ResNet-18 (first seed only);
+3. the other seeds of the four nets, together.
+
+A finished run is never repeated; an interrupted one resumes from its checkpoint. With a
+``time_budget`` the set stops cleanly before the budget ends, every run checkpointed, and the
+same call resumes it. Results follow ``course_utils.results``.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from course_utils import data as cdata
+from course_utils import engine, models, results
+from course_utils.profile import Profile, get_profile, seed_everything
+from course_utils.schedule import Schedule, model_depth, recipe_for
+from course_utils.train import Budget, TrainRun, device_name
+
+__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "canonical", "fig6"]
+
+FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")
+EXTRA_NET = "resnet18_cifar"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the set: a model, a seed, and the schedule it is trained with."""
+
+    model: str
+    seed: int
+    schedule: Schedule
+
+    @property
+    def stem(self) -> str:
+        return results.run_name(self.model, self.seed)
+
+
+def canonical(name: str) -> str:
+    """The registry name of any spelling ``models.get_model`` accepts: ``"ResNet-20"`` -> ``"resnet20"``."""
+    key = name.strip().lower().replace("-", "")
+    if key not in models.MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose from: {', '.join(models.MODEL_NAMES)}")
+    return key
+
+
+def plan_schedule(model: str, iterations: int) -> Schedule:
+    """The model's recipe (``schedule.recipe_for``) stretched to ``iterations`` (milestones scale)."""
+    recipe = recipe_for(model)
+    return recipe if iterations == recipe.iterations else recipe.scaled(iterations)
+
+
+def plan(names: Sequence[str], seeds: Sequence[int], iterations: int) -> list[list[RunSpec]]:
+    """The phases of the set, in the order they are trained (empty phases left out).
+
+    Every net but the CIFAR ResNet-18 runs with every seed; the ResNet-18 runs with the first seed.
+    """
+    def specs(ms: Sequence[str], ss: Sequence[int]) -> list[RunSpec]:
+        return [RunSpec(m, s, plan_schedule(m, iterations)) for s in ss for m in ms]
+    small = [n for n in names if n != EXTRA_NET]
+    phases = [specs(small, seeds[:1]), specs([EXTRA_NET] if EXTRA_NET in names else [], seeds[:1]),
+              specs(small, seeds[1:])]
+    return [p for p in phases if p]
+
+
+def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
+    """The finished result of ``spec`` in ``out``; refuses one trained with another schedule."""
+    path = out / f"{spec.stem}.json"
+    if not path.exists():
+        return None
+    done = results.read_json(path)
+    if done.get("schedule") != spec.schedule.to_dict():
+        raise ValueError(f"{path} holds a finished run with schedule {done.get('schedule')}, but this call "
+                         f"asks for {spec.schedule.to_dict()}. Delete it (and {out / 'checkpoints'}/{spec.stem}.pt) "
+                         f"to retrain, or use another --out.")
+    return done
+
+
+def _entry(r: dict, status: str) -> dict:
+    h = r["history"]
+    return {"model": r["model"], "seed": r["seed"], "file": f"{results.run_name(r['model'], r['seed'])}.json",
+            "status": status, "iterations": r["schedule"]["iterations"], "wall_seconds": r["wall_seconds"],
+            "engine": r.get("engine", "eager"), "final_train_error": h["train_error"][-1],
+            "final_test_error": h["test_error"][-1]}
+
+
+def _train_phase(specs: list[RunSpec], *, data: cdata.CIFAR10 | None, out: Path, prof: Profile, budget: Budget,
+                 deterministic: bool, engine_name: str, do_probe: bool, deadline: float | None,
+                 progress: bool) -> tuple[list[dict], list[str]]:
+    """Train one phase's runs together; returns (summary entries of finished runs, stems left unfinished)."""
+    data = data if data is not None else cdata.load_cifar10(profile=prof)
+    runs = []
+    for spec in specs:
+        seed_everything(spec.seed, deterministic)  # the same initial weights for the same seed
+        runs.append(TrainRun(models.get_model(spec.model), data, spec.schedule, name=spec.model, seed=spec.seed,
+                             budget=budget, device=prof.device, checkpoint=out / "checkpoints" / f"{spec.stem}.pt",
+                             deterministic=deterministic))
+    status = {id(r): "resumed" if r.iteration else "trained" for r in runs}
+    choices = engine.candidates(prof.device, engine_name)
+    variants: dict[str, str] | str = choices[0]
+    if do_probe or len(choices) > 1:
+        rows = engine.probe(list({r.name: r for r in runs}.values()), choices)
+        print(engine.probe_table(rows, {r.name: r.remaining for r in runs}))
+        variants = engine.pick(rows)
+        print("engine: " + ", ".join(f"{k} -> {v}" for k, v in variants.items()))
+    entries = []
+
+    def finish(run: TrainRun) -> None:
+        v = engine._variant(variants, run.name)
+        res = run.result(engine=v, depth=model_depth(run.name), profile=prof.name, experiment="fig6",
+                         date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        results.save_weights(out / "weights" / f"{results.run_name(run.name, run.seed)}.pt", run.model,
+                             half=run.name != EXTRA_NET or prof.device.type != "cuda")
+        results.write_json(out / f"{results.run_name(run.name, run.seed)}.json", res)  # last: marks it finished
+        entries.append(_entry(res, status[id(run)]))
+
+    left = engine.train_together(runs, variants, deadline=deadline, on_finish=finish, progress=progress)
+    return entries, [results.run_name(r.name, r.seed) for r in left]
+
+
+def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
+    """Process-pool entry point (``jobs`` > 1 on a CPU): one phase in a fresh process."""
+    torch.set_num_threads(kwargs.pop("threads"))
+    return _train_phase(**kwargs)
+
+
+def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | int = (0,),
+         iterations: int | None = None, out: str | Path | None = None, profile: str | Profile | None = None,
+         device: str | None = None, eval_every: int | None = None, checkpoint_every: int | None = None,
+         jobs: int = 1, deterministic: bool | None = None, engine_name: str = "auto", probe: bool = False,
+         time_budget: float | None = None, progress: bool = True, data: cdata.CIFAR10 | None = None) -> dict:
+    """Run the Fig. 6 set (default: the profile's models) in the order of :func:`plan`; write ``summary.json``.
+
+    ``engine_name``: auto (probe on a GPU and pick per net), graphs, compile or eager. ``probe``: print
+    the probe table also when there is nothing to choose. ``time_budget``: seconds for the whole call;
+    it stops before then with every run checkpointed (``summary["complete"]`` is False).
+    ``jobs`` > 1 (CPU only): runs in that many processes, one run at a time each, threads split among them.
+    ``deterministic`` (default: on for a CPU) makes resumed runs equal uninterrupted ones bitwise.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_budget if time_budget else None
+    prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
+    prof = prof.with_device(device) if device is not None and isinstance(profile, Profile) else prof
+    names = [canonical(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
+    seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
+    iterations = int(iterations or prof.iterations)
+    budget = Budget.of(prof, eval_every=min(int(eval_every or prof.eval_every), iterations),
+                       checkpoint_every=checkpoint_every)
+    deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
+    if jobs > 1 and prof.device.type == "cuda":
+        raise ValueError("--jobs > 1 is for CPUs; on a GPU the runs share one process (round-robin streams)")
+    out = Path(out) if out is not None else results.results_dir("fig6")
+    phases = plan(names, seeds, iterations)
+    print(f"fig6: {sum(map(len, phases))} run(s) in {len(phases)} phase(s) "
+          f"{' | '.join(', '.join(s.stem for s in p) for p in phases)}; profile {prof.name}, device "
+          f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}")
+    entries, left = [], []
+    todo = []
+    for phase in phases:
+        new = []
+        for spec in phase:
+            done = _finished(spec, out)
+            entries.append(_entry(done, "skipped")) if done is not None else new.append(spec)
+        if new:
+            todo.append(new)
+    if todo and data is None and jobs == 1:  # worker processes load their own copy
+        data = cdata.load_cifar10(profile=prof)
+    common = dict(data=data, out=out, prof=prof, budget=budget, deterministic=deterministic,
+                  engine_name=engine_name, do_probe=probe, deadline=deadline, progress=progress)
+    if jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for e, lft in pool.map(_worker, [dict(common, specs=[s], threads=threads) for p in todo for s in p]):
+                entries, left = entries + e, left + lft
+    else:
+        for phase in todo:
+            e, lft = _train_phase(phase, **common)
+            entries, left = entries + e, left + lft
+    order = [s.stem for p in phases for s in p]
+    entries.sort(key=lambda e: order.index(results.run_name(e["model"], e["seed"])))
+    summary = {"experiment": "fig6", "profile": prof.name, "device": device_name(prof.device),
+               "torch_version": str(torch.__version__), "iterations": iterations, "train_set": budget.train_set,
+               "jobs": jobs, "engine": engine_name, "complete": not left, "unfinished": left,
+               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "total_wall_seconds": round(time.perf_counter() - t0, 2), "runs": entries}
+    previous = results.read_json(out / "summary.json") if (out / "summary.json").exists() else {}
+    calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == iterations else []
+    calls = calls + [summary["total_wall_seconds"]] if todo or not calls else calls
+    summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
+    results.write_json(out / "summary.json", summary)
+    for e in entries:
+        print(f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
+              f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['engine']}, {e['wall_seconds']:.0f} s)")
+    if left:
+        print(f"fig6: stopped at the time budget with {len(left)} run(s) unfinished ({', '.join(left)}), all "
+              f"checkpointed: run the same command again to resume")
+    print(f"fig6: {'done' if not left else 'paused'} after {summary['total_wall_seconds']:.0f} s; results in {out}")
+    return summary

@@ -1,0 +1,168 @@
+"""The results contract: what a finished training run leaves behind, and how to read it back.
+
+A run of an experiment writes, in its folder (``results/fig6/`` for the GPU reproduction,
+``results/fig6-cpu/`` for the committed CPU reference run, ``runs/...`` for live runs):
+
+- ``<model>-s<seed>.json``: a :class:`RunResult` (written last: its presence marks the run finished);
+- ``weights/<model>-s<seed>.pt``: the final ``state_dict`` (fp16 for committed files, loads with
+  ``weights_only=True``);
+- ``summary.json``: the set of runs, its wall-clock time (``total_wall_seconds``) and whether it is complete;
+- ``checkpoints/``: resumable state (never committed).
+
+:func:`committed_fig6` is the one loader the notebooks use: the GPU run when present, else the
+CPU reference run; :func:`describe` says in one line which one a figure shows.
+
+    >>> run_name("resnet56", 0)
+    'resnet56-s0'
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence, TypedDict
+
+import torch
+from torch import nn
+
+from course_utils import models
+from course_utils.checkpoint import save_checkpoint
+from course_utils.paths import repo_root, results_dir
+
+__all__ = ["History", "RunResult", "REQUIRED", "run_name", "write_json", "read_json", "save_weights",
+           "load_state_dict", "load_results", "load_weights", "FIG6_FOLDERS", "committed_fig6", "describe",
+           "missing_fields"]
+
+
+class History(TypedDict):
+    """Records, one entry per ``eval_every`` iterations and one at the end (all lists of equal length)."""
+
+    iteration: list[int]  # iterations done at the record
+    train_error: list[float]  # % of training images misclassified since the previous record (augmented, train mode)
+    test_error: list[float]  # % of test images misclassified (eval mode) at the record
+    lr: list[float]  # the lr the optimizer used for the last step before the record
+    train_loss: list[float]  # mean training loss since the previous record
+
+
+class RunResult(TypedDict, total=False):
+    """One finished run (``<model>-s<seed>.json``)."""
+
+    model: str  # a name ``models.get_model`` accepts, e.g. "resnet56"
+    params: int
+    seed: int
+    schedule: dict  # ``schedule.Schedule.to_dict()``
+    train_set: str  # "split" (45k of the 45k/5k split) or "all" (all 50k)
+    n_train_images: int  # images trained on
+    n_test_images: int  # test images per record (10,000 = the whole test set)
+    eval_every: int
+    normalization: str  # "per_pixel" (the paper) or "per_channel"
+    data_source: str  # e.g. "CIFAR-10, JPEG q75 mirror"
+    device: str  # the GPU's name, or "cpu"
+    torch_version: str
+    deterministic: bool
+    engine: str  # the step variant: graphs, compile or eager
+    wall_seconds: float  # training time of this run (shared with the runs trained beside it)
+    depth: int
+    profile: str
+    experiment: str
+    date: str  # ISO 8601, UTC
+    history: History
+
+
+REQUIRED = ("model", "seed", "schedule", "n_train_images", "n_test_images", "data_source", "device",
+            "wall_seconds", "history")
+FIG6_FOLDERS = ("fig6", "fig6-cpu")  # under results/: the GPU reproduction first, then the CPU reference run
+
+
+def run_name(model: str, seed: int) -> str:
+    """The stem of a run's files: ``<model>-s<seed>``."""
+    return f"{model}-s{seed}"
+
+
+def missing_fields(result: dict) -> list[str]:
+    """The :data:`REQUIRED` fields a result lacks (empty for a valid one)."""
+    return [k for k in REQUIRED if k not in result]
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Atomic JSON write: a temp file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def save_weights(path: str | Path, model_or_state: nn.Module | dict, *, half: bool = True) -> Path:
+    """Write a ``state_dict`` atomically to the CPU, floating tensors as fp16 (``half``) or fp32."""
+    state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+    dtype = torch.float16 if half else torch.float32
+    save_checkpoint(path, {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+                           for k, v in state.items()})
+    return Path(path)
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A saved ``state_dict`` with floating tensors back in fp32 (safe load: ``weights_only=True``)."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_results(folder: str | Path, seed: int | None = 0) -> dict[str, RunResult]:
+    """The finished runs in ``folder``: ``{model: result}`` for one ``seed``, or ``{"model-sN": result}``
+    for every seed when ``seed=None``. Empty when the folder holds none."""
+    found: dict[str, RunResult] = {}
+    for path in sorted(Path(folder).glob("*-s*.json")):
+        r = read_json(path)
+        if not isinstance(r, dict) or missing_fields(r):
+            continue
+        if seed is None:
+            found[path.stem] = r
+        elif r.get("seed") == seed:
+            found[r["model"]] = r
+    return found
+
+
+def load_weights(model_name: str, seed: int = 0, folder: str | Path | None = None) -> nn.Module | None:
+    """The trained ``model_name`` from ``<folder>/weights/<model>-s<seed>.pt`` in eval mode; None if absent."""
+    path = Path(folder or results_dir("fig6")) / "weights" / f"{run_name(model_name, seed)}.pt"
+    if not path.exists():
+        return None
+    net = models.get_model(model_name)
+    net.load_state_dict(load_state_dict(path))
+    return net.eval()
+
+
+def committed_fig6(names: Sequence[str], seed: int = 0, *, root: str | Path | None = None,
+                   folders: Sequence[str] = FIG6_FOLDERS, need_weights: bool = False
+                   ) -> tuple[Path, dict[str, RunResult]] | None:
+    """The first committed fig6 folder that holds every run of ``names`` (and their weights when
+    ``need_weights``): ``(folder, {model: result})``; None when no folder holds them all.
+
+    The order of ``folders`` is the order of preference: the GPU reproduction, then the CPU reference run.
+    """
+    base = Path(root) if root is not None else results_dir()
+    for name in folders:
+        folder = base / name
+        found = load_results(folder, seed)
+        if all(n in found for n in names) and (not need_weights or all(
+                (folder / "weights" / f"{run_name(n, seed)}.pt").is_file() for n in names)):
+            return folder, {n: found[n] for n in names}
+    return None
+
+
+def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:
+    """One line that says what a figure or table shows: where, on what, how long, on which data."""
+    where = ""
+    if folder is not None:
+        p = Path(folder).resolve()
+        where = (p.relative_to(repo_root()).as_posix() if p.is_relative_to(repo_root()) else str(p)) + ": "
+    its = result["schedule"]["iterations"]
+    n = result.get("n_train_images", result.get("train_images"))
+    return (f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "
+            f"data: {result.get('data_source', '?')}")

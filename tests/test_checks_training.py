@@ -1,0 +1,137 @@
+"""course_utils.checks.training (notebooks 05-07): every checker agrees with the engine,
+the data pipeline, the models or a simulation, and never raises."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_utils import analysis, checks, models, schedule, transforms
+from course_utils.checks import training
+
+
+# --- notebooks 05-06: the paper's recipe in numbers ----------------------------
+
+
+def test_check_epochs_matches_the_schedule(capsys):
+    s = schedule.Schedule()  # the engine's own recipe is the independent truth
+    truth = s.iterations * s.batch_size / 45_000
+    assert checks.check_epochs(truth) is True
+    assert checks.check_epochs(round(truth)) is True
+    for wrong in (s.iterations * s.batch_size / 50_000, s.iterations / s.batch_size, 64, "many", None, ...):
+        assert checks.check_epochs(wrong) is False
+    assert "45,000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("iteration,depth", [(0, 20), (31_999, 56), (32_000, 56), (40_000, 56),
+                                             (48_000, 20), (63_999, 56), (200, 110), (399, 110), (400, 110)])
+def test_check_lr_agrees_with_the_engine(iteration, depth):
+    truth = schedule.paper_schedule(f"resnet{depth}").lr_at(iteration)
+    assert checks.check_lr(truth, iteration, depth=depth) is True
+    for wrong in {0.1, 0.01, 0.001, 1e-4} - {round(truth, 12)}:
+        assert checks.check_lr(wrong, iteration, depth=depth) is False
+    assert checks.check_lr(None, iteration) is False
+
+
+def test_check_augmentation_views_counts_real_augmentations():
+    img = torch.arange(1, 3 * 32 * 32 + 1, dtype=torch.float32).reshape(1, 3, 32, 32)  # all pixels distinct
+    views = transforms.random_crop_flip(img.expand(3000, -1, -1, -1).contiguous(),
+                                  generator=torch.Generator().manual_seed(0))
+    truth = len(torch.unique(views.flatten(1), dim=0))
+    assert truth == 162
+    assert checks.check_augmentation_views(truth) is True
+    for wrong in (81, 128, 64, 324, "lots", None):
+        assert checks.check_augmentation_views(wrong) is False
+
+
+def test_check_mean_shape_agrees_with_per_pixel_mean():
+    truth = tuple(transforms.per_pixel_mean(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape)
+    assert checks.check_mean_shape(truth) is True
+    assert checks.check_mean_shape(list(truth)) is True
+    for wrong in ((3,), (32, 32, 3), (50000, 3, 32, 32), 3, "3x32x32", None):
+        assert checks.check_mean_shape(wrong) is False
+
+
+def test_check_fig6_lines():
+    assert checks.check_fig6_lines("train", "test") is True
+    assert checks.check_fig6_lines(" Training", "TEST") is True
+    for thin, bold in [("test", "train"), ("train", "train"), ("thin", "bold"), (None, "test")]:
+        assert checks.check_fig6_lines(thin, bold) is False
+
+
+def test_check_shortcut_params_agrees_with_the_models():
+    truth = models.count_params(models.resnet_cifar(20)) - models.count_params(models.plain_cifar(20))
+    assert checks.check_shortcut_params(truth) is True
+    b_shortcuts = models.count_params(models.resnet_cifar(20, shortcut="B")) - models.count_params(models.plain_cifar(20))
+    assert b_shortcuts > 0  # option B would add projections: a real wrong answer
+    for wrong in (b_shortcuts, 1, "none", None):
+        assert checks.check_shortcut_params(wrong) is False
+
+
+def test_check_milestone_epoch():
+    s = schedule.Schedule()
+    truth = s.milestones[0] * s.batch_size / 45_000
+    assert checks.check_milestone_epoch(truth) is True
+    for wrong in (s.milestones[0] * s.batch_size / 50_000, 100, 32, None):
+        assert checks.check_milestone_epoch(wrong) is False
+
+
+def test_check_error_noise_matches_a_simulation():
+    gen = torch.Generator().manual_seed(0)
+    simulated = 100 * (torch.rand(2000, 4000, generator=gen) < 0.07).float().mean(0).std().item()  # 4000 test sets
+    se_2000 = 100 * math.sqrt(0.07 * 0.93 / 2000)
+    assert abs(simulated - se_2000) < 0.02  # the binomial formula the check uses, confirmed by sampling
+    se_10000 = 100 * math.sqrt(0.07 * 0.93 / 10_000)
+    assert checks.check_error_noise(se_2000, se_10000) is True
+    assert checks.check_error_noise(round(se_2000, 2), round(se_10000, 2)) is True
+    for wrong in [(se_2000 / 100, se_10000 / 100), (se_2000 ** 2, se_10000 ** 2), (se_10000, se_2000), (None, 0.2)]:
+        assert checks.check_error_noise(*wrong) is False
+
+
+# --- notebook 07: responses, lesions, filter normalisation -------------------
+
+
+@pytest.mark.parametrize("depth", [20, 56, 110])
+def test_check_response_count_agrees_with_the_model(depth, capsys):
+    truth = len(analysis.response_layers(models.resnet_cifar(depth)))  # hooks on a real net
+    assert checks.check_response_count(truth, depth=depth) is True
+    for wrong in (truth - 1, depth, "many", None, ...):
+        assert checks.check_response_count(wrong, depth=depth) is False
+    assert "Not" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("depth", [20, 110])
+def test_check_deletable_blocks_agrees_with_the_lesion_plan(depth):
+    plain = sum(rep is not None for *_, rep in analysis.lesion_plan(models.plain_cifar(depth)))
+    resnet = sum(rep is not None for *_, rep in analysis.lesion_plan(models.resnet_cifar(depth)))
+    assert checks.check_deletable_blocks((plain, resnet), depth=depth) is True
+    for wrong in [(resnet, resnet), (plain, plain), (plain,), f"{plain}, {resnet}", None]:
+        assert checks.check_deletable_blocks(wrong, depth=depth) is False
+
+
+def _normalize_filters(d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    scale = w.flatten(1).norm(dim=1) / d.flatten(1).norm(dim=1)  # (out,)
+    return d * scale.view(-1, *[1] * (d.dim() - 1))
+
+
+def test_check_filter_normalization(capsys):
+    assert checks.check_filter_normalization(_normalize_filters) is True
+    whole = lambda d, w: d * w.norm() / d.norm()  # noqa: E731  (one scale for the whole tensor)
+    flipped = lambda d, w: -_normalize_filters(d, w)  # noqa: E731  (right norms, wrong direction)
+    def crashes(d, w):
+        raise RuntimeError("student bug")
+    for wrong in (whole, flipped, crashes, lambda d, w: w, lambda d: d, 3, None):
+        assert checks.check_filter_normalization(wrong) is False
+    out = capsys.readouterr().out
+    assert "each *filter*" in out and "RuntimeError" in out
+
+
+def test_check_filter_norm_reason():
+    assert checks.check_filter_norm_reason("b") is True
+    assert checks.check_filter_norm_reason(" B) because of BN") is True
+    assert [checks.check_filter_norm_reason(a) for a in ("a", "c", "d", "", None)] == [False] * 5
+
+
+def test_every_training_check_is_reexported():
+    assert training.__all__ and all(getattr(checks, n) is getattr(training, n) for n in training.__all__)

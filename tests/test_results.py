@@ -1,0 +1,80 @@
+"""The results contract: atomic writes, fp16 weights that load back, the committed-run loader."""
+import json
+
+import pytest
+import torch
+
+from course_utils import models, results
+from course_utils.schedule import Schedule
+
+
+def _result(model: str, its: int = 3000, device: str = "cpu", seed: int = 0) -> dict:
+    return {"model": model, "seed": seed, "schedule": Schedule().scaled(its).to_dict(), "train_set": "split",
+            "n_train_images": 45_000, "n_test_images": 2000, "data_source": "CIFAR-10, JPEG q75 mirror",
+            "device": device, "wall_seconds": 1.0,
+            "history": {"iteration": [its], "train_error": [10.0], "test_error": [12.0], "lr": [0.001],
+                        "train_loss": [0.3]}}
+
+
+def _commit(folder, model, **kw):
+    torch.manual_seed(0)
+    net = models.get_model(model)
+    results.save_weights(folder / "weights" / f"{model}-s0.pt", net)
+    results.write_json(folder / f"{model}-s0.json", _result(model, **kw))
+    return net
+
+
+def test_write_json_is_atomic(tmp_path):
+    path = results.write_json(tmp_path / "a" / "r.json", {"x": [1, 2.5]})
+    assert json.loads(path.read_text()) == {"x": [1, 2.5]} and [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def test_fp16_weights_are_small_and_load_back_as_fp32(tmp_path):
+    net = _commit(tmp_path, "resnet56")
+    path = tmp_path / "weights" / "resnet56-s0.pt"
+    assert path.stat().st_size < 2_000_000  # 853,018 parameters in fp16: the 2 MB limit of a committed net
+    raw = torch.load(path, weights_only=True)
+    assert raw["fc.weight"].dtype == torch.float16 and raw["bn1.num_batches_tracked"].dtype == torch.int64
+    back = results.load_weights("resnet56", folder=tmp_path)
+    assert not back.training
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[k], v.to(torch.float16).to(v.dtype), rtol=0, atol=0)
+
+
+def test_load_results_skips_files_that_break_the_contract(tmp_path):
+    results.write_json(tmp_path / "resnet20-s0.json", _result("resnet20"))
+    results.write_json(tmp_path / "resnet20-s1.json", _result("resnet20", seed=1))
+    results.write_json(tmp_path / "plain20-s0.json", {"model": "plain20", "seed": 0})  # no history, no schedule
+    assert list(results.load_results(tmp_path)) == ["resnet20"]
+    assert sorted(results.load_results(tmp_path, seed=None)) == ["resnet20-s0", "resnet20-s1"]
+    assert results.missing_fields({"model": "x"})[:2] == ["seed", "schedule"]
+    assert results.load_results(tmp_path / "absent") == {}
+
+
+def test_committed_fig6_prefers_the_gpu_run_and_needs_every_net(tmp_path):
+    pair = ("plain20", "resnet20")
+    assert results.committed_fig6(pair, root=tmp_path) is None
+    for m in pair:
+        _commit(tmp_path / "fig6-cpu", m)
+    folder, found = results.committed_fig6(pair, root=tmp_path, need_weights=True)
+    assert folder.name == "fig6-cpu" and list(found) == list(pair)
+    _commit(tmp_path / "fig6", "resnet20", its=64_000, device="NVIDIA H100")  # only one of the pair
+    assert results.committed_fig6(pair, root=tmp_path)[0].name == "fig6-cpu"
+    _commit(tmp_path / "fig6", "plain20", its=64_000, device="NVIDIA H100")
+    folder, found = results.committed_fig6(pair, root=tmp_path)
+    assert folder.name == "fig6" and found["plain20"]["device"] == "NVIDIA H100"
+    (tmp_path / "fig6" / "weights" / "plain20-s0.pt").unlink()
+    assert results.committed_fig6(pair, root=tmp_path, need_weights=True)[0].name == "fig6-cpu"
+
+
+def test_describe_says_where_how_long_and_on_what():
+    line = results.describe(_result("resnet56", its=3000))
+    assert line == "3,000 iterations on cpu, 45,000 training images, data: CIFAR-10, JPEG q75 mirror"
+    assert results.describe(_result("resnet56"), results.results_dir("fig6-cpu")).startswith("results/fig6-cpu: ")
+
+
+def test_result_type_documents_every_required_field():
+    assert set(results.REQUIRED) <= set(results.RunResult.__annotations__)
+    assert set(results.History.__annotations__) == {"iteration", "train_error", "test_error", "lr", "train_loss"}
+    with pytest.raises(KeyError):
+        results.describe({"model": "x"})
