@@ -97,7 +97,7 @@ def _entry(r: dict, status: str) -> dict:
 
 
 def _train_phase(specs: list[RunSpec], *, data: cdata.CIFAR10 | None, out: Path, prof: Profile, budget: Budget,
-                 deterministic: bool, engine_name: str, do_probe: bool, deadline: float | None,
+                 deterministic: bool, engine_name: str, deadline: float | None,
                  progress: bool) -> tuple[list[dict], list[str]]:
     """Train one phase's runs together; returns (summary entries of finished runs, stems left unfinished)."""
     data = data if data is not None else cdata.load_cifar10(profile=prof)
@@ -108,26 +108,51 @@ def _train_phase(specs: list[RunSpec], *, data: cdata.CIFAR10 | None, out: Path,
                              budget=budget, device=prof.device, checkpoint=out / "checkpoints" / f"{spec.stem}.pt",
                              deterministic=deterministic))
     status = {id(r): "resumed" if r.iteration else "trained" for r in runs}
-    choices = engine.candidates(prof.device, engine_name)
-    variants: dict[str, str] | str = choices[0]
-    if do_probe or len(choices) > 1:
-        rows = engine.probe(list({r.name: r for r in runs}.values()), choices)
-        print(engine.probe_table(rows, {r.name: r.remaining for r in runs}))
-        variants = engine.pick(rows)
-        print("engine: " + ", ".join(f"{k} -> {v}" for k, v in variants.items()))
+    variants, _ = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json", False)
     entries = []
 
     def finish(run: TrainRun) -> None:
         v = engine._variant(variants, run.name)
         res = run.result(engine=v, depth=model_depth(run.name), profile=prof.name, experiment="fig6",
                          date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        results.save_weights(out / "weights" / f"{results.run_name(run.name, run.seed)}.pt", run.model,
-                             half=run.name != EXTRA_NET or prof.device.type != "cuda")
+        results.save_weights(out / "weights" / f"{results.run_name(run.name, run.seed)}.pt", run.model)  # fp16
         results.write_json(out / f"{results.run_name(run.name, run.seed)}.json", res)  # last: marks it finished
         entries.append(_entry(res, status[id(run)]))
 
     left = engine.train_together(runs, variants, deadline=deadline, on_finish=finish, progress=progress)
     return entries, [results.run_name(r.name, r.seed) for r in left]
+
+
+def _choose_variants(runs: list[TrainRun], choices: tuple[str, ...], saved: Path, do_probe: bool
+                     ) -> tuple[dict[str, str], list[engine.ProbeRow]]:
+    """The step variant per net, and the probe rows: probed (and saved to ``saved``) when there is a
+    choice or ``do_probe``; a later call reuses the saved choice instead of probing again."""
+    known = results.read_json(saved) if saved.exists() and not do_probe else {}
+    todo = list({r.name: r for r in runs if r.name not in known}.values())
+    rows: list[engine.ProbeRow] = []
+    if todo and (do_probe or len(choices) > 1):
+        rows = engine.probe(todo, choices)
+        print(engine.probe_table(rows, {r.name: r.remaining for r in todo}))
+        known |= engine.pick(rows)
+        results.write_json(saved, known)
+    variants = {r.name: known.get(r.name, choices[0]) for r in runs}
+    print("engine: " + ", ".join(f"{k} -> {v}" for k, v in variants.items()))
+    return variants, rows
+
+
+def _probe_set(todo: list[list[RunSpec]], data: cdata.CIFAR10, prof: Profile, budget: Budget, out: Path,
+               engine_name: str, do_probe: bool) -> None:
+    """Probe every net of the remaining set once (one run each, untouched) and project its wall time."""
+    first = {s.model: s for p in todo for s in p}
+    runs = [TrainRun(models.get_model(m), data, s.schedule, name=m, seed=s.seed, budget=budget, device=prof.device)
+            for m, s in first.items()]
+    variants, rows = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json",
+                                      do_probe)
+    speed = {r.name: r.steps_per_s for r in rows if r.variant == variants[r.name] and r.steps_per_s > 0}
+    if rows and all(s.model in speed for p in todo for s in p):
+        alone = sum(s.schedule.iterations / speed[s.model] for p in todo for s in p)
+        print(f"projected wall time of the remaining set: {alone / 60:.1f} min with the nets one after another "
+              f"(an upper bound: round-robin streams overlap their kernels)")
 
 
 def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
@@ -177,8 +202,10 @@ def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | in
             todo.append(new)
     if todo and data is None and jobs == 1:  # worker processes load their own copy
         data = cdata.load_cifar10(profile=prof)
+    if todo and jobs == 1:
+        _probe_set(todo, data, prof, budget, out, engine_name, probe)
     common = dict(data=data, out=out, prof=prof, budget=budget, deterministic=deterministic,
-                  engine_name=engine_name, do_probe=probe, deadline=deadline, progress=progress)
+                  engine_name=engine_name, deadline=deadline, progress=progress)
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -206,5 +233,6 @@ def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | in
     if left:
         print(f"fig6: stopped at the time budget with {len(left)} run(s) unfinished ({', '.join(left)}), all "
               f"checkpointed: run the same command again to resume")
-    print(f"fig6: {'done' if not left else 'paused'} after {summary['total_wall_seconds']:.0f} s; results in {out}")
+    print(f"fig6: {'done' if not left else 'paused'}: this call {calls[-1]:.0f} s, the set so far "
+          f"{summary['total_wall_seconds']:.0f} s; results in {out}")
     return summary
