@@ -5,6 +5,7 @@ process's environment, so notebooks executed by ``pytest`` see it too.
 Tests marked ``gpu`` exercise the CUDA path (``pytest -m gpu`` on a GPU machine);
 they pass their device explicitly and are skipped where CUDA is absent.
 """
+
 import os
 
 import pytest

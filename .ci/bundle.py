@@ -6,6 +6,7 @@ log copy beside them: every result JSON, the summary, the bench JSON, the logs, 
 weights of the CIFAR-family nets that are at most 2 MB each (so not the CIFAR ResNet-18's).
 Checkpoints never travel.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,9 +20,14 @@ MAX_PARTS = 7
 
 def select(work: Path) -> list[Path]:
     """The files to bring back, small ones first."""
-    picked = [p for p in sorted(work.rglob("*")) if p.is_file() and "checkpoints" not in p.parts
-              and not p.name.endswith(".tmp")
-              and (p.suffix in (".json", ".log") or (p.suffix == ".pt" and p.stat().st_size <= WEIGHT_LIMIT))]
+    picked = [
+        p
+        for p in sorted(work.rglob("*"))
+        if p.is_file()
+        and "checkpoints" not in p.parts
+        and not p.name.endswith(".tmp")
+        and (p.suffix in (".json", ".log") or (p.suffix == ".pt" and p.stat().st_size <= WEIGHT_LIMIT))
+    ]
     return sorted(picked, key=lambda p: (p.suffix == ".pt", str(p)))
 
 

@@ -8,6 +8,7 @@ A cell whose source contains ``# NBVAL_CHECK_OUTPUT`` keeps its (fresh,
 smoke-profile) output: nbval compares it on every test run. Every other cell
 is committed without outputs and without execution counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,12 @@ def execute(nb, path: str, timeout: int) -> float:
     os.environ["COURSE_PROFILE"] = "smoke"
     os.environ.setdefault("MPLBACKEND", "Agg")
     t0 = time.time()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
+    ).execute()
     return time.time() - t0
 
 

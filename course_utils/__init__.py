@@ -17,3 +17,5 @@ Import the modules you need, e.g. ``from course_utils import models``.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

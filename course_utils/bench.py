@@ -14,6 +14,7 @@ excluded and the clock is read after a device synchronisation. Writes
 
     python -m course_utils.bench --models resnet20,resnet56,resnet18_cifar
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from course_utils import data as cdata
-from course_utils import engine, models
+from course_utils import engine, models, probe
 from course_utils.paths import results_dir
 from course_utils.profile import get_device, get_profile, seed_everything
 from course_utils.schedule import Schedule
@@ -71,22 +73,30 @@ def _bench_data(n_train: int) -> cdata.CIFAR10:
         return cdata.synthetic_cifar10(n_train=n_train, n_test=100)
 
 
-def _time_ours(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int,
-               engine_name: str) -> tuple[float, str]:
+def _time_ours(
+    model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int, engine_name: str
+) -> tuple[float, str]:
     """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
     seed_everything(0)
-    run = TrainRun(models.get_model(model), data, Schedule(batch_size=batch_size), name=model,
-                   budget=Budget(train_set="all"), device=device)
+    run = TrainRun(
+        models.get_model(model),
+        data,
+        Schedule(batch_size=batch_size),
+        name=model,
+        budget=Budget(train_set="all"),
+        device=device,
+    )
     choices = engine.candidates(device, engine_name)
-    variant = choices[0] if len(choices) == 1 else engine.pick(engine.probe([run], choices, seconds=2.0))[model]
+    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices, seconds=2.0))[model]
     loader = run.make_loader()
     run.lr_changed()
     step = engine.make_step(run, variant, next(loader.batches(1)))
     return _timed(step, loader.batches(), warmup, steps, device), variant
 
 
-def _time_baseline(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int,
-                   steps: int, num_workers: int) -> float:
+def _time_baseline(
+    model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int, num_workers: int
+) -> float:
     """The conventional loop: PIL transforms in DataLoader workers, fp32, eager, ``loss.item()`` every step."""
     seed_everything(0)
     net = models.get_model(model).to(device).train()
@@ -94,9 +104,15 @@ def _time_baseline(model: str, data: cdata.CIFAR10, device: torch.device, batch_
         torch.backends.cudnn.benchmark = True  # what the usual CIFAR scripts set too
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     ds = TensorImageDataset(data.train_images, data.train_labels, dataloader_transform(train=True))
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True,
-                                     num_workers=num_workers, pin_memory=device.type == "cuda",
-                                     persistent_workers=num_workers > 0)
+    dl = torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
 
     def endless() -> Iterator:
         while True:
@@ -113,9 +129,17 @@ def _time_baseline(model: str, data: cdata.CIFAR10, device: torch.device, batch_
     return _timed(step, endless(), warmup, steps, device)
 
 
-def run_bench(model: str = "resnet56", *, device: str | torch.device | None = None, batch_size: int = 128,
-              steps: int | None = None, warmup: int | None = None, num_workers: int | None = None,
-              engine_name: str = "auto", data: cdata.CIFAR10 | None = None) -> dict[str, Any]:
+def run_bench(
+    model: str = "resnet56",
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 128,
+    steps: int | None = None,
+    warmup: int | None = None,
+    num_workers: int | None = None,
+    engine_name: str = "auto",
+    data: cdata.CIFAR10 | None = None,
+) -> dict[str, Any]:
     """Time both pipelines on ``model`` (same data, same process) and return the measurement."""
     if steps is not None and steps < 1 or warmup is not None and warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
@@ -128,12 +152,24 @@ def run_bench(model: str = "resnet56", *, device: str | torch.device | None = No
     ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, engine_name)
     base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
-    return {"device": device_name(device), "device_type": device.type, "model": model,
-            "ours_img_s": round(ours_img_s, 1), "baseline_img_s": round(base_img_s, 1),
-            "speedup": round(ours_img_s / base_img_s, 3), "engine": variant, "batch_size": batch_size,
-            "steps": steps, "warmup": warmup, "num_workers": num_workers, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "data_source": data.source,
-            "torch_version": str(torch.__version__), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "device": device_name(device),
+        "device_type": device.type,
+        "model": model,
+        "ours_img_s": round(ours_img_s, 1),
+        "baseline_img_s": round(base_img_s, 1),
+        "speedup": round(ours_img_s / base_img_s, 3),
+        "engine": variant,
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup": warmup,
+        "num_workers": num_workers,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "data_source": data.source,
+        "torch_version": str(torch.__version__),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def write_bench(runs: list[dict[str, Any]], out: str | Path) -> Path:
@@ -146,32 +182,54 @@ def write_bench(runs: list[dict[str, Any]], out: str | Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="resnet56", metavar="M1,M2",
-                   help="comma-separated models to time (default: resnet56)")
+    p.add_argument(
+        "--models", default="resnet56", metavar="M1,M2", help="comma-separated models to time (default: resnet56)"
+    )
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, ...")
     p.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128, the paper's)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="timed steps per pipeline (default: 200 on a GPU, 10 on a CPU)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="timed steps per pipeline (default: 200 on a GPU, 10 on a CPU)"
+    )
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 30 on a GPU, 2 on a CPU)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader workers of the baseline (default: up to 8 for a GPU, 1 or 2 on a CPU)")
-    p.add_argument("--engine", default="auto", choices=("auto", *engine.VARIANTS),
-                   help="our step: graphs, compile, eager, or auto (probe on a GPU, pick the fastest correct)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers of the baseline (default: up to 8 for a GPU, 1 or 2 on a CPU)",
+    )
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", *engine.VARIANTS),
+        help="our step: graphs, compile, eager, or auto (probe on a GPU, pick the fastest correct)",
+    )
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)
     names = [n for n in a.models.replace(" ", ",").split(",") if n]
     bad = [n for n in names if n not in models.MODEL_NAMES]
     if bad:
         p.error(f"unknown model(s) {bad}; choose from: {', '.join(models.MODEL_NAMES)}")
-    runs = [run_bench(n, device=a.device, batch_size=a.batch_size, steps=a.steps, warmup=a.warmup,
-                      num_workers=a.workers, engine_name=a.engine) for n in names]
+    runs = [
+        run_bench(
+            n,
+            device=a.device,
+            batch_size=a.batch_size,
+            steps=a.steps,
+            warmup=a.warmup,
+            num_workers=a.workers,
+            engine_name=a.engine,
+        )
+        for n in names
+    ]
     path = write_bench(runs, a.out)
     for r in runs:
         fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
         print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
         print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['engine']})")
-        print(f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
-              f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)")
+        print(
+            f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
+            f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)"
+        )
         print(f"  speedup  {r['speedup']:10.2f}x")
     print(f"-> {path}")
     return 0

@@ -5,6 +5,7 @@ A checkpoint is a dict of tensors, numbers, strings and lists/dicts of them, loa
 fsyncs it and renames it over the old one, so a crash leaves the old file or the new one,
 never half of one.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,14 +54,21 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
         raise CheckpointError(
             f"{path}: cannot read this checkpoint ({type(err).__name__}: {err}). It is corrupt or not a "
             f"course_utils checkpoint. Delete it to restart this run from iteration 0 (nothing else is lost), "
-            f"or put back a good copy to resume.") from err
+            f"or put back a good copy to resume."
+        ) from err
     if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT or "meta" not in state:
-        raise CheckpointError(f"{path}: not a course_utils.train checkpoint (format {CKPT_FORMAT}). "
-                              f"Delete it to restart this run from iteration 0.")
-    diffs = [f"{k}: checkpoint has {state['meta'].get(k)!r}, this run has {v!r}"
-             for k, v in (expect or {}).items() if state["meta"].get(k) != v]
+        raise CheckpointError(
+            f"{path}: not a course_utils.train checkpoint (format {CKPT_FORMAT}). "
+            f"Delete it to restart this run from iteration 0."
+        )
+    diffs = [
+        f"{k}: checkpoint has {state['meta'].get(k)!r}, this run has {v!r}"
+        for k, v in (expect or {}).items()
+        if state["meta"].get(k) != v
+    ]
     if diffs:
         raise CheckpointError(
             f"{path} belongs to a different run ({'; '.join(diffs)}). Pass the matching model and schedule "
-            f"to resume it, or delete the file (or write to another folder) to start this run from scratch.")
+            f"to resume it, or delete the file (or write to another folder) to start this run from scratch."
+        )
     return state

@@ -16,6 +16,7 @@ profiles raise :class:`DataNotFoundError` at once.
 The split, normalisation and augmentation live in ``transforms``; batches on the
 device in ``loader``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,11 +27,11 @@ import threading
 import time
 import urllib.parse
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["CLASSES", "SOURCES", "CIFAR10", "DataNotFoundError", "load_cifar10", "synthetic_cifar10", "data_dir"]
 
@@ -45,8 +46,12 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 CACHE_NAME = "cifar10_uint8.pt"
 DOWNLOAD_TIMEOUT_S = 30.0  # every socket operation of a download; the first contact gets 10 s
 _EXTS = (".png", ".jpg", ".jpeg")
-SOURCES = {"official": "CIFAR-10 (official torchvision files)", "jpeg": "CIFAR-10, JPEG q75 mirror",
-           "png": "CIFAR-10 (ImageFolder, PNG)", "synthetic": "synthetic stand-in"}
+SOURCES = {
+    "official": "CIFAR-10 (official torchvision files)",
+    "jpeg": "CIFAR-10, JPEG q75 mirror",
+    "png": "CIFAR-10 (ImageFolder, PNG)",
+    "synthetic": "synthetic stand-in",
+}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -65,10 +70,10 @@ class CIFAR10:
     classes: tuple[str, ...] = CLASSES
 
     def __repr__(self) -> str:
-        return (f"CIFAR10(train={tuple(self.train_images.shape)}, test={tuple(self.test_images.shape)}, "
-                f"source={self.source!r})")
-
-
+        return (
+            f"CIFAR10(train={tuple(self.train_images.shape)}, test={tuple(self.test_images.shape)}, "
+            f"source={self.source!r})"
+        )
 
 
 # ----------------------------------------------------------------------------- sources
@@ -80,9 +85,11 @@ def _folder_files(split_dir: Path) -> tuple[list[str], list[int], list[str]]:
     """Image paths, labels and ``name size mtime`` lines of one ImageFolder split; checks the class folders."""
     names = sorted(d.name for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
     if names != sorted(CLASSES):
-        raise ValueError(f"{split_dir} must hold exactly the 10 CIFAR-10 class folders {', '.join(CLASSES)}; "
-                         f"missing: {sorted(set(CLASSES) - set(names)) or 'none'}, "
-                         f"unexpected: {sorted(set(names) - set(CLASSES)) or 'none'}")
+        raise ValueError(
+            f"{split_dir} must hold exactly the 10 CIFAR-10 class folders {', '.join(CLASSES)}; "
+            f"missing: {sorted(set(CLASSES) - set(names)) or 'none'}, "
+            f"unexpected: {sorted(set(names) - set(CLASSES)) or 'none'}"
+        )
     files, labels, lines = [], [], []
     for label, name in enumerate(CLASSES):  # CLASSES is sorted by name: folder order = label order
         with os.scandir(split_dir / name) as it:
@@ -117,7 +124,9 @@ def _decode_files(strs: list[str]) -> torch.Tensor:
         step = math.ceil(len(strs) / (4 * workers))
         try:
             with ProcessPoolExecutor(workers) as pool:
-                hwc = np.concatenate(list(pool.map(_decode_chunk, [strs[i:i + step] for i in range(0, len(strs), step)])))
+                hwc = np.concatenate(
+                    list(pool.map(_decode_chunk, [strs[i : i + step] for i in range(0, len(strs), step)]))
+                )
         except (OSError, BrokenProcessPool) as err:  # no worker processes here (a sandbox?): decode in-process
             print(f"note: decoding in one process ({err})")
             hwc = _decode_chunk(strs)
@@ -140,6 +149,7 @@ def _official(root: Path) -> tuple[str, Callable[[], dict]]:
             out[f"{split}_images"] = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
             out[f"{split}_labels"] = torch.tensor(ds.targets, dtype=torch.int64)
         return out
+
     return key, decode
 
 
@@ -154,6 +164,7 @@ def _image_folder(root: Path) -> tuple[str, Callable[[], dict], str]:
             out[f"{split}_images"] = _decode_files(files)
             out[f"{split}_labels"] = torch.tensor(labels, dtype=torch.int64)
         return out
+
     return _stat_key(kind, listing["train"][2] + listing["test"][2]), decode, kind
 
 
@@ -185,6 +196,7 @@ def _check_reachable(host: str, port: int, timeout: float) -> None:
             result["ok"] = True
         except OSError as err:
             result["err"] = err
+
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     thread.join(timeout)
@@ -193,17 +205,20 @@ def _check_reachable(host: str, port: int, timeout: float) -> None:
 
 
 def _not_found_message(root: Path, profile: Profile, why: str) -> str:
-    return (f"No CIFAR-10 found under {root} (profile {profile.name!r}; {why}).\n"
-            f"Put the data there in one of the two accepted layouts:\n"
-            f"  1. the official files: {root / 'cifar-10-batches-py'}/  (extract cifar-10-python.tar.gz from "
-            f"https://www.cs.toronto.edu/~kriz/cifar.html into {root})\n"
-            f"  2. an ImageFolder tree: {root / 'cifar10'}/{{train,test}}/<class>/*.png|jpg  "
-            f"(class folders: {', '.join(CLASSES)})\n"
-            f"or set COURSE_DATA_DIR to a folder that holds one of them.")
+    return (
+        f"No CIFAR-10 found under {root} (profile {profile.name!r}; {why}).\n"
+        f"Put the data there in one of the two accepted layouts:\n"
+        f"  1. the official files: {root / 'cifar-10-batches-py'}/  (extract cifar-10-python.tar.gz from "
+        f"https://www.cs.toronto.edu/~kriz/cifar.html into {root})\n"
+        f"  2. an ImageFolder tree: {root / 'cifar10'}/{{train,test}}/<class>/*.png|jpg  "
+        f"(class folders: {', '.join(CLASSES)})\n"
+        f"or set COURSE_DATA_DIR to a folder that holds one of them."
+    )
 
 
-def load_cifar10(root: str | Path | None = None, profile: Profile | None = None, *,
-                 download: bool | None = None) -> CIFAR10:
+def load_cifar10(
+    root: str | Path | None = None, profile: Profile | None = None, *, download: bool | None = None
+) -> CIFAR10:
     """Load CIFAR-10 (all 50,000 + 10,000 images) from the first source that serves.
 
     ``download``: ``None`` follows the profile (cpu/gpu may download), ``False`` never,
@@ -222,8 +237,10 @@ def load_cifar10(root: str | Path | None = None, profile: Profile | None = None,
             why = f"download failed: {err}"
     if found is None:
         if profile.synthetic_ok:
-            msg = (f"WARNING: no CIFAR-10 found under {root}; using a SYNTHETIC stand-in "
-                   f"(coloured stripes, not real images): its results say nothing about CIFAR-10.")
+            msg = (
+                f"WARNING: no CIFAR-10 found under {root}; using a SYNTHETIC stand-in "
+                f"(coloured stripes, not real images): its results say nothing about CIFAR-10."
+            )
             print(msg)
             warnings.warn(msg, stacklevel=2)
             return synthetic_cifar10()
@@ -231,11 +248,14 @@ def load_cifar10(root: str | Path | None = None, profile: Profile | None = None,
     data, kind, how = found
     out = CIFAR10(**data, source=SOURCES[kind])
     n_tr, n_te = len(out.train_labels), len(out.test_labels)
-    print(f"CIFAR-10 source: {out.source} under {root}: {n_tr:,} train / {n_te:,} test images "
-          f"({how}, {time.perf_counter() - start:.1f} s)")
+    print(
+        f"CIFAR-10 source: {out.source} under {root}: {n_tr:,} train / {n_te:,} test images "
+        f"({how}, {time.perf_counter() - start:.1f} s)"
+    )
     if (n_tr, n_te) != (50_000, 10_000):
-        warnings.warn(f"{root} holds {n_tr:,} train / {n_te:,} test images, not 50,000 / 10,000: a partial copy?",
-                      stacklevel=2)
+        warnings.warn(
+            f"{root} holds {n_tr:,} train / {n_te:,} test images, not 50,000 / 10,000: a partial copy?", stacklevel=2
+        )
     return out
 
 
@@ -284,9 +304,21 @@ def synthetic_cifar10(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> 
     30 iterations and ~25% after 300: a learning curve, not an instant answer.
     """
     g = torch.Generator().manual_seed(seed)
-    palette = torch.tensor([[200, 60, 60], [60, 200, 60], [60, 60, 200], [200, 200, 60], [200, 60, 200],
-                            [60, 200, 200], [140, 140, 140], [230, 150, 60], [60, 120, 230], [120, 60, 20]],
-                           dtype=torch.float32)
+    palette = torch.tensor(
+        [
+            [200, 60, 60],
+            [60, 200, 60],
+            [60, 60, 200],
+            [200, 200, 60],
+            [200, 60, 200],
+            [60, 200, 200],
+            [140, 140, 140],
+            [230, 150, 60],
+            [60, 120, 230],
+            [120, 60, 20],
+        ],
+        dtype=torch.float32,
+    )
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
 
     def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,5 +331,6 @@ def synthetic_cifar10(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> 
         colour = 0.5 * palette[labels] + 0.5 * 255 * torch.rand(n, 3, generator=g)  # (n, 3)
         img = colour[:, :, None, None] + 40 * stripes[:, None] + 40 * torch.randn(n, 3, 32, 32, generator=g)
         return img.clamp(0, 255).round().to(torch.uint8), labels.to(torch.int64)
+
     tr, te = make(n_train), make(n_test)
     return CIFAR10(tr[0], tr[1], te[0], te[1], source=SOURCES["synthetic"])

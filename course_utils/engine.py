@@ -15,23 +15,22 @@ kernels overlap; runs with the same seed and training images share one batch str
 augmented batch per step for all of them: a paired comparison). On a CPU the same code runs
 without graphs and streams, and gives bit-for-bit the histories of training each run alone.
 """
+
 from __future__ import annotations
 
 import contextlib
-import copy
-import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from course_utils.loader import DeviceLoader
-from course_utils.train import Step, TrainRun, make_optimizer, train_step
+from course_utils.train import Step, TrainRun, train_step
 
-__all__ = ["VARIANTS", "candidates", "make_step", "GraphStep", "probe", "ProbeRow", "pick", "train_together"]
+__all__ = ["VARIANTS", "candidates", "warm_up", "make_step", "GraphStep", "group_runs", "train_together", "sync"]
 
 VARIANTS = ("graphs", "compile", "eager")
 WARMUP_STEPS = 3  # eager steps on a side stream before a capture (cuDNN autotuning, optimizer state)
@@ -49,6 +48,7 @@ def candidates(device: torch.device, engine: str = "auto") -> tuple[str, ...]:
 
 
 # --- the graph step -------------------------------------------------------------
+
 
 def _snapshot(model: nn.Module, opt: torch.optim.Optimizer) -> tuple[list, list]:
     """Copies of every parameter and buffer, and of the optimizer's momentum buffers (None where absent)."""
@@ -137,6 +137,7 @@ def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Te
             run.loss_sum += loss.detach().float()
             run.wrong += (logits.argmax(1) != y).sum()
             return loss
+
         return step
     if variant == "graphs":
         if example is None:
@@ -145,106 +146,14 @@ def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Te
     raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
 
 
-# --- probing: which variant, per network ------------------------------------------
-
-@dataclass
-class ProbeRow:
-    """One variant of one network: correct (first loss matches eager) and its measured speed."""
-
-    name: str
-    variant: str
-    steps_per_s: float = 0.0
-    first_loss: float = math.nan
-    eager_loss: float = math.nan
-    ok: bool = False
-    note: str = ""
-
-
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device (CUDA); nothing to wait for elsewhere."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _probe_one(run: TrainRun, variant: str, batches: list, seconds: float, eager_loss: float) -> ProbeRow:
-    row = ProbeRow(run.name, variant, eager_loss=eager_loss)
-    try:
-        step = make_step(run, variant, batches[0])
-        row.first_loss = float(step(*batches[0]).detach())  # a host sync: fine while probing
-        # bf16 autocast: losses from the same weights and batch agree to about 1e-2
-        row.ok = abs(row.first_loss - eager_loss) <= 0.02 + 0.02 * abs(eager_loss)
-        if not row.ok:
-            row.note = "first loss differs from eager"
-        for b in batches[1:3]:  # compile / capture costs stay out of the timing
-            step(*b)
-        _sync(run.device)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds or n < 3:
-            step(*batches[n % len(batches)])
-            n += 1
-            if n % 10 == 0:
-                _sync(run.device)
-        _sync(run.device)
-        row.steps_per_s = n / (time.perf_counter() - t0)
-    except Exception as err:  # noqa: BLE001  (a variant that fails is reported and passed over)
-        row.ok, row.note = False, f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
-    return row
-
-
-def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.0) -> list[ProbeRow]:
-    """Time each variant on a copy of each run (same weights, same batches; the runs are untouched).
-
-    Correctness: the variant's first loss must match an eager step's from the same weights and batch.
-    """
-    rows = []
-    for run in runs:
-        loader = DeviceLoader(run.train_x, run.train_y, run.schedule.batch_size, normalizer=run.normalizer,
-                              device=run.device, seed=run.seed, channels_last=run.device.type == "cuda")
-        batches = list(loader.batches(8))
-        eager_copy = _copy_run(run)
-        eager_copy.lr_changed()
-        eager_loss = float(eager_copy.eager_step(*batches[0]).detach())
-        for v in variants:
-            trial = _copy_run(run)
-            trial.lr_changed()
-            rows.append(_probe_one(trial, v, batches, seconds, eager_loss))
-    return rows
-
-
-def _copy_run(run: TrainRun) -> TrainRun:
-    """A shallow copy of ``run`` with its own model, optimizer and sums (the original stays untouched)."""
-    trial = copy.copy(run)
-    trial.model = copy.deepcopy(run.model)
-    trial.opt = make_optimizer(trial.model, run.schedule, run.device)
-    trial.opt.load_state_dict(run.opt.state_dict())
-    trial.loss_sum, trial.wrong = run.loss_sum.clone(), run.wrong.clone()
-    trial._lr = None
-    return trial
-
-
-def pick(rows: Sequence[ProbeRow]) -> dict[str, str]:
-    """The fastest correct variant per network (eager when nothing else is correct)."""
-    best: dict[str, ProbeRow] = {}
-    for r in rows:
-        if r.ok and (r.name not in best or r.steps_per_s > best[r.name].steps_per_s):
-            best[r.name] = r
-    return {r.name: best[r.name].variant if r.name in best else "eager" for r in rows}
-
-
-def probe_table(rows: Sequence[ProbeRow], iterations: dict[str, int]) -> str:
-    """The probe as a text table, with each network's projected training time alone."""
-    lines = [f"{'network':>16} {'variant':>8} {'steps/s':>9} {'first loss':>11} {'eager':>7}  ok  projected"]
-    for r in rows:
-        proj = iterations.get(r.name, 0) / r.steps_per_s if r.steps_per_s > 0 else math.inf
-        lines.append(f"{r.name:>16} {r.variant:>8} {r.steps_per_s:>9.1f} {r.first_loss:>11.4f} "
-                     f"{r.eager_loss:>7.4f}  {'yes' if r.ok else 'NO ':>3} {_minutes(proj):>9}  {r.note}")
-    return "\n".join(lines)
-
-
-def _minutes(seconds: float) -> str:
-    return "-" if not math.isfinite(seconds) else f"{seconds / 60:.1f} min"
-
-
 # --- training several runs at once ----------------------------------------------
+
 
 @dataclass
 class _Group:
@@ -260,8 +169,15 @@ def group_runs(runs: Sequence[TrainRun]) -> list[_Group]:
     first run's checkpoint); the rest get their own."""
     groups: dict[tuple, list[TrainRun]] = {}
     for r in runs:
-        key = (r.seed, r.meta["train_set"], r.n_train, r.schedule.batch_size, r.iteration, r.device,
-               r.meta["normalization"])
+        key = (
+            r.seed,
+            r.meta["train_set"],
+            r.n_train,
+            r.schedule.batch_size,
+            r.iteration,
+            r.device,
+            r.meta["normalization"],
+        )
         groups.setdefault(key, []).append(r)
     return [_Group(rs, rs[0].make_loader()) for rs in groups.values()]
 
@@ -271,9 +187,14 @@ def _streams(runs: Sequence[TrainRun]) -> dict[int, torch.cuda.Stream]:
     return {id(r): torch.cuda.Stream(r.device) for r in runs if r.device.type == "cuda"}
 
 
-def train_together(runs: Sequence[TrainRun], variants: dict[str, str] | str = "eager", *,
-                   deadline: float | None = None, on_finish: Callable[[TrainRun], None] | None = None,
-                   progress: bool = True) -> list[TrainRun]:
+def train_together(
+    runs: Sequence[TrainRun],
+    variants: dict[str, str] | str = "eager",
+    *,
+    deadline: float | None = None,
+    on_finish: Callable[[TrainRun], None] | None = None,
+    progress: bool = True,
+) -> list[TrainRun]:
     """Train ``runs`` round-robin until each is done or ``deadline`` (a ``time.perf_counter()`` value) nears.
 
     ``variants``: one variant for all, or ``{run name: variant}`` (from :func:`pick`). Before the
@@ -294,7 +215,7 @@ def train_together(runs: Sequence[TrainRun], variants: dict[str, str] | str = "e
             rounds += 1
             if deadline is not None and rounds % 10 == 0:  # keep the host clock honest: the GPU may lag behind
                 for d in {r.device for g in groups for r in g.runs}:
-                    _sync(d)
+                    sync(d)
             round_s = max(round_s * 0.99, time.perf_counter() - t_round)
             margin = max(margin, 3 * round_s)
     except KeyboardInterrupt:

@@ -11,17 +11,18 @@ experiments and the analyses of notebook 07 alike.
     >>> 0.0 <= error_percent(net, images, labels) <= 100.0
     True
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 __all__ = ["evaluating", "eval_logits", "predict", "error_percent", "confusion_matrix", "per_class_error"]
 
-NormFn = Optional[Callable[[torch.Tensor], torch.Tensor]]  # uint8 or float (B, 3, H, W) -> normalised float
+NormFn = Callable[[torch.Tensor], torch.Tensor] | None  # uint8 or float (B, 3, H, W) -> normalised float
 
 
 @contextlib.contextmanager
@@ -40,8 +41,14 @@ def _device_of(model: nn.Module, device: torch.device | str | None) -> torch.dev
     return torch.device(device) if device is not None else next(model.parameters()).device
 
 
-def eval_logits(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = None, batch_size: int = 1000,
-                device: torch.device | str | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def eval_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    normalizer: NormFn = None,
+    batch_size: int = 1000,
+    device: torch.device | str | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(start, logits (b, classes))`` over ``images (N, 3, H, W)`` in eval mode, batch by batch.
 
     ``images``: uint8 with ``normalizer`` (the one the network was trained with), or float inputs
@@ -55,7 +62,7 @@ def eval_logits(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = 
     cuda = device.type == "cuda"
     with evaluating(model):
         for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].to(device, non_blocking=True)
+            x = images[i : i + batch_size].to(device, non_blocking=True)
             x = normalizer(x) if normalizer is not None else x  # (b, 3, H, W) float
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -63,15 +70,32 @@ def eval_logits(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = 
                 yield i, model(x)
 
 
-def predict(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = None, batch_size: int = 1000,
-            device: torch.device | str | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    normalizer: NormFn = None,
+    batch_size: int = 1000,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Logits ``(N, classes)`` (float32, on the CPU); ``.argmax(1)`` gives the predictions."""
-    return torch.cat([lg.float().cpu() for _, lg in eval_logits(model, images, normalizer=normalizer,
-                                                                  batch_size=batch_size, device=device)])
+    return torch.cat(
+        [
+            lg.float().cpu()
+            for _, lg in eval_logits(model, images, normalizer=normalizer, batch_size=batch_size, device=device)
+        ]
+    )
 
 
-def error_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, normalizer: NormFn = None,
-                  batch_size: int = 1000, device: torch.device | str | None = None) -> float:
+def error_percent(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    normalizer: NormFn = None,
+    batch_size: int = 1000,
+    device: torch.device | str | None = None,
+) -> float:
     """Top-1 error in percent on ``images (N, 3, H, W)`` with int64 ``labels (N,)``; one host sync at the end."""
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need as many labels as images (> 0), got {len(images)} images, {len(labels)} labels")
@@ -79,7 +103,7 @@ def error_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     labels = labels.to(device)
     wrong = torch.zeros((), dtype=torch.int64, device=device)
     for i, logits in eval_logits(model, images, normalizer=normalizer, batch_size=batch_size, device=device):
-        wrong += (logits.argmax(1) != labels[i:i + len(logits)]).sum()
+        wrong += (logits.argmax(1) != labels[i : i + len(logits)]).sum()
     return 100.0 * wrong.item() / len(labels)
 
 

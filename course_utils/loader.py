@@ -1,10 +1,11 @@
 """Batches made where the data lives: the whole uint8 dataset on the device, no host sync per step.
 
-    >>> imgs, labels = torch.zeros(256, 3, 32, 32, dtype=torch.uint8), torch.zeros(256, dtype=torch.int64)
-    >>> x, y = next(DeviceLoader(imgs, labels, 128).batches(1))
-    >>> x.shape, x.dtype, y.shape
-    (torch.Size([128, 3, 32, 32]), torch.float32, torch.Size([128]))
+>>> imgs, labels = torch.zeros(256, 3, 32, 32, dtype=torch.uint8), torch.zeros(256, dtype=torch.int64)
+>>> x, y = next(DeviceLoader(imgs, labels, 128).batches(1))
+>>> x.shape, x.dtype, y.shape
+(torch.Size([128, 3, 32, 32]), torch.float32, torch.Size([128]))
 """
+
 from __future__ import annotations
 
 import math
@@ -26,16 +27,27 @@ class DeviceLoader:
     :meth:`state_dict` / :meth:`load_state_dict` resume with the very same batches.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, *, train: bool = True,
-                 normalizer: Normalizer | None = None, device=None, seed: int = 0,
-                 channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int = 128,
+        *,
+        train: bool = True,
+        normalizer: Normalizer | None = None,
+        device=None,
+        seed: int = 0,
+        channels_last: bool = False,
+    ) -> None:
         self.device = torch.device(device) if device is not None else images.device
         self.images = images.to(self.device)  # (N, 3, 32, 32) uint8
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
         self.batch_size, self.train, self.channels_last = batch_size, train, channels_last
         self.normalizer = normalizer or Normalizer("per_channel")
         if train and len(images) < batch_size:
-            raise ValueError(f"{len(images)} images cannot fill one batch of {batch_size} (train drops partial batches)")
+            raise ValueError(
+                f"{len(images)} images cannot fill one batch of {batch_size} (train drops partial batches)"
+            )
         try:
             self.generator = torch.Generator(device=self.device)
         except RuntimeError:  # a device without its own generator: draw on the CPU
@@ -50,10 +62,13 @@ class DeviceLoader:
     def _next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.perm is None or self.position >= len(self):
             n = len(self.labels)
-            self.perm = (torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
-                         if self.train else torch.arange(n, device=self.device))
+            self.perm = (
+                torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
+                if self.train
+                else torch.arange(n, device=self.device)
+            )
             self.epoch, self.position = self.epoch + 1, 0
-        idx = self.perm[self.position * self.batch_size:(self.position + 1) * self.batch_size]
+        idx = self.perm[self.position * self.batch_size : (self.position + 1) * self.batch_size]
         self.position += 1
         x = self.images.index_select(0, idx)  # (B, 3, 32, 32) uint8
         if self.train:
@@ -78,8 +93,12 @@ class DeviceLoader:
 
     def state_dict(self) -> dict:
         """Generator state, epoch, position and permutation: enough to replay the next batches."""
-        return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position,
-                "perm": None if self.perm is None else self.perm.cpu()}
+        return {
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "position": self.position,
+            "perm": None if self.perm is None else self.perm.cpu(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state["perm"] is not None and len(state["perm"]) != len(self.labels):

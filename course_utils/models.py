@@ -14,164 +14,55 @@ References: He et al. 2015, "Deep Residual Learning for Image Recognition"
 (arXiv:1512.03385); He et al. 2016, "Identity Mappings in Deep Residual
 Networks" (arXiv:1603.05027).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_utils.blocks import (  # noqa: F401  (re-exported: notebooks write models.BasicBlock)
+    SHORTCUTS,
+    STRIDE_ON,
+    BasicBlock,
+    Block,
+    Bottleneck,
+    PreActBlock,
+    ShortcutA,
+    check_input,
+    check_stride_on,
+    conv1x1,
+    conv3x3,
+)
+
 __all__ = [
-    "SHORTCUTS", "STRIDE_ON", "conv3x3", "conv1x1", "ShortcutA", "BasicBlock", "Bottleneck", "PreActBlock",
-    "Block", "CifarResNet", "ResNet", "plain_cifar", "resnet_cifar", "preact_resnet_cifar", "resnet18_cifar",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "MODEL_NAMES", "get_model", "count_params",
+    "SHORTCUTS",
+    "STRIDE_ON",
+    "conv3x3",
+    "conv1x1",
+    "ShortcutA",
+    "BasicBlock",
+    "Bottleneck",
+    "PreActBlock",
+    "Block",
+    "CifarResNet",
+    "ResNet",
+    "plain_cifar",
+    "resnet_cifar",
+    "preact_resnet_cifar",
+    "resnet18_cifar",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "MODEL_NAMES",
+    "get_model",
+    "count_params",
 ]
-
-SHORTCUTS = ("A", "B")
-STRIDE_ON = ("3x3", "1x1")
-
-
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    """3x3 conv, padding 1, no bias (the BN that follows has its own shift)."""
-    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
-
-
-def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    """1x1 conv, no padding, no bias: mixes channels, or projects a shortcut."""
-    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
-
-
-def _check_stride_on(stride_on: str) -> str:
-    if stride_on not in STRIDE_ON:
-        raise ValueError(f"stride_on must be one of {STRIDE_ON} ('3x3' = torchvision v1.5, "
-                         f"'1x1' = original Caffe v1), got {stride_on!r}")
-    return stride_on
-
-
-def _check_input(x: Tensor) -> None:
-    """Fail early, with a readable message, on anything but a (B, 3, H, W) batch."""
-    if x.dim() != 4 or x.shape[1] != 3:
-        hint = " (a single image? add a batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""
-        raise ValueError(f"expected 3 input channels (B, 3, H, W), got shape {tuple(x.shape)}{hint}")
-
-
-class ShortcutA(nn.Module):
-    """Option A shortcut (He et al. 2015): identity, subsampled by ``stride``, zero-padded channels.
-
-    Parameter-free. ``x[..., ::s, ::s]`` keeps pixels 0, s, 2s, ...: exactly the
-    centres of a 3x3/stride-s/pad-1 conv, so both paths see the same positions.
-    (B, in_planes, H, W) -> (B, planes, ceil(H/s), ceil(W/s)).
-    """
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        if planes < in_planes:
-            raise ValueError(f"option A can only add channels, got {in_planes} -> {planes}")
-        self.in_planes, self.planes, self.stride = in_planes, planes, stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x[:, :, :: self.stride, :: self.stride]  # (B, C_in, H/s, W/s)
-        return F.pad(x, (0, 0, 0, 0, 0, self.planes - self.in_planes))  # (B, planes, H/s, W/s)
-
-    def extra_repr(self) -> str:
-        return f"{self.in_planes}, {self.planes}, stride={self.stride}"
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 convs: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``.
-
-    ``residual=False`` gives the *plain* block of the paper: the same layers, no shortcut.
-    (B, in_planes, H, W) -> (B, planes, H/stride, W/stride).
-    """
-
-    expansion: int = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, residual: bool = True) -> None:
-        super().__init__()
-        if downsample is not None and not residual:
-            raise ValueError("a plain block (residual=False) has no shortcut, so no downsample")
-        # conv1 and the downsample both reduce the size when stride != 1
-        self.conv1 = conv3x3(in_planes, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
-        self.residual = residual
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H/s, W/s)
-        out = self.bn2(self.conv2(out))  # F(x), same shape
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))  # F(x) + x
-        return self.relu(out)
-
-
-class Bottleneck(nn.Module):
-    """1x1 (reduce) -> 3x3 -> 1x1 (expand x4), for ResNet-50/101/152.
-
-    Where the stride sits: the original Caffe model (He et al. 2015, "v1") strides the
-    first 1x1, which simply drops 3 of every 4 positions before any 3x3 has seen them;
-    torchvision ("v1.5", ``stride_on="3x3"``) strides the 3x3 instead, which costs
-    more MACs and is ~0.5% more accurate on ImageNet. The parameters are identical.
-    (B, in_planes, H, W) -> (B, 4 * planes, H/stride, W/stride).
-    """
-
-    expansion: int = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, stride_on: str = "3x3") -> None:
-        super().__init__()
-        s1, s3 = (stride, 1) if _check_stride_on(stride_on) == "1x1" else (1, stride)
-        self.conv1 = conv1x1(in_planes, planes, s1)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, s3)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
-        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H or H/s, W or W/s)
-        out = self.relu(self.bn2(self.conv2(out)))  # (B, planes, H/s, W/s)
-        out = self.bn3(self.conv3(out))  # (B, 4 * planes, H/s, W/s)
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-
-class PreActBlock(nn.Module):
-    """Pre-activation block (He et al. 2016): ``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``.
-
-    BN-ReLU come *before* each conv and nothing follows the addition, so the
-    shortcut path is a clean identity from block to block. Where the shape
-    changes, the shortcut takes the pre-activated input, as in the authors' code.
-    (B, in_planes, H, W) -> (B, planes, H/stride, W/stride).
-    """
-
-    expansion: int = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv1 = conv3x3(in_planes, planes, stride)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes)
-        self.downsample = downsample
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(x))  # pre-activation, (B, in_planes, H, W)
-        shortcut = x if self.downsample is None else self.downsample(out)
-        out = self.conv1(out)  # (B, planes, H/s, W/s)
-        out = self.conv2(self.relu(self.bn2(out)))
-        return out + shortcut
-
-
-Block = type[BasicBlock] | type[Bottleneck] | type[PreActBlock]
 
 
 class _ResNetBase(nn.Module):
@@ -179,8 +70,9 @@ class _ResNetBase(nn.Module):
 
     in_planes: int
 
-    def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1,
-                    shortcut: str | None = "B", **block_kwargs: Any) -> nn.Sequential:
+    def _make_layer(
+        self, block: Block, planes: int, blocks: int, stride: int = 1, shortcut: str | None = "B", **block_kwargs: Any
+    ) -> nn.Sequential:
         """A stage: ``blocks`` blocks, the first one changes the stride and/or the width."""
         out_planes = planes * block.expansion
         downsample: nn.Module | None = None
@@ -191,8 +83,7 @@ class _ResNetBase(nn.Module):
             elif block is PreActBlock:  # the input is already BN-ReLU'd: a bare projection
                 downsample = conv1x1(self.in_planes, out_planes, stride)
             else:
-                downsample = nn.Sequential(conv1x1(self.in_planes, out_planes, stride),
-                                           nn.BatchNorm2d(out_planes))
+                downsample = nn.Sequential(conv1x1(self.in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
         layers = [block(self.in_planes, planes, stride, downsample, **block_kwargs)]
         self.in_planes = out_planes
         layers += [block(self.in_planes, planes, **block_kwargs) for _ in range(1, blocks)]
@@ -228,9 +119,16 @@ class CifarResNet(_ResNetBase):
     (B, 3, H, W) -> (B, num_classes).
     """
 
-    def __init__(self, block: Block, layers: list[int], *, num_classes: int = 10,
-                 shortcut: str | None = "A", residual: bool = True,
-                 zero_init_residual: bool = False) -> None:
+    def __init__(
+        self,
+        block: Block,
+        layers: list[int],
+        *,
+        num_classes: int = 10,
+        shortcut: str | None = "A",
+        residual: bool = True,
+        zero_init_residual: bool = False,
+    ) -> None:
         super().__init__()
         kw = {} if block is PreActBlock else {"residual": residual}
         self.preact = block is PreActBlock
@@ -249,7 +147,7 @@ class CifarResNet(_ResNetBase):
         self._init_weights(zero_init_residual)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x)
+        check_input(x)
         x = self.conv1(x)  # (B, 16, H, W)
         if not self.preact:
             x = self.relu(self.bn1(x))
@@ -272,11 +170,18 @@ class ResNet(_ResNetBase):
     (B, 3, H, W) -> (B, num_classes).
     """
 
-    def __init__(self, block: Block, layers: list[int], *, num_classes: int = 1000,
-                 zero_init_residual: bool = False, stride_on: str = "3x3",
-                 small_input: bool = False) -> None:
+    def __init__(
+        self,
+        block: Block,
+        layers: list[int],
+        *,
+        num_classes: int = 1000,
+        zero_init_residual: bool = False,
+        stride_on: str = "3x3",
+        small_input: bool = False,
+    ) -> None:
         super().__init__()
-        _check_stride_on(stride_on)  # BasicBlock nets have no 1x1 to choose, but a typo is a typo
+        check_stride_on(stride_on)  # BasicBlock nets have no 1x1 to choose, but a typo is a typo
         kw = {"stride_on": stride_on} if block is Bottleneck else {}
         self.in_planes = 64
         if small_input:
@@ -296,7 +201,7 @@ class ResNet(_ResNetBase):
         self._init_weights(zero_init_residual)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x)
+        check_input(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, H/4, W/4); small: (B, 64, H, W)
         x = self.layer1(x)  # (B, 64 * e, H/4, W/4)
         x = self.layer2(x)  # (B, 128 * e, H/8, W/8)
@@ -309,36 +214,44 @@ class ResNet(_ResNetBase):
 def _cifar_layers(depth: int) -> list[int]:
     """6n+2 layers = 1 stem conv + 3 stages x n blocks x 2 convs + 1 fc -> [n, n, n]."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"CIFAR depth must be 6n+2 with n >= 1 (e.g. 20, 32, 44, 56, 110, 1202; "
-                         f"that is n = 3, 5, 7, 9, 18, 200 blocks per stage), got {depth!r}")
+        raise ValueError(
+            f"CIFAR depth must be 6n+2 with n >= 1 (e.g. 20, 32, 44, 56, 110, 1202; "
+            f"that is n = 3, 5, 7, 9, 18, 200 blocks per stage), got {depth!r}"
+        )
     return [(depth - 2) // 6] * 3
 
 
 def _check_shortcut(shortcut: str) -> str:
     if not isinstance(shortcut, str) or shortcut.upper() not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {SHORTCUTS}: 'A' = identity, subsampled and "
-                         f"zero-padded (no parameters), 'B' = 1x1 conv + BN projection where the "
-                         f"shape changes; got {shortcut!r}")
+        raise ValueError(
+            f"shortcut must be one of {SHORTCUTS}: 'A' = identity, subsampled and "
+            f"zero-padded (no parameters), 'B' = 1x1 conv + BN projection where the "
+            f"shape changes; got {shortcut!r}"
+        )
     return shortcut.upper()
 
 
 def plain_cifar(depth: int, *, num_classes: int = 10) -> CifarResNet:
     """Plain CIFAR net of depth 6n+2: the ResNet's layers without any shortcut."""
-    return CifarResNet(BasicBlock, _cifar_layers(depth), num_classes=num_classes,
-                       shortcut=None, residual=False)
+    return CifarResNet(BasicBlock, _cifar_layers(depth), num_classes=num_classes, shortcut=None, residual=False)
 
 
-def resnet_cifar(depth: int, *, shortcut: str = "A", num_classes: int = 10,
-                 zero_init_residual: bool = False) -> CifarResNet:
+def resnet_cifar(
+    depth: int, *, shortcut: str = "A", num_classes: int = 10, zero_init_residual: bool = False
+) -> CifarResNet:
     """CIFAR ResNet of depth 6n+2 (He et al. 2015 used option A shortcuts)."""
-    return CifarResNet(BasicBlock, _cifar_layers(depth), num_classes=num_classes,
-                       shortcut=_check_shortcut(shortcut), zero_init_residual=zero_init_residual)
+    return CifarResNet(
+        BasicBlock,
+        _cifar_layers(depth),
+        num_classes=num_classes,
+        shortcut=_check_shortcut(shortcut),
+        zero_init_residual=zero_init_residual,
+    )
 
 
 def preact_resnet_cifar(depth: int, *, shortcut: str = "B", num_classes: int = 10) -> CifarResNet:
     """Pre-activation CIFAR ResNet (He et al. 2016), 1x1 projections where the shape changes."""
-    return CifarResNet(PreActBlock, _cifar_layers(depth), num_classes=num_classes,
-                       shortcut=_check_shortcut(shortcut))
+    return CifarResNet(PreActBlock, _cifar_layers(depth), num_classes=num_classes, shortcut=_check_shortcut(shortcut))
 
 
 def resnet18_cifar(*, num_classes: int = 10) -> ResNet:
@@ -352,8 +265,9 @@ def resnet18(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_resid
     (2+2+2+2) blocks x 2 convs + stem + fc = 18 layers; 11,689,512 parameters (1000 classes).
     Loads ``torchvision.models.resnet18`` state_dicts; keyword arguments as in :class:`ResNet`.
     """
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, stride_on=stride_on,
-                  zero_init_residual=zero_init_residual)
+    return ResNet(
+        BasicBlock, [2, 2, 2, 2], num_classes=num_classes, stride_on=stride_on, zero_init_residual=zero_init_residual
+    )
 
 
 def resnet34(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
@@ -362,8 +276,9 @@ def resnet34(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_resid
     (3+4+6+3) blocks x 2 convs + stem + fc = 34 layers; 21,797,672 parameters (1000 classes).
     Loads ``torchvision.models.resnet34`` state_dicts; keyword arguments as in :class:`ResNet`.
     """
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on,
-                  zero_init_residual=zero_init_residual)
+    return ResNet(
+        BasicBlock, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on, zero_init_residual=zero_init_residual
+    )
 
 
 def resnet50(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
@@ -372,8 +287,9 @@ def resnet50(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_resid
     (3+4+6+3) blocks x 3 convs + stem + fc = 50 layers; 25,557,032 parameters (1000 classes).
     Loads ``torchvision.models.resnet50`` state_dicts; keyword arguments as in :class:`ResNet`.
     """
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on,
-                  zero_init_residual=zero_init_residual)
+    return ResNet(
+        Bottleneck, [3, 4, 6, 3], num_classes=num_classes, stride_on=stride_on, zero_init_residual=zero_init_residual
+    )
 
 
 def resnet101(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
@@ -382,8 +298,9 @@ def resnet101(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_resi
     (3+4+23+3) blocks x 3 convs + stem + fc = 101 layers; 44,549,160 parameters (1000 classes).
     Loads ``torchvision.models.resnet101`` state_dicts; keyword arguments as in :class:`ResNet`.
     """
-    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, stride_on=stride_on,
-                  zero_init_residual=zero_init_residual)
+    return ResNet(
+        Bottleneck, [3, 4, 23, 3], num_classes=num_classes, stride_on=stride_on, zero_init_residual=zero_init_residual
+    )
 
 
 def resnet152(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_residual: bool = False) -> ResNet:
@@ -392,8 +309,9 @@ def resnet152(*, num_classes: int = 1000, stride_on: str = "3x3", zero_init_resi
     (3+8+36+3) blocks x 3 convs + stem + fc = 152 layers; 60,192,808 parameters (1000 classes).
     Loads ``torchvision.models.resnet152`` state_dicts; keyword arguments as in :class:`ResNet`.
     """
-    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, stride_on=stride_on,
-                  zero_init_residual=zero_init_residual)
+    return ResNet(
+        Bottleneck, [3, 8, 36, 3], num_classes=num_classes, stride_on=stride_on, zero_init_residual=zero_init_residual
+    )
 
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
@@ -401,8 +319,11 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     **{f"resnet{d}": partial(resnet_cifar, d) for d in (20, 32, 44, 56, 110, 1202)},
     "preact_resnet110": partial(preact_resnet_cifar, 110),
     "resnet18_cifar": resnet18_cifar,
-    "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50,
-    "resnet101": resnet101, "resnet152": resnet152,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "resnet101": resnet101,
+    "resnet152": resnet152,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 

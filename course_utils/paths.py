@@ -9,6 +9,7 @@ wrong folder).
     >>> results_dir("fig6").relative_to(repo_root()).as_posix()
     'results/fig6'
 """
+
 from __future__ import annotations
 
 import os

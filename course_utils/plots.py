@@ -8,13 +8,15 @@ Plots read only the results contract, never a live model:
 Fig. 6 of He et al. 2015: plain nets left, ResNets right; thin dashed = training error,
 bold = test error; iterations in units of 1e4 on x, error in % on y (0-20).
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -25,16 +27,40 @@ from course_utils.paths import md_img_dir
 from course_utils.results import describe, load_results
 from course_utils.schedule import Schedule
 
-__all__ = ["PAPER_TABLE6", "REPRODUCTIONS", "as_results", "label", "plot_curves", "plot_fig6", "plot_resnet18",
-           "plot_lr_schedule", "ResultsTable", "results_table", "save_fig6"]
+__all__ = [
+    "PAPER_TABLE6",
+    "REPRODUCTIONS",
+    "as_results",
+    "label",
+    "plot_curves",
+    "plot_fig6",
+    "plot_resnet18",
+    "plot_lr_schedule",
+    "ResultsTable",
+    "results_table",
+    "save_fig6",
+]
 # He et al. 2015, Table 6: CIFAR-10 test error (%) with the 64k-iteration recipe.
-PAPER_TABLE6 = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
-                "resnet1202": 7.93}
+PAPER_TABLE6 = {
+    "resnet20": 8.75,
+    "resnet32": 7.51,
+    "resnet44": 7.17,
+    "resnet56": 6.97,
+    "resnet110": 6.43,
+    "resnet1202": 7.93,
+}
 # Public reproductions with the same recipe (COURSE_DESIGN sec. 5): the paper has no table for plain nets;
 # the CIFAR ResNet-18 reaches 93-95% accuracy, i.e. 5-7% error.
 REPRODUCTIONS = {"plain20": "~9.8", "plain56": "~13.0", "resnet18_cifar": "5-7"}
-DEPTH_COLORS = {20: "#e8a317", 32: "#1f9bd1", 44: "#2ca02c", 56: "#d62728", 110: "black", 1202: "#8c564b",
-                18: "#7b3fb5"}
+DEPTH_COLORS = {
+    20: "#e8a317",
+    32: "#1f9bd1",
+    44: "#2ca02c",
+    56: "#d62728",
+    110: "black",
+    1202: "#8c564b",
+    18: "#7b3fb5",
+}
 Results = Mapping[str, dict] | Iterable[dict] | str | Path
 
 
@@ -44,8 +70,10 @@ def as_results(results: Results) -> list[dict]:
         results = load_results(results)
     items = list(results.values()) if isinstance(results, Mapping) else list(results)
     if not items:
-        raise ValueError("no results to plot: run `python -m course_utils.experiments fig6` first, "
-                         "or point to a folder that holds <model>-s<seed>.json files")
+        raise ValueError(
+            "no results to plot: run `python -m course_utils.experiments fig6` first, "
+            "or point to a folder that holds <model>-s<seed>.json files"
+        )
     return items
 
 
@@ -72,8 +100,14 @@ def _auto_ymax(items: list[dict]) -> float:
     return 20.0 if top < 18 else min(100.0, 10.0 * math.ceil(top * 1.25 / 10))
 
 
-def plot_curves(results: Results, ax: Axes | None = None, *, ymax: float | str = "auto",
-                title: str | None = None, legend: bool = True) -> Axes:
+def plot_curves(
+    results: Results,
+    ax: Axes | None = None,
+    *,
+    ymax: float | str = "auto",
+    title: str | None = None,
+    legend: bool = True,
+) -> Axes:
     """Training (thin dashed) and test (bold) error of every run on one axis, x in units of 1e4 iterations."""
     items = as_results(results)
     ax = ax or plt.subplots(figsize=(5, 4))[1]
@@ -92,8 +126,10 @@ def plot_curves(results: Results, ax: Axes | None = None, *, ymax: float | str =
     if title:
         ax.set_title(title)
     if legend:
-        style = [Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
-                 Line2D([], [], color="k", ls="-", lw=2.2, label="test")]
+        style = [
+            Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
+            Line2D([], [], color="k", ls="-", lw=2.2, label="test"),
+        ]
         ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
     return ax
 
@@ -103,8 +139,9 @@ def _depth(r: dict) -> int:
     return int(m.group(0)) if m else 0
 
 
-def plot_fig6(results: Results, axes: Iterable[Axes] | None = None, *, ymax: float | str = "auto",
-              include_resnet18: bool = True) -> Figure:
+def plot_fig6(
+    results: Results, axes: Iterable[Axes] | None = None, *, ymax: float | str = "auto", include_resnet18: bool = True
+) -> Figure:
     """Fig. 6 in the paper's style: plain nets (left), ResNets (right) and, when present, the CIFAR ResNet-18."""
     items = as_results(results)
     plain = sorted((r for r in items if r["model"].startswith("plain")), key=_depth)
@@ -130,8 +167,9 @@ def plot_resnet18(results: Results, ax: Axes | None = None, *, compare: tuple[st
     """The CIFAR ResNet-18 curve, with ``compare`` runs (default ResNet-56) for scale."""
     items = [r for r in as_results(results) if r["model"] in ("resnet18_cifar", *compare)]
     if not any(r["model"] == "resnet18_cifar" for r in items):
-        raise ValueError("no resnet18_cifar result: run `python -m course_utils.experiments fig6 "
-                         "--models resnet18_cifar`")
+        raise ValueError(
+            "no resnet18_cifar result: run `python -m course_utils.experiments fig6 --models resnet18_cifar`"
+        )
     return plot_curves(items, ax, title="CIFAR ResNet-18")
 
 
@@ -184,6 +222,7 @@ def results_table(results: Results) -> ResultsTable:
     A test error measured on a subset of the test set is marked with ``*``.
     """
     rows = []
+
     def order(r: dict) -> tuple:  # plain nets, the paper's ResNets, then the rest (CIFAR ResNet-18)
         group = 0 if r["model"].startswith("plain") else 1 if r["model"] in PAPER_TABLE6 else 2
         return group, _depth(r), r["seed"]
@@ -191,11 +230,17 @@ def results_table(results: Results) -> ResultsTable:
     for r in sorted(as_results(results), key=order):
         h = r["history"]
         star = "*" if r.get("n_test_images", 10_000) < 10_000 else ""
-        rows.append({"model": label(r["model"]) + (f" s{r['seed']}" if r["seed"] else ""),
-                     "params (M)": f"{r['params'] / 1e6:.2f}", "iterations": f"{r['schedule']['iterations']:,}",
-                     "train err %": f"{h['train_error'][-1]:.2f}", "test err %": f"{h['test_error'][-1]:.2f}{star}",
-                     "paper %": PAPER_TABLE6.get(r["model"], "-"),
-                     "reproductions %": REPRODUCTIONS.get(r["model"], "-")})
+        rows.append(
+            {
+                "model": label(r["model"]) + (f" s{r['seed']}" if r["seed"] else ""),
+                "params (M)": f"{r['params'] / 1e6:.2f}",
+                "iterations": f"{r['schedule']['iterations']:,}",
+                "train err %": f"{h['train_error'][-1]:.2f}",
+                "test err %": f"{h['test_error'][-1]:.2f}{star}",
+                "paper %": PAPER_TABLE6.get(r["model"], "-"),
+                "reproductions %": REPRODUCTIONS.get(r["model"], "-"),
+            }
+        )
     return ResultsTable(rows)
 
 

@@ -10,6 +10,7 @@ default is ``gpu`` when CUDA is available, else ``cpu``. pytest forces
     >>> p.name, p.iterations
     ('smoke', 30)
 """
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,17 @@ import random
 from dataclasses import dataclass, replace
 
 import torch
+
+__all__ = [
+    "Profile",
+    "get_device",
+    "profile_name",
+    "get_profile",
+    "seed_everything",
+    "PROFILES",
+    "ENV_VAR",
+    "FIG6_MODELS",
+]
 
 PROFILES = ("smoke", "cpu", "gpu")
 ENV_VAR = "COURSE_PROFILE"
@@ -46,7 +58,7 @@ class Profile:
     synthetic_ok: bool  # may fall back to synthetic data when none is found
     download_ok: bool  # may download CIFAR-10 through torchvision
 
-    def with_device(self, device: str | torch.device) -> "Profile":
+    def with_device(self, device: str | torch.device) -> Profile:
         """Return a copy of this profile on another device."""
         return replace(self, device=torch.device(device))
 
@@ -73,17 +85,47 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 def _budgets(name: str, device: torch.device) -> Profile:
     if name == "smoke":  # seconds: what pytest and CI run
-        return Profile(name, device, iterations=30, eval_every=10, test_subset=256,
-                       train_subset=1024, train_set="split", models=("plain20", "resnet20"),
-                       live_iterations=20, synthetic_ok=True, download_ok=False)
+        return Profile(
+            name,
+            device,
+            iterations=30,
+            eval_every=10,
+            test_subset=256,
+            train_subset=1024,
+            train_set="split",
+            models=("plain20", "resnet20"),
+            live_iterations=20,
+            synthetic_ok=True,
+            download_ok=False,
+        )
     if name == "cpu":  # minutes on a 2-core laptop CPU; the fig6 set (4 nets x 800 its): ~20-23 min on 2 idle cores
-        return Profile(name, device, iterations=800, eval_every=100, test_subset=2000,
-                       train_subset=None, train_set="split", models=FIG6_MODELS[:4],
-                       live_iterations=200, synthetic_ok=False, download_ok=True)
+        return Profile(
+            name,
+            device,
+            iterations=800,
+            eval_every=100,
+            test_subset=2000,
+            train_subset=None,
+            train_set="split",
+            models=FIG6_MODELS[:4],
+            live_iterations=200,
+            synthetic_ok=False,
+            download_ok=True,
+        )
     # gpu: the paper's full schedule
-    return Profile(name, device, iterations=64_000, eval_every=500, test_subset=None,
-                   train_subset=None, train_set="all", models=FIG6_MODELS,
-                   live_iterations=2_000, synthetic_ok=False, download_ok=True)
+    return Profile(
+        name,
+        device,
+        iterations=64_000,
+        eval_every=500,
+        test_subset=None,
+        train_subset=None,
+        train_set="all",
+        models=FIG6_MODELS,
+        live_iterations=2_000,
+        synthetic_ok=False,
+        download_ok=True,
+    )
 
 
 def profile_name(name: str | None = None) -> str:

@@ -15,12 +15,14 @@ CPU reference run; :func:`describe` says in one line which one a figure shows.
     >>> run_name("resnet56", 0)
     'resnet56-s0'
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TypedDict
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -29,9 +31,22 @@ from course_utils import models
 from course_utils.checkpoint import save_checkpoint
 from course_utils.paths import repo_root, results_dir
 
-__all__ = ["History", "RunResult", "REQUIRED", "run_name", "write_json", "read_json", "save_weights",
-           "load_state_dict", "load_results", "load_weights", "FIG6_FOLDERS", "committed_fig6", "describe",
-           "missing_fields"]
+__all__ = [
+    "History",
+    "RunResult",
+    "REQUIRED",
+    "run_name",
+    "write_json",
+    "read_json",
+    "save_weights",
+    "load_state_dict",
+    "load_results",
+    "load_weights",
+    "FIG6_FOLDERS",
+    "committed_fig6",
+    "describe",
+    "missing_fields",
+]
 
 
 class History(TypedDict):
@@ -69,8 +84,17 @@ class RunResult(TypedDict, total=False):
     history: History
 
 
-REQUIRED = ("model", "seed", "schedule", "n_train_images", "n_test_images", "data_source", "device",
-            "wall_seconds", "history")
+REQUIRED = (
+    "model",
+    "seed",
+    "schedule",
+    "n_train_images",
+    "n_test_images",
+    "data_source",
+    "device",
+    "wall_seconds",
+    "history",
+)
 FIG6_FOLDERS = ("fig6", "fig6-cpu")  # under results/: the GPU reproduction first, then the CPU reference run
 
 
@@ -102,8 +126,10 @@ def save_weights(path: str | Path, model_or_state: nn.Module | dict, *, half: bo
     """Write a ``state_dict`` atomically to the CPU, floating tensors as fp16 (``half``) or fp32."""
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
     dtype = torch.float16 if half else torch.float32
-    save_checkpoint(path, {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-                           for k, v in state.items()})
+    save_checkpoint(
+        path,
+        {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in state.items()},
+    )
     return Path(path)
 
 
@@ -138,9 +164,14 @@ def load_weights(model_name: str, seed: int = 0, folder: str | Path | None = Non
     return net.eval()
 
 
-def committed_fig6(names: Sequence[str], seed: int = 0, *, root: str | Path | None = None,
-                   folders: Sequence[str] = FIG6_FOLDERS, need_weights: bool = False
-                   ) -> tuple[Path, dict[str, RunResult]] | None:
+def committed_fig6(
+    names: Sequence[str],
+    seed: int = 0,
+    *,
+    root: str | Path | None = None,
+    folders: Sequence[str] = FIG6_FOLDERS,
+    need_weights: bool = False,
+) -> tuple[Path, dict[str, RunResult]] | None:
     """The first committed fig6 folder that holds every run of ``names`` (and their weights when
     ``need_weights``): ``(folder, {model: result})``; None when no folder holds them all.
 
@@ -150,8 +181,9 @@ def committed_fig6(names: Sequence[str], seed: int = 0, *, root: str | Path | No
     for name in folders:
         folder = base / name
         found = load_results(folder, seed)
-        if all(n in found for n in names) and (not need_weights or all(
-                (folder / "weights" / f"{run_name(n, seed)}.pt").is_file() for n in names)):
+        if all(n in found for n in names) and (
+            not need_weights or all((folder / "weights" / f"{run_name(n, seed)}.pt").is_file() for n in names)
+        ):
             return folder, {n: found[n] for n in names}
     return None
 
@@ -164,5 +196,7 @@ def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:
         where = (p.relative_to(repo_root()).as_posix() if p.is_relative_to(repo_root()) else str(p)) + ": "
     its = result["schedule"]["iterations"]
     n = result.get("n_train_images", result.get("train_images"))
-    return (f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "
-            f"data: {result.get('data_source', '?')}")
+    return (
+        f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "
+        f"data: {result.get('data_source', '?')}"
+    )

@@ -11,6 +11,7 @@ the ones the course uses.
     >>> Schedule().scaled(3000).milestones
     (1500, 2250)
 """
+
 from __future__ import annotations
 
 import re
@@ -46,15 +47,19 @@ class Schedule:
             return self.warmup_lr
         return self.lr / 10 ** sum(it >= m for m in self.milestones)
 
-    def scaled(self, iterations: int) -> "Schedule":
+    def scaled(self, iterations: int) -> Schedule:
         """The same schedule stretched to ``iterations``: milestones and warm-up scale proportionally.
 
         A warm-up keeps at least one iteration, so a shortened ResNet-110 run still warms up.
         """
         f = iterations / self.iterations
         warm = max(1, round(self.warmup_iterations * f)) if self.warmup_iterations else 0
-        return replace(self, iterations=int(iterations), warmup_iterations=warm,
-                       milestones=tuple(max(1, round(m * f)) for m in self.milestones))
+        return replace(
+            self,
+            iterations=int(iterations),
+            warmup_iterations=warm,
+            milestones=tuple(max(1, round(m * f)) for m in self.milestones),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (the ``schedule`` entry of a result)."""
@@ -63,7 +68,7 @@ class Schedule:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Schedule":
+    def from_dict(cls, d: dict[str, Any]) -> Schedule:
         return cls(**{k: (tuple(v) if k == "milestones" else v) for k, v in d.items()})
 
 

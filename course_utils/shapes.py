@@ -8,10 +8,11 @@
 The formulas are PyTorch's own; ``summarize`` runs a real forward pass and
 checks every conv's and pool's output shape against them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -37,13 +38,16 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
         raise ValueError(f"padding must be >= 0, got {padding}")
     span = dilation * (kernel - 1) + 1  # pixels covered by one (dilated) window
     if size + 2 * padding < span:
-        raise ValueError(f"the window ({span} pixels with dilation) is larger than the padded "
-                         f"input ({size} + 2*{padding}); use a smaller kernel or more padding")
+        raise ValueError(
+            f"the window ({span} pixels with dilation) is larger than the padded "
+            f"input ({size} + 2*{padding}); use a smaller kernel or more padding"
+        )
     return (size + 2 * padding - span) // stride + 1
 
 
-def pool_out(size: int, kernel: int, stride: int | None = None, padding: int = 0,
-             dilation: int = 1, ceil_mode: bool = False) -> int:
+def pool_out(
+    size: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int:
     """Output size of ``nn.MaxPool2d`` / ``nn.AvgPool2d`` along one dimension.
 
     Like ``conv_out`` but ``stride`` defaults to ``kernel``, and with ``ceil_mode``
@@ -54,16 +58,16 @@ def pool_out(size: int, kernel: int, stride: int | None = None, padding: int = 0
     stride = kernel if stride is None else stride
     _positive(size=size, kernel=kernel, stride=stride, dilation=dilation)
     if not 0 <= padding <= kernel // 2:
-        raise ValueError(f"pooling padding must be between 0 and kernel // 2 = {kernel // 2}, "
-                         f"got {padding}")
+        raise ValueError(f"pooling padding must be between 0 and kernel // 2 = {kernel // 2}, got {padding}")
     span = dilation * (kernel - 1) + 1
     room = size + 2 * padding - span  # how far the window can slide (may be < 0 with ceil_mode)
     out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1  # // floors, like PyTorch
     if ceil_mode and (out - 1) * stride >= size + padding:  # last window starts in the right pad
         out -= 1
     if out < 1:
-        raise ValueError(f"empty output: the window ({span} pixels) is larger than the padded "
-                         f"input ({size} + 2*{padding})")
+        raise ValueError(
+            f"empty output: the window ({span} pixels) is larger than the padded input ({size} + 2*{padding})"
+        )
     return out
 
 
@@ -79,8 +83,7 @@ def receptive_field(layers: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     rf, jump, result = 1, 1, []
     for i, layer in enumerate(layers):
         if len(layer) not in (2, 3):
-            raise ValueError(f"layer {i}: expected (kernel, stride) or (kernel, stride, dilation), "
-                             f"got {layer!r}")
+            raise ValueError(f"layer {i}: expected (kernel, stride) or (kernel, stride, dilation), got {layer!r}")
         kernel, stride, dilation = (*layer, 1)[:3]
         _positive(kernel=kernel, stride=stride, dilation=dilation)
         rf += dilation * (kernel - 1) * jump
@@ -112,20 +115,21 @@ class Summary:
 
     def __str__(self) -> str:
         head = ("Layer", "Type", "Output shape", "Params", "MACs")
-        body = [(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.macs:,}")
-                for r in self.rows]
+        body = [(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in self.rows]
         widths = [max(len(c) for c in col) for col in zip(head, *body)]
         fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
         rule = "-" * len(fmt.format(*head))
         lines = [f"input {tuple(self.input_shape)}", fmt.format(*head), rule]
         lines += [fmt.format(*b) for b in body]
-        lines += [rule, f"total params: {self.total_params:,}",
-                  f"total MACs:   {self.total_macs:,} ({_human(self.total_macs)})"]
+        lines += [
+            rule,
+            f"total params: {self.total_params:,}",
+            f"total MACs:   {self.total_macs:,} ({_human(self.total_macs)})",
+        ]
         return "\n".join(lines + self.notes)
 
     def __repr__(self) -> str:
-        return (f"Summary({len(self.rows)} rows, total_params={self.total_params:,}, "
-                f"total_macs={self.total_macs:,})")
+        return f"Summary({len(self.rows)} rows, total_params={self.total_params:,}, total_macs={self.total_macs:,})"
 
 
 def _human(n: float) -> str:
@@ -148,23 +152,25 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
 def _check_shape(name: str, module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> None:
     """Cross-check a conv's or pool's real output size against ``conv_out`` / ``pool_out``."""
     if isinstance(module, nn.Conv2d) and not isinstance(module.padding, str):
-        want = [conv_out(inp.shape[-2 + i], module.kernel_size[i], module.stride[i],
-                         module.padding[i], module.dilation[i]) for i in range(2)]
+        want = [
+            conv_out(inp.shape[-2 + i], module.kernel_size[i], module.stride[i], module.padding[i], module.dilation[i])
+            for i in range(2)
+        ]
     elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         k, s, p = (module.kernel_size, module.stride, module.padding)
         d = getattr(module, "dilation", 1)
         k, s, p, d = ((v, v) if isinstance(v, int) else v for v in (k, s, p, d))
-        want = [pool_out(inp.shape[-2 + i], k[i], s[i], p[i], d[i], module.ceil_mode)
-                for i in range(2)]
+        want = [pool_out(inp.shape[-2 + i], k[i], s[i], p[i], d[i], module.ceil_mode) for i in range(2)]
     else:
         return
     if list(out.shape[-2:]) != want:
-        raise RuntimeError(f"{name}: forward gave spatial size {tuple(out.shape[-2:])}, the formula "
-                           f"gives {tuple(want)} (does the module pad or resize on its own?)")
+        raise RuntimeError(
+            f"{name}: forward gave spatial size {tuple(out.shape[-2:])}, the formula "
+            f"gives {tuple(want)} (does the module pad or resize on its own?)"
+        )
 
 
-def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32),
-              depth: int | None = None) -> Summary:
+def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32), depth: int | None = None) -> Summary:
     """Run one forward pass and tabulate every leaf layer: name, type, output shape, params, MACs.
 
     MACs (multiply-accumulates) are counted for convs (``out_elems * in_ch/groups * kh * kw``)
@@ -195,8 +201,11 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32),
         rows.append(Row(name, type(module).__name__, tuple(out.shape), params, _macs(module, out)))
 
     param = next(model.parameters(), None)
-    x = torch.zeros(tuple(input_shape), device=param.device if param is not None else None,
-                    dtype=param.dtype if param is not None else None)
+    x = torch.zeros(
+        tuple(input_shape),
+        device=param.device if param is not None else None,
+        dtype=param.dtype if param is not None else None,
+    )
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     was_training = model.training
     try:
@@ -212,12 +221,14 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32),
         groups: dict[str, Row] = {}
         for r in rows:
             key = ".".join(r.name.split(".")[:depth])
-            g = groups.setdefault(key, Row(key, type(model.get_submodule(key)).__name__,
-                                           out_shapes[key], 0, 0))
+            g = groups.setdefault(key, Row(key, type(model.get_submodule(key)).__name__, out_shapes[key], 0, 0))
             g.params += r.params
             g.macs += r.macs
         rows = list(groups.values())
     total = sum(p.numel() for p in model.parameters())
-    notes = [] if total == sum(r.params for r in rows) else [
-        "note: some parameters belong to no called leaf layer (unused, or used outside a module)"]
+    notes = (
+        []
+        if total == sum(r.params for r in rows)
+        else ["note: some parameters belong to no called leaf layer (unused, or used outside a module)"]
+    )
     return Summary(rows, tuple(input_shape), total, sum(r.macs for r in rows), notes)

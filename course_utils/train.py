@@ -16,146 +16,49 @@ step loop (loss and error sums stay on the device until a record or checkpoint).
     >>> run.iteration, run.remaining, run.n_train
     (0, 2, 270)
 """
+
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils import data as cdata
+from course_utils.budget import Budget, Split, make_normalizer, split_data  # noqa: F401  (re-exported)
 from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader
-from course_utils.profile import Profile, get_device, seed_everything
+from course_utils.profile import get_device, seed_everything
 from course_utils.schedule import Schedule
-from course_utils.transforms import Normalizer, per_pixel_mean, train_val_split
-
-__all__ = ["Budget", "Split", "split_data", "make_normalizer", "prepare_model", "make_optimizer", "train_step",
-           "TrainRun", "train_model", "NonFiniteLossError", "device_name"]
-
-TRAIN_SETS = ("split", "all")
+from course_utils.step import device_name, is_fast, make_optimizer, prepare_model, train_step
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the last good checkpoint was kept."""
 
 
-@dataclass(frozen=True)
-class Budget:
-    """How much data a run sees and how often it reports: budgets, never the recipe.
-
-    ``train_set``: ``"split"`` trains on the 45k part of the paper's 45k/5k split (how the paper
-    fixed its schedule), ``"all"`` on all 50k training images (how it trained the models it
-    reports). ``train_subset`` / ``test_subset``: a fixed subset of that many images (None: all).
-    Checkpoints are written every ``checkpoint_every`` iterations, every ``checkpoint_seconds``
-    of wall time, and at the end.
-    """
-
-    eval_every: int = 500
-    test_subset: int | None = None
-    train_subset: int | None = None
-    train_set: str = "split"
-    checkpoint_every: int | None = None
-    checkpoint_seconds: float | None = 60.0
-
-    def __post_init__(self) -> None:
-        if self.train_set not in TRAIN_SETS:
-            raise ValueError(f"train_set must be one of {TRAIN_SETS}, got {self.train_set!r}")
-        if self.eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
-
-    @classmethod
-    def of(cls, profile: Profile, **overrides: Any) -> "Budget":
-        """The profile's budgets (eval_every, test/train subsets, train set), with ``overrides``."""
-        kw = dict(eval_every=profile.eval_every, test_subset=profile.test_subset,
-                  train_subset=profile.train_subset, train_set=profile.train_set)
-        return cls(**(kw | overrides))
-
-
-class Split(NamedTuple):
-    """The images a run trains and tests on: uint8 ``(N, 3, 32, 32)`` with int64 labels ``(N,)``."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-
-
-def _fixed_subset(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor | None:
-    """A fixed pseudo-random subset of ``n`` indices (sorted), the same for every run; None = all."""
-    if n is None or n >= n_total:
-        return None
-    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
-
-
-def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5000) -> Split:
-    """The images a run uses: the 45k part of the 45k/5k split (``train_set="split"``) or all training
-    images (``"all"``), then fixed subsets of train and test as the budget says."""
-    train_idx = torch.arange(len(data.train_labels))
-    if budget.train_set == "split":
-        val_size = min(val_size, len(data.train_labels) // 10)  # small synthetic sets keep 90% for training
-        train_idx, _ = train_val_split(data.train_labels, val_size=val_size, seed=0)
-    sub = _fixed_subset(len(train_idx), budget.train_subset)
-    train_idx = train_idx if sub is None else train_idx[sub]
-    test_idx = _fixed_subset(len(data.test_labels), budget.test_subset)
-    test_x, test_y = data.test_images, data.test_labels
-    if test_idx is not None:
-        test_x, test_y = test_x[test_idx], test_y[test_idx]
-    return Split(data.train_images[train_idx], data.train_labels[train_idx], test_x, test_y)
-
-
-def make_normalizer(mode: str, train_x: torch.Tensor) -> Normalizer:
-    """``per_pixel`` (the paper: subtract the per-pixel mean of the training images) or ``per_channel``."""
-    if mode == "per_pixel":
-        return Normalizer("per_pixel", mean=per_pixel_mean(train_x))
-    return Normalizer(mode)
-
-
-def _fast(device: torch.device) -> bool:
-    return device.type == "cuda"
-
-
-def device_name(device: torch.device) -> str:
-    """A readable device name for results: the GPU's name, or ``cpu`` / ``mps``."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-
-
-def prepare_model(model: nn.Module, device: torch.device, deterministic: bool = False) -> nn.Module:
-    """Move ``model`` to ``device`` in train mode; on CUDA also channels_last and cudnn autotuning."""
-    if _fast(device):
-        torch.backends.cudnn.benchmark = not deterministic
-        return model.to(device, memory_format=torch.channels_last).train()
-    return model.to(device).train()
-
-
-def make_optimizer(model: nn.Module, schedule: Schedule, device: torch.device) -> torch.optim.SGD:
-    """SGD of the schedule (weight decay on every parameter, as in the paper); fused on CUDA."""
-    return torch.optim.SGD(model.parameters(), lr=schedule.lr_at(0), momentum=schedule.momentum,
-                           weight_decay=schedule.weight_decay, fused=True if _fast(device) else None)
-
-
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on a batch ``x (B, 3, 32, 32)``, ``y (B,)``; returns (loss, logits (B, 10)), no host sync.
-
-    On CUDA the forward pass runs under bf16 autocast (weights, gradients and the update stay fp32).
-    """
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss, logits
-
-
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> loss; updates the run's sums
+
+DEFAULT_BUDGET = Budget()
+
+__all__ = [
+    "Budget",
+    "Split",
+    "split_data",
+    "make_normalizer",
+    "prepare_model",
+    "make_optimizer",
+    "train_step",
+    "TrainRun",
+    "train_model",
+    "NonFiniteLossError",
+    "device_name",
+]
 
 
 class TrainRun:
@@ -166,10 +69,20 @@ class TrainRun:
     and at the end, the training error and loss since the last record, the test error and the lr.
     """
 
-    def __init__(self, model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *,
-                 name: str | None = None, seed: int = 0, budget: Budget = Budget(),
-                 device: str | torch.device | None = None, checkpoint: str | Path | None = None,
-                 deterministic: bool = False, normalization: str = "per_pixel") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data: cdata.CIFAR10,
+        schedule: Schedule | None = None,
+        *,
+        name: str | None = None,
+        seed: int = 0,
+        budget: Budget = DEFAULT_BUDGET,
+        device: str | torch.device | None = None,
+        checkpoint: str | Path | None = None,
+        deterministic: bool = False,
+        normalization: str = "per_pixel",
+    ) -> None:
         self.schedule, self.budget, self.seed = schedule or Schedule(), budget, seed
         self.device = get_device(str(device) if device is not None else None)
         self.name, self.model, self.deterministic = name or type(model).__name__, model, deterministic
@@ -182,11 +95,18 @@ class TrainRun:
         self.test_x, self.test_y = split.test_x.to(self.device), split.test_y.to(self.device)
         self.normalizer = make_normalizer(normalization, split.train_x)
         self.opt = make_optimizer(model, self.schedule, self.device)
-        self.meta = {"name": self.name, "params": sum(p.numel() for p in model.parameters()), "seed": seed,
-                     "schedule": self.schedule.to_dict(), "eval_every": self.eval_every,
-                     "train_set": budget.train_set, "n_train_images": len(split.train_y),
-                     "n_test_images": len(split.test_y), "normalization": normalization,
-                     "data_source": data.source}
+        self.meta = {
+            "name": self.name,
+            "params": sum(p.numel() for p in model.parameters()),
+            "seed": seed,
+            "schedule": self.schedule.to_dict(),
+            "eval_every": self.eval_every,
+            "train_set": budget.train_set,
+            "n_train_images": len(split.train_y),
+            "n_test_images": len(split.test_y),
+            "normalization": normalization,
+            "data_source": data.source,
+        }
         self.history: dict[str, list] = {k: [] for k in ("iteration", "train_error", "test_error", "lr", "train_loss")}
         self.iteration, self.seen, self.wall_before = 0, 0, 0.0
         self.loss_sum = torch.zeros((), device=self.device)  # sums since the last record, on the device
@@ -211,9 +131,16 @@ class TrainRun:
 
     def make_loader(self) -> DeviceLoader:
         """This run's own training batches (crop + flip, normalised) on its device, seeded by its seed."""
-        loader = DeviceLoader(self.train_x, self.train_y, self.schedule.batch_size, train=True,
-                              normalizer=self.normalizer, device=self.device, seed=self.seed,
-                              channels_last=_fast(self.device))
+        loader = DeviceLoader(
+            self.train_x,
+            self.train_y,
+            self.schedule.batch_size,
+            train=True,
+            normalizer=self.normalizer,
+            device=self.device,
+            seed=self.seed,
+            channels_last=is_fast(self.device),
+        )
         if self.loader_state is not None:
             loader.load_state_dict(self.loader_state)
         return loader
@@ -222,11 +149,20 @@ class TrainRun:
         return self.wall_before + time.perf_counter() - self._t0
 
     def state_dict(self, loader: DeviceLoader) -> dict[str, Any]:
-        return {"format": CKPT_FORMAT, "meta": self.meta, "iteration": self.iteration,
-                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                "loader": loader.state_dict(), "history": self.history, "rng_cpu": torch.get_rng_state(),
-                "loss_sum": self.loss_sum.cpu(), "wrong": self.wrong.cpu(), "seen": self.seen,
-                "wall_seconds": self.wall_seconds()}
+        return {
+            "format": CKPT_FORMAT,
+            "meta": self.meta,
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "loader": loader.state_dict(),
+            "history": self.history,
+            "rng_cpu": torch.get_rng_state(),
+            "loss_sum": self.loss_sum.cpu(),
+            "wrong": self.wrong.cpu(),
+            "seen": self.seen,
+            "wall_seconds": self.wall_seconds(),
+        }
 
     def _resume(self) -> None:
         st = load_checkpoint(self.checkpoint, expect=self.meta)
@@ -234,8 +170,10 @@ class TrainRun:
             self.model.load_state_dict(st["model"])
             self.opt.load_state_dict(st["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{self.checkpoint}: its weights do not fit this model ({err}). Delete it to "
-                                  f"restart from iteration 0, or pass the model it was written for.") from err
+            raise CheckpointError(
+                f"{self.checkpoint}: its weights do not fit this model ({err}). Delete it to "
+                f"restart from iteration 0, or pass the model it was written for."
+            ) from err
         torch.set_rng_state(st["rng_cpu"])
         self.iteration, self.wall_before, self.history = st["iteration"], st["wall_seconds"], st["history"]
         self.seen, self.saved_at, self.loader_state = st["seen"], st["iteration"], st["loader"]
@@ -272,7 +210,7 @@ class TrainRun:
         """One training step through ``step`` on ``x (B, 3, 32, 32)``, ``y (B,)``, then the bookkeeping."""
         self.lr_changed()
         loss = step(x, y)
-        if not _fast(self.device):  # on the CPU a check per step costs nothing
+        if not is_fast(self.device):  # on the CPU a check per step costs nothing
             self.check_finite(loss, self.iteration + 1)
         self.iteration += 1
         self.seen += len(y)
@@ -294,8 +232,9 @@ class TrainRun:
         h["iteration"].append(self.iteration)
         h["train_loss"].append(self.loss_sum.item() / steps)
         h["train_error"].append(100.0 * self.wrong.item() / max(1, self.seen))
-        h["test_error"].append(error_percent(self.model, self.test_x, self.test_y, normalizer=self.normalizer,
-                                             device=self.device))
+        h["test_error"].append(
+            error_percent(self.model, self.test_x, self.test_y, normalizer=self.normalizer, device=self.device)
+        )
         h["lr"].append(self.opt.param_groups[0]["lr"])  # the lr the optimizer really used last
         self.loss_sum.zero_()
         self.wrong.zero_()
@@ -303,46 +242,90 @@ class TrainRun:
 
     def check_finite(self, value: torch.Tensor, at: int | None = None) -> None:
         if not torch.isfinite(value):
-            where = (f"the last good checkpoint {self.checkpoint} (iteration {self.saved_at}) was kept"
-                     if self.checkpoint else "no checkpoint was being written")
-            raise NonFiniteLossError(f"{self.name}: the training loss became {value.item()} by iteration "
-                                     f"{at or self.iteration}; training stopped and {where}. Lower the learning "
-                                     f"rate or check the data: resuming with the same settings would diverge again.")
+            where = (
+                f"the last good checkpoint {self.checkpoint} (iteration {self.saved_at}) was kept"
+                if self.checkpoint
+                else "no checkpoint was being written"
+            )
+            raise NonFiniteLossError(
+                f"{self.name}: the training loss became {value.item()} by iteration "
+                f"{at or self.iteration}; training stopped and {where}. Lower the learning "
+                f"rate or check the data: resuming with the same settings would diverge again."
+            )
 
     def result(self, **extra: Any) -> dict[str, Any]:
         """The run's result (``results.RunResult``): identity, data, device, wall clock, history."""
-        return {"model": self.name, **{k: v for k, v in self.meta.items() if k != "name"},
-                "device": device_name(self.device), "torch_version": str(torch.__version__),
-                "deterministic": self.deterministic, "wall_seconds": round(self.wall_seconds(), 2),
-                **extra, "history": self.history}
+        return {
+            "model": self.name,
+            **{k: v for k, v in self.meta.items() if k != "name"},
+            "device": device_name(self.device),
+            "torch_version": str(torch.__version__),
+            "deterministic": self.deterministic,
+            "wall_seconds": round(self.wall_seconds(), 2),
+            **extra,
+            "history": self.history,
+        }
 
     def progress_bar(self, enabled: bool = True, position: int | None = None) -> tqdm:
         """A bar over the run's iterations; refresh it with :meth:`show` (it redraws at most every 2 s)."""
-        return tqdm(total=self.schedule.iterations, initial=self.iteration, desc=self.name, disable=not enabled,
-                    dynamic_ncols=True, position=position, mininterval=2.0, maxinterval=2.0)
+        return tqdm(
+            total=self.schedule.iterations,
+            initial=self.iteration,
+            desc=self.name,
+            disable=not enabled,
+            dynamic_ncols=True,
+            position=position,
+            mininterval=2.0,
+            maxinterval=2.0,
+        )
 
     def show(self, bar: tqdm) -> None:
         """Move the bar to the current iteration; after a record, show its errors (no extra host sync)."""
         h = self.history
         if h["iteration"] and h["iteration"][-1] == self.iteration:
-            bar.set_postfix({"train err": f"{h['train_error'][-1]:.1f}%", "test err": f"{h['test_error'][-1]:.1f}%",
-                             "lr": f"{h['lr'][-1]:g}"}, refresh=False)
+            bar.set_postfix(
+                {
+                    "train err": f"{h['train_error'][-1]:.1f}%",
+                    "test err": f"{h['test_error'][-1]:.1f}%",
+                    "lr": f"{h['lr'][-1]:g}",
+                },
+                refresh=False,
+            )
         bar.update(self.iteration - bar.n)
 
 
-def train_model(model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *,
-                name: str | None = None, seed: int = 0, budget: Budget = Budget(),
-                device: str | torch.device | None = None, checkpoint: str | Path | None = None,
-                progress: bool = True, deterministic: bool = False, normalization: str = "per_pixel"
-                ) -> dict[str, Any]:
+def train_model(
+    model: nn.Module,
+    data: cdata.CIFAR10,
+    schedule: Schedule | None = None,
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    budget: Budget = DEFAULT_BUDGET,
+    device: str | torch.device | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    deterministic: bool = False,
+    normalization: str = "per_pixel",
+) -> dict[str, Any]:
     """Train ``model`` on CIFAR-10 with ``schedule`` (default: the paper's) and return its result dict.
 
     With ``checkpoint`` (a path) it resumes from that file when it exists and writes it as the
     budget says and at the end. Raises :class:`NonFiniteLossError` on a NaN/inf loss and
     ``checkpoint.CheckpointError`` on a checkpoint of another run.
     """
-    run = TrainRun(model, data, schedule, name=name, seed=seed, budget=budget, device=device,
-                   checkpoint=checkpoint, deterministic=deterministic, normalization=normalization)
+    run = TrainRun(
+        model,
+        data,
+        schedule,
+        name=name,
+        seed=seed,
+        budget=budget,
+        device=device,
+        checkpoint=checkpoint,
+        deterministic=deterministic,
+        normalization=normalization,
+    )
     loader = run.make_loader()
     with run.progress_bar(progress) as bar:
         for x, y in loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device

@@ -9,6 +9,7 @@ conventional ``DataLoader`` baseline.
     >>> random_crop_flip(x).shape
     torch.Size([2, 3, 32, 32])
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["CHANNEL_MEAN", "CHANNEL_STD", "train_val_split", "per_pixel_mean", "channel_stats", "Normalizer",
-           "sample_crop_flip", "crop_flip", "random_crop_flip", "dataloader_transform", "TensorImageDataset"]
+__all__ = [
+    "CHANNEL_MEAN",
+    "CHANNEL_STD",
+    "train_val_split",
+    "per_pixel_mean",
+    "channel_stats",
+    "Normalizer",
+    "sample_crop_flip",
+    "crop_flip",
+    "random_crop_flip",
+    "dataloader_transform",
+    "TensorImageDataset",
+]
 
 # Mean and standard deviation of every pixel of the 50,000 official training images,
 # per channel, in [0, 1] units. (The often-copied std (0.2023, 0.1994, 0.2010) is close to the
@@ -54,7 +66,7 @@ def train_val_split(labels: torch.Tensor, val_size: int = 5000, seed: int = 0) -
 def _chunked_sums(images: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
     s = s2 = 0
     for i in range(0, len(images), 4096):
-        x = images[i:i + 4096].double() / 255
+        x = images[i : i + 4096].double() / 255
         s, s2 = s + x.sum(dims), s2 + (x * x).sum(dims)
     return s, s2, math.prod(images.shape[d] for d in dims)
 

@@ -1,4 +1,5 @@
 """The throughput benchmark: what it times, how it computes img/s, what it writes, its CLI."""
+
 from __future__ import annotations
 
 import json
@@ -33,14 +34,29 @@ def fake_timers(monkeypatch):
     calls = {}
 
     def ours(model, d, device, batch_size, warmup, steps, engine_name):
-        calls["ours"] = dict(model=model, data=d, device=device, batch_size=batch_size, warmup=warmup, steps=steps,
-                             engine_name=engine_name)
+        calls["ours"] = dict(
+            model=model,
+            data=d,
+            device=device,
+            batch_size=batch_size,
+            warmup=warmup,
+            steps=steps,
+            engine_name=engine_name,
+        )
         return 0.64, "eager"
 
     def baseline(model, d, device, batch_size, warmup, steps, num_workers):
-        calls["baseline"] = dict(model=model, data=d, device=device, batch_size=batch_size, warmup=warmup,
-                                 steps=steps, num_workers=num_workers)
+        calls["baseline"] = dict(
+            model=model,
+            data=d,
+            device=device,
+            batch_size=batch_size,
+            warmup=warmup,
+            steps=steps,
+            num_workers=num_workers,
+        )
         return 2.5
+
     monkeypatch.setattr(bench, "_time_ours", ours)
     monkeypatch.setattr(bench, "_time_baseline", baseline)
     return calls
@@ -49,16 +65,24 @@ def fake_timers(monkeypatch):
 # ----------------------------------------------------------------------------- run_bench
 def test_run_bench_times_both_pipelines_and_computes_img_per_s(fake_timers, tiny, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = bench.run_bench("plain20", device="cpu", batch_size=16, steps=5, warmup=3, num_workers=0,
-                        engine_name="eager", data=tiny)
+    r = bench.run_bench(
+        "plain20", device="cpu", batch_size=16, steps=5, warmup=3, num_workers=0, engine_name="eager", data=tiny
+    )
     # 5 steps x 16 images = 80 images: 80 / 0.64 s = 125 img/s, 80 / 2.5 s = 32 img/s, 125 / 32 = 3.906
     assert (r["ours_img_s"], r["baseline_img_s"], r["speedup"]) == (125.0, 32.0, 3.906)
     same = dict(model="plain20", data=tiny, device=torch.device("cpu"), batch_size=16, warmup=3, steps=5)
     assert fake_timers["ours"] == same | {"engine_name": "eager"}
     assert fake_timers["baseline"] == same | {"num_workers": 0}
     assert r["engine"] == "eager" and "compile" not in r  # the variant _time_ours reports
-    assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) \
-        == ("plain20", "cpu", "cpu", 16, 5, 3, 0)
+    assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (
+        "plain20",
+        "cpu",
+        "cpu",
+        16,
+        5,
+        3,
+        0,
+    )
     assert r["data_source"] == data.SOURCES["synthetic"]
     assert list(tmp_path.iterdir()) == []  # measuring writes nothing; write_bench does
 
@@ -69,6 +93,7 @@ def test_run_bench_cpu_defaults_and_data(fake_timers, monkeypatch):
     def bench_data(n_train):
         asked.append(n_train)
         return data.synthetic_cifar10(n_train=n_train, n_test=10)
+
     monkeypatch.setattr(bench, "_bench_data", bench_data)
     monkeypatch.setattr(bench, "default_workers", lambda device: 7)
     r = bench.run_bench("resnet20", device="cpu", batch_size=8)
@@ -86,16 +111,29 @@ def test_timed_excludes_the_warmup(monkeypatch):
     def step(x, y):  # each step takes one fake second
         seen.append(x)
         clock[0] += 1.0
+
     batches = iter((i, i) for i in range(100))
     assert bench._timed(step, batches, warmup=2, steps=3, device=torch.device("cpu")) == 3.0
     assert seen == [0, 1, 2, 3, 4]  # 2 warm-up + 3 timed steps, each on a fresh batch
 
 
 # ----------------------------------------------------------------------------- default_workers
-@pytest.mark.parametrize("device,cores,workers", [
-    ("cuda", 16, 8), ("cuda", 64, 8), ("cuda", 4, 4), ("cuda", 1, 1), ("cuda", None, 1),  # up to 8 feed a GPU
-    ("cpu", 2, 1), ("cpu", 3, 1), ("cpu", 4, 2), ("cpu", 16, 2), ("cpu", 1, 1), ("cpu", None, 1),  # a core left
-])
+@pytest.mark.parametrize(
+    "device,cores,workers",
+    [
+        ("cuda", 16, 8),
+        ("cuda", 64, 8),
+        ("cuda", 4, 4),
+        ("cuda", 1, 1),
+        ("cuda", None, 1),  # up to 8 feed a GPU
+        ("cpu", 2, 1),
+        ("cpu", 3, 1),
+        ("cpu", 4, 2),
+        ("cpu", 16, 2),
+        ("cpu", 1, 1),
+        ("cpu", None, 1),  # a core left
+    ],
+)
 def test_default_workers_follows_its_docstring(monkeypatch, device, cores, workers):
     monkeypatch.setattr(bench.os, "cpu_count", lambda: cores)
     assert bench.default_workers(torch.device(device)) == workers
@@ -123,6 +161,7 @@ def test_baseline_loop_serves_augmented_images(monkeypatch, tiny, one_thread):
         def __getitem__(self, i):
             self.served += 1
             return super().__getitem__(i)
+
     monkeypatch.setattr(bench, "TensorImageDataset", Recording)
     bench._time_baseline("plain20", tiny, torch.device("cpu"), 8, 1, 2, 0)
     assert len(made) == 1
@@ -134,8 +173,10 @@ def test_baseline_loop_serves_augmented_images(monkeypatch, tiny, one_thread):
 
 # ----------------------------------------------------------------------------- write_bench
 def test_write_bench_writes_the_documented_structure(tmp_path):
-    runs = [{"device": "NVIDIA H100", "device_type": "cuda", "model": m, "speedup": s}
-            for m, s in (("resnet20", 3.5), ("resnet56", 2.25))]
+    runs = [
+        {"device": "NVIDIA H100", "device_type": "cuda", "model": m, "speedup": s}
+        for m, s in (("resnet20", 3.5), ("resnet56", 2.25))
+    ]
     path = bench.write_bench(runs, tmp_path / "new" / "folder")
     assert path == tmp_path / "new" / "folder" / "bench-cuda.json"
     assert json.loads(path.read_text(encoding="utf-8")) == {"device": "NVIDIA H100", "runs": runs}
@@ -147,14 +188,30 @@ def test_write_bench_writes_the_documented_structure(tmp_path):
 def _cli(tmp_path, *args):
     env = os.environ | {"COURSE_DATA_DIR": str(tmp_path / "no_data"), "OMP_NUM_THREADS": "1"}  # synthetic stand-in
     (tmp_path / "no_data").mkdir(exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "course_utils.bench", *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "course_utils.bench", *args], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path):
     out = tmp_path / "out"
-    done = _cli(tmp_path, "--models", "resnet20", "--device", "cpu", "--batch-size", "32", "--steps", "2",
-                "--warmup", "1", "--workers", "0", "--out", str(out))
+    done = _cli(
+        tmp_path,
+        "--models",
+        "resnet20",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "32",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "speedup" in done.stdout and "img/s" in done.stdout and str(out / "bench-cpu.json") in done.stdout
     written = json.loads((out / "bench-cpu.json").read_text())

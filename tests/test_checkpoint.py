@@ -1,4 +1,5 @@
 """Checkpoints: atomic, weights-only, and refusing a checkpoint of another run."""
+
 import pytest
 import torch
 

@@ -1,5 +1,6 @@
 """course_utils.checks.blocks (notebook 04): the code checks accept torchvision's and
 fresh implementations and name each planted bug; the counts agree with torchvision."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,16 @@ def _said(capsys, text: str) -> bool:
     return text in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name,blocks,bottleneck", [("resnet18", (2, 2, 2, 2), False), ("resnet34", (3, 4, 6, 3), False),
-                                                    ("resnet50", (3, 4, 6, 3), True), ("resnet101", (3, 4, 23, 3), True),
-                                                    ("resnet152", (3, 8, 36, 3), True)])
+@pytest.mark.parametrize(
+    "name,blocks,bottleneck",
+    [
+        ("resnet18", (2, 2, 2, 2), False),
+        ("resnet34", (3, 4, 6, 3), False),
+        ("resnet50", (3, 4, 6, 3), True),
+        ("resnet101", (3, 4, 23, 3), True),
+        ("resnet152", (3, 8, 36, 3), True),
+    ],
+)
 def test_check_layer_count_agrees_with_torchvision(name, blocks, bottleneck, capsys):
     net = getattr(torchvision.models, name)()  # count the weighted layers of the real thing
     layers = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -37,7 +45,7 @@ def test_check_projection_params(depth, capsys):
     net = models.resnet_cifar(depth, shortcut="B")
     option_b = sum(p.numel() for n, p in net.named_parameters() if ".downsample." in n)
     identity_blocks = [b for b in net.modules() if isinstance(b, models.BasicBlock) and b.downsample is None]
-    option_c = option_b + sum(b.bn2.num_features ** 2 + 2 * b.bn2.num_features for b in identity_blocks)
+    option_c = option_b + sum(b.bn2.num_features**2 + 2 * b.bn2.num_features for b in identity_blocks)
     assert checks.check_projection_params(option_b, depth, "B") is True
     assert checks.check_projection_params(option_c, depth, "C") is True
     assert checks.check_projection_params(option_b, depth, "C") is False
@@ -73,6 +81,7 @@ def test_check_stride_shapes_agrees_with_torchvision(stride_on, capsys):
 
 def _block(pad=1, conv2_on_input=False, name="expansion", final_relu=True):
     """A basic block written from scratch, with one switchable bug at a time."""
+
     class Block(nn.Module):
         def __init__(self, in_planes, planes, stride=1, downsample=None):
             super().__init__()
@@ -87,6 +96,7 @@ def _block(pad=1, conv2_on_input=False, name="expansion", final_relu=True):
             out = self.bn2(self.conv2(x if conv2_on_input else out))
             out = out + (x if self.downsample is None else self.downsample(x))
             return torch.relu(out) if final_relu else out
+
     setattr(Block, name, 1)
     return Block
 
@@ -97,10 +107,15 @@ def test_check_block_accepts_torchvision_and_a_fresh_block(capsys):
     assert "Correct" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bug,text", [(dict(pad=0), "padding=1"),
-                                      (dict(conv2_on_input=True), "does not depend on conv1"),
-                                      (dict(name="expension"), "`expension`: a typo?"),
-                                      (dict(final_relu=False), "ReLU after the addition")])
+@pytest.mark.parametrize(
+    "bug,text",
+    [
+        (dict(pad=0), "padding=1"),
+        (dict(conv2_on_input=True), "does not depend on conv1"),
+        (dict(name="expension"), "`expension`: a typo?"),
+        (dict(final_relu=False), "ReLU after the addition"),
+    ],
+)
 def test_check_block_names_each_bug(bug, text, capsys):
     assert checks.check_block(_block(**bug)) is False
     assert text in capsys.readouterr().out
@@ -112,6 +127,7 @@ def test_check_block_with_wrong_names_or_sizes(capsys):
             super().__init__(*a, **k)
             self.c1 = self.conv1
             del self.conv1
+
     assert checks.check_block(Renamed) is False
     assert "names differ" in capsys.readouterr().out
     assert checks.check_block(lambda *a: TvBottleneck(*a)) is False
@@ -126,9 +142,18 @@ def _stage(block, in_planes, planes, blocks, stride=1, loop=None, attr="expansio
         down = nn.Sequential(nn.Conv2d(in_planes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
     layers = [block(in_planes, planes, stride, down)]
     for _ in (loop or range)(1, blocks):
-        layers.append(block(out, planes, stride if stride_everywhere else 1,
-                            (nn.Sequential(nn.Conv2d(out, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-                             if stride_everywhere and stride > 1 else None)))
+        layers.append(
+            block(
+                out,
+                planes,
+                stride if stride_everywhere else 1,
+                (
+                    nn.Sequential(nn.Conv2d(out, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+                    if stride_everywhere and stride > 1
+                    else None
+                ),
+            )
+        )
     return nn.Sequential(*layers)
 
 
@@ -148,11 +173,15 @@ def _cifar_net(pool=None, n=3):
     """A CIFAR ResNet-(6n+2), option B, written from scratch on torchvision's BasicBlock."""
     net = nn.Module()
     net.conv1, net.bn1 = nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
-    net.layer1, net.layer2, net.layer3 = _stage(TvBasicBlock, 16, 16, n), _stage(TvBasicBlock, 16, 32, n, 2), \
-        _stage(TvBasicBlock, 32, 64, n, 2)
+    net.layer1, net.layer2, net.layer3 = (
+        _stage(TvBasicBlock, 16, 16, n),
+        _stage(TvBasicBlock, 16, 32, n, 2),
+        _stage(TvBasicBlock, 32, 64, n, 2),
+    )
     net.avgpool, net.fc = pool or nn.AdaptiveAvgPool2d(1), nn.Linear(64, 10)
-    net.forward = lambda x: net.fc(torch.flatten(net.avgpool(net.layer3(net.layer2(net.layer1(
-        torch.relu(net.bn1(net.conv1(x))))))), 1))
+    net.forward = lambda x: net.fc(
+        torch.flatten(net.avgpool(net.layer3(net.layer2(net.layer1(torch.relu(net.bn1(net.conv1(x))))))), 1)
+    )
     return net
 
 

@@ -1,5 +1,6 @@
 """course_utils.checks.residuals (notebooks 01-02): every checker accepts the right answer,
 rejects wrong ones with the hint for that slip, never raises."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_check_gradient_factor(capsys):
         h = h + 0.02 * h
     h.backward()
     assert checks.check_gradient_factor(x.grad.item()) is True
-    for wrong, text in [(2.0, "multiplies"), (0.02 ** 50, "plain stack"), (1.02, "one block"), (5.0, "1 + 0.02")]:
+    for wrong, text in [(2.0, "multiplies"), (0.02**50, "plain stack"), (1.02, "one block"), (5.0, "1 + 0.02")]:
         assert checks.check_gradient_factor(wrong) is False
         assert _says(capsys, text)
     assert checks.check_gradient_factor("big") is False

@@ -1,5 +1,6 @@
 """course_utils.checks.shapes (notebook 03): conv sizes, receptive fields, parameter and MAC
 counts and the head, each checked against torch, torchvision or a brute-force count."""
+
 from __future__ import annotations
 
 import math
@@ -21,19 +22,24 @@ def _said(capsys, text: str) -> bool:
 
 def _windows(size, kernel, stride, padding, dilation):
     """Count window positions by brute force: starts that keep every tap inside the padded input."""
-    return sum(1 for start in range(0, size + 2 * padding, stride)
-               if start + dilation * (kernel - 1) < size + 2 * padding)
+    return sum(
+        1 for start in range(0, size + 2 * padding, stride) if start + dilation * (kernel - 1) < size + 2 * padding
+    )
 
 
-@pytest.mark.parametrize("size,kernel,stride,padding,dilation",
-                         [(224, 7, 2, 3, 1), (32, 3, 2, 1, 1), (15, 3, 2, 0, 1), (9, 3, 1, 0, 2), (56, 1, 2, 0, 1)])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding,dilation",
+    [(224, 7, 2, 3, 1), (32, 3, 2, 1, 1), (15, 3, 2, 0, 1), (9, 3, 1, 0, 2), (56, 1, 2, 0, 1)],
+)
 def test_check_conv_out_right_and_slips(size, kernel, stride, padding, dilation, capsys):
     truth = _windows(size, kernel, stride, padding, dilation)
     assert checks.check_conv_out(truth, size, kernel, stride, padding, dilation) is True
     span = dilation * (kernel - 1) + 1
-    slips = {"add 1": (size + 2 * padding - span) // stride,
-             "2p, not p": (size + padding - span) // stride + 1,
-             "not 3": (size + 2 * padding - kernel) // stride + 1 if dilation > 1 else None}
+    slips = {
+        "add 1": (size + 2 * padding - span) // stride,
+        "2p, not p": (size + padding - span) // stride + 1,
+        "not 3": (size + 2 * padding - kernel) // stride + 1 if dilation > 1 else None,
+    }
     seen = {truth}
     for text, wrong in slips.items():
         if wrong is not None and wrong not in seen:  # two slips can give the same number: the first names it
@@ -64,8 +70,9 @@ def _measured_rf(layers):
     return int(cols.max() - cols.min() + 1)
 
 
-@pytest.mark.parametrize("layers", [[(3, 1)] * 3, [(3, 1), (3, 2), (3, 1)], [(7, 2), (3, 2), (3, 1), (3, 1)],
-                                    [(3, 1, 2), (3, 1, 4)]])
+@pytest.mark.parametrize(
+    "layers", [[(3, 1)] * 3, [(3, 1), (3, 2), (3, 1)], [(7, 2), (3, 2), (3, 1), (3, 1)], [(3, 1, 2), (3, 1, 4)]]
+)
 def test_check_receptive_field_agrees_with_autograd(layers, capsys):
     truth = _measured_rf(layers)
     assert checks.check_receptive_field(truth, layers) is True
@@ -81,7 +88,9 @@ def test_check_receptive_field_kernel_sum(capsys):
     assert _said(capsys, "5x5, not 6x6")
 
 
-@pytest.mark.parametrize("cin,cout,k,bias", [(64, 64, 3, False), (3, 64, 7, False), (256, 64, 1, False), (16, 10, 3, True)])
+@pytest.mark.parametrize(
+    "cin,cout,k,bias", [(64, 64, 3, False), (3, 64, 7, False), (256, 64, 1, False), (16, 10, 3, True)]
+)
 def test_check_conv_params(cin, cout, k, bias, capsys):
     truth = sum(p.numel() for p in nn.Conv2d(cin, cout, k, bias=bias).parameters())
     assert checks.check_conv_params(truth, cin, cout, k, bias) is True
@@ -106,13 +115,18 @@ def test_check_conv_macs_agrees_with_flop_counter(cin, cout, k, size, stride, ca
         assert _said(capsys, "output")
 
 
-@pytest.mark.parametrize("kind,in_planes,planes,stride", [("basic", 64, 64, 1), ("basic", 64, 128, 2),
-                                                          ("bottleneck", 256, 64, 1), ("bottleneck", 256, 128, 2)])
+@pytest.mark.parametrize(
+    "kind,in_planes,planes,stride",
+    [("basic", 64, 64, 1), ("basic", 64, 128, 2), ("bottleneck", 256, 64, 1), ("bottleneck", 256, 128, 2)],
+)
 def test_check_block_params_agrees_with_torchvision(kind, in_planes, planes, stride, capsys):
     cls = TvBasicBlock if kind == "basic" else TvBottleneck
     out = planes * cls.expansion
-    down = None if stride == 1 and in_planes == out else nn.Sequential(
-        nn.Conv2d(in_planes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+    down = (
+        None
+        if stride == 1 and in_planes == out
+        else nn.Sequential(nn.Conv2d(in_planes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+    )
     block = cls(in_planes, planes, stride, down)
     truth = sum(p.numel() for p in block.parameters())
     assert checks.check_block_params(truth, kind, in_planes, planes, stride) is True
@@ -123,8 +137,12 @@ def test_check_block_params_agrees_with_torchvision(kind, in_planes, planes, str
     assert checks.check_block_params(truth + bn_stats, kind, in_planes, planes, stride) is False
     assert _said(capsys, "buffers")
     if down is not None:
-        assert checks.check_block_params(truth - sum(p.numel() for p in down.parameters()),
-                                         kind, in_planes, planes, stride) is False
+        assert (
+            checks.check_block_params(
+                truth - sum(p.numel() for p in down.parameters()), kind, in_planes, planes, stride
+            )
+            is False
+        )
         assert _said(capsys, "projection")
 
 

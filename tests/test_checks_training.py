@@ -1,5 +1,6 @@
 """course_utils.checks.training (notebooks 05-07): every checker agrees with the engine,
 the data pipeline, the models or a simulation, and never raises."""
+
 from __future__ import annotations
 
 import math
@@ -9,7 +10,6 @@ import torch
 
 from course_utils import analysis, checks, models, schedule, transforms
 from course_utils.checks import training
-
 
 # --- notebooks 05-06: the paper's recipe in numbers ----------------------------
 
@@ -24,8 +24,10 @@ def test_check_epochs_matches_the_schedule(capsys):
     assert "45,000" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("iteration,depth", [(0, 20), (31_999, 56), (32_000, 56), (40_000, 56),
-                                             (48_000, 20), (63_999, 56), (200, 110), (399, 110), (400, 110)])
+@pytest.mark.parametrize(
+    "iteration,depth",
+    [(0, 20), (31_999, 56), (32_000, 56), (40_000, 56), (48_000, 20), (63_999, 56), (200, 110), (399, 110), (400, 110)],
+)
 def test_check_lr_agrees_with_the_engine(iteration, depth):
     truth = schedule.paper_schedule(f"resnet{depth}").lr_at(iteration)
     assert checks.check_lr(truth, iteration, depth=depth) is True
@@ -36,8 +38,9 @@ def test_check_lr_agrees_with_the_engine(iteration, depth):
 
 def test_check_augmentation_views_counts_real_augmentations():
     img = torch.arange(1, 3 * 32 * 32 + 1, dtype=torch.float32).reshape(1, 3, 32, 32)  # all pixels distinct
-    views = transforms.random_crop_flip(img.expand(3000, -1, -1, -1).contiguous(),
-                                  generator=torch.Generator().manual_seed(0))
+    views = transforms.random_crop_flip(
+        img.expand(3000, -1, -1, -1).contiguous(), generator=torch.Generator().manual_seed(0)
+    )
     truth = len(torch.unique(views.flatten(1), dim=0))
     assert truth == 162
     assert checks.check_augmentation_views(truth) is True
@@ -63,7 +66,9 @@ def test_check_fig6_lines():
 def test_check_shortcut_params_agrees_with_the_models():
     truth = models.count_params(models.resnet_cifar(20)) - models.count_params(models.plain_cifar(20))
     assert checks.check_shortcut_params(truth) is True
-    b_shortcuts = models.count_params(models.resnet_cifar(20, shortcut="B")) - models.count_params(models.plain_cifar(20))
+    b_shortcuts = models.count_params(models.resnet_cifar(20, shortcut="B")) - models.count_params(
+        models.plain_cifar(20)
+    )
     assert b_shortcuts > 0  # option B would add projections: a real wrong answer
     for wrong in (b_shortcuts, 1, "none", None):
         assert checks.check_shortcut_params(wrong) is False
@@ -85,7 +90,7 @@ def test_check_error_noise_matches_a_simulation():
     se_10000 = 100 * math.sqrt(0.07 * 0.93 / 10_000)
     assert checks.check_error_noise(se_2000, se_10000) is True
     assert checks.check_error_noise(round(se_2000, 2), round(se_10000, 2)) is True
-    for wrong in [(se_2000 / 100, se_10000 / 100), (se_2000 ** 2, se_10000 ** 2), (se_10000, se_2000), (None, 0.2)]:
+    for wrong in [(se_2000 / 100, se_10000 / 100), (se_2000**2, se_10000**2), (se_10000, se_2000), (None, 0.2)]:
         assert checks.check_error_noise(*wrong) is False
 
 
@@ -119,8 +124,10 @@ def test_check_filter_normalization(capsys):
     assert checks.check_filter_normalization(_normalize_filters) is True
     whole = lambda d, w: d * w.norm() / d.norm()  # noqa: E731  (one scale for the whole tensor)
     flipped = lambda d, w: -_normalize_filters(d, w)  # noqa: E731  (right norms, wrong direction)
+
     def crashes(d, w):
         raise RuntimeError("student bug")
+
     for wrong in (whole, flipped, crashes, lambda d, w: w, lambda d: d, 3, None):
         assert checks.check_filter_normalization(wrong) is False
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """course_utils.checks._verdict: the verdict line, the placeholder test, numbers, the slip lookup."""
+
 from __future__ import annotations
 
 import math
@@ -32,15 +33,25 @@ def test_falsy_answers_are_answers(answer, capsys):
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("answer,value", [(3, 3.0), ("2.5", 2.5), (np.float32(0.25), 0.25),
-                                          (torch.tensor(7), 7.0), (math.inf, math.inf), ("-inf", -math.inf)])
+@pytest.mark.parametrize(
+    "answer,value",
+    [
+        (3, 3.0),
+        ("2.5", 2.5),
+        (np.float32(0.25), 0.25),
+        (torch.tensor(7), 7.0),
+        (math.inf, math.inf),
+        ("-inf", -math.inf),
+    ],
+)
 def test_as_number_accepts_numbers(answer, value, capsys):
     assert _verdict.as_number(answer) == value
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("answer,text", [("many", "'many'"), ([1, 2], "[1, 2]"), (math.nan, "NaN"),
-                                         ("nan", "NaN"), (None, "None")])
+@pytest.mark.parametrize(
+    "answer,text", [("many", "'many'"), ([1, 2], "[1, 2]"), (math.nan, "NaN"), ("nan", "NaN"), (None, "None")]
+)
 def test_as_number_rejects_non_numbers_with_a_hint(answer, text, capsys):
     assert _verdict.as_number(answer) is None
     out = capsys.readouterr().out

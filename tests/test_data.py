@@ -5,6 +5,7 @@ The official-format test writes real ``cifar-10-batches-py`` pickles; since torc
 MD5-checks them against the real release, that test replaces torchvision's
 ``check_integrity`` (and a second test keeps it, to show that corrupt files are skipped).
 """
+
 from __future__ import annotations
 
 import io
@@ -84,6 +85,7 @@ def no_download(monkeypatch):
     def offline(root, timeout=D.DOWNLOAD_TIMEOUT_S):
         calls.append(root)
         raise ConnectionError("no network (test)")
+
     monkeypatch.setattr(D, "_download_official", offline)
     return calls
 
@@ -126,7 +128,10 @@ def test_official_files_first(tmp_path, monkeypatch, capsys):
     truth = make_official(tmp_path)
     d = D.load_cifar10(tmp_path, CPU, download=False)
     assert d.source == "CIFAR-10 (official torchvision files)"
-    assert torch.equal(d.train_images, torch.from_numpy(truth["train"][0])) and d.train_labels.tolist() == truth["train"][1]
+    assert (
+        torch.equal(d.train_images, torch.from_numpy(truth["train"][0]))
+        and d.train_labels.tolist() == truth["train"][1]
+    )
     assert torch.equal(d.test_images, torch.from_numpy(truth["test"][0])) and d.test_labels.tolist() == truth["test"][1]
     assert "official torchvision files" in capsys.readouterr().out
 
@@ -160,6 +165,7 @@ def test_cache_reused_and_invalidated(tmp_path, monkeypatch, capsys):
 
     def boom(*a, **k):
         raise AssertionError("decoded although the cache is valid")
+
     with monkeypatch.context() as m:
         m.setattr(D, "_decode_files", boom)
         again = D.load_cifar10(tmp_path, CPU, download=False)
@@ -186,8 +192,14 @@ def test_offline_cpu_raises_fast_and_clearly(tmp_path, no_download):
     assert time.perf_counter() - start < 30 and len(no_download) == 1
     msg = str(err.value)
     assert isinstance(err.value, FileNotFoundError)
-    for part in (str(tmp_path), "cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10/{train,test}/<class>/*.png|jpg",
-                 "COURSE_DATA_DIR", "download failed: no network"):
+    for part in (
+        str(tmp_path),
+        "cifar-10-batches-py",
+        "cifar-10-python.tar.gz",
+        "cifar10/{train,test}/<class>/*.png|jpg",
+        "COURSE_DATA_DIR",
+        "download failed: no network",
+    ):
         assert part in msg, part
     with pytest.raises(D.DataNotFoundError, match="downloads not allowed"):
         D.load_cifar10(tmp_path, CPU, download=False)
@@ -198,6 +210,7 @@ def test_download_is_bounded_and_restores_timeout(tmp_path, monkeypatch):
     def slow(*a, **k):  # a black-holed connection attempt
         time.sleep(1.5)
         raise TimeoutError("timed out (test)")
+
     monkeypatch.setattr(D.socket, "create_connection", slow)
     before = socket.getdefaulttimeout()
     start = time.perf_counter()
@@ -212,6 +225,7 @@ def test_download_is_bounded_and_restores_timeout(tmp_path, monkeypatch):
 
         def __init__(self, root, train=True, download=False):
             seen.update(root=root, download=download, timeout=socket.getdefaulttimeout())
+
     monkeypatch.setattr(D.socket, "create_connection", lambda *a, **k: io.BytesIO())
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     D._download_official(tmp_path, timeout=7)
@@ -235,9 +249,16 @@ def test_synthetic_is_deterministic_and_learnable():
     a, b = D.synthetic_cifar10(seed=0), D.synthetic_cifar10(seed=0)
     assert torch.equal(a.train_images, b.train_images) and not torch.equal(a.train_images[:500], a.test_images)
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(4),
-                              torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(32, 10))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(4),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, 10),
+    )
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     for x, y in DeviceLoader(a.train_images, a.train_labels, 32, seed=0).batches(60):
         opt.zero_grad()

@@ -1,4 +1,5 @@
 """course_utils.diagrams: the numbers drawn in the figures are the shapes torch computes."""
+
 import inspect
 import itertools
 import subprocess
@@ -23,8 +24,11 @@ def _texts(ax) -> str:
 def _conv_shapes(block: nn.Module, x: torch.Tensor) -> list[str]:
     """Output shape of every conv on the main path, as 'C×H×W', from a real forward pass."""
     seen = []
-    hooks = [getattr(block, n).register_forward_hook(lambda m, a, o: seen.append("×".join(map(str, o.shape[1:]))))
-             for n in ("conv1", "conv2", "conv3") if hasattr(block, n)]
+    hooks = [
+        getattr(block, n).register_forward_hook(lambda m, a, o: seen.append("×".join(map(str, o.shape[1:]))))
+        for n in ("conv1", "conv2", "conv3")
+        if hasattr(block, n)
+    ]
     with torch.no_grad():
         out = block(x)
     for h in hooks:
@@ -32,8 +36,10 @@ def _conv_shapes(block: nn.Module, x: torch.Tensor) -> list[str]:
     return seen + ["×".join(map(str, out.shape[1:]))]
 
 
-@pytest.mark.parametrize("size,kernel,stride,padding,dilation",
-                         [c for c in itertools.product([1, 4, 7, 8], [1, 2, 3, 5], [1, 2, 3], [0, 1, 2], [1, 2])])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding,dilation",
+    [c for c in itertools.product([1, 4, 7, 8], [1, 2, 3, 5], [1, 2, 3], [0, 1, 2], [1, 2])],
+)
 def test_window_count_matches_conv2d(size, kernel, stride, padding, dilation):
     conv = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)
     try:
@@ -43,8 +49,9 @@ def test_window_count_matches_conv2d(size, kernel, stride, padding, dilation):
     assert diagrams.window_count(size, kernel, stride, padding, dilation) == want
 
 
-@pytest.mark.parametrize("bad", [dict(size=0), dict(kernel=0), dict(stride=0), dict(padding=-1),
-                                 dict(dilation=0), dict(size=2.5)])
+@pytest.mark.parametrize(
+    "bad", [dict(size=0), dict(kernel=0), dict(stride=0), dict(padding=-1), dict(dilation=0), dict(size=2.5)]
+)
 def test_window_count_rejects_bad_input(bad):
     args = dict(size=8, kernel=3, stride=1, padding=1, dilation=1) | bad
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -66,8 +73,11 @@ def test_sliding_window_draws_the_output_grid(args):
 
 @pytest.mark.parametrize("in_planes,planes,stride", [(64, 64, 1), (64, 128, 2), (16, 32, 2)])
 def test_basic_block_diagram_shows_the_real_shapes(in_planes, planes, stride):
-    down = None if stride == 1 and in_planes == planes else nn.Sequential(
-        models.conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
+    down = (
+        None
+        if stride == 1 and in_planes == planes
+        else nn.Sequential(models.conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
+    )
     block = models.BasicBlock(in_planes, planes, stride, down).eval()
     text = _texts(diagrams.block_diagram("basic", in_planes, planes, 56, stride, "identity" if down is None else "B"))
     for shape in _conv_shapes(block, torch.zeros(1, in_planes, 56, 56)):
@@ -97,8 +107,9 @@ def test_option_a_diagram_counts_zero_channels():
     plt.close("all")
 
 
-@pytest.mark.parametrize("bad", [dict(kind="wide"), dict(shortcut="D"), dict(stride_on="5x5"),
-                                 dict(stride=2, shortcut="identity")])
+@pytest.mark.parametrize(
+    "bad", [dict(kind="wide"), dict(shortcut="D"), dict(stride_on="5x5"), dict(stride=2, shortcut="identity")]
+)
 def test_block_diagram_rejects_bad_input(bad):
     with pytest.raises(ValueError):
         diagrams.block_diagram(**bad)
@@ -129,8 +140,12 @@ def test_save_all_writes_every_png(tmp_path):
 
 
 def test_cli_writes_into_out(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "course_utils.diagrams", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "course_utils.diagrams", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "basic_block.png").exists() and "basic_block.png" in out.stdout
 

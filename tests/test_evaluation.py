@@ -1,5 +1,6 @@
 """course_utils.evaluation: eval mode, top-1 error, predictions and confusion matrices, each
 checked against a count written out by hand."""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ def _hand_predictions(net: nn.Module, x: torch.Tensor) -> list[int]:
     """argmax of the eval-mode logits, one image at a time."""
     net.eval()
     with torch.no_grad():
-        return [int(net(x[i:i + 1])[0].argmax()) for i in range(len(x))]
+        return [int(net(x[i : i + 1])[0].argmax()) for i in range(len(x))]
 
 
 def _labels_with_mistakes(preds: list[int], wrong_at: set[int]) -> torch.Tensor:
@@ -57,8 +58,9 @@ def test_error_percent_uint8_with_normalizer_matches_a_hand_count():
     images = torch.randint(0, 256, (N, 3, 2, 2), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     wrong_at = {1, 2, 5, 6, 7, 9}
     labels = _labels_with_mistakes(_hand_predictions(net, _normalize(images)), wrong_at)
-    assert evaluation.error_percent(net, images, labels, normalizer=_normalize, batch_size=3) == \
-        pytest.approx(100.0 * len(wrong_at) / N)
+    assert evaluation.error_percent(net, images, labels, normalizer=_normalize, batch_size=3) == pytest.approx(
+        100.0 * len(wrong_at) / N
+    )
     # the same images, normalised beforehand, take the float path to the same answer
     assert evaluation.error_percent(net, _normalize(images), labels) == pytest.approx(100.0 * len(wrong_at) / N)
 

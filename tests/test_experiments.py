@@ -3,6 +3,7 @@
 The command runs in subprocesses on the synthetic stand-in (an empty COURSE_DATA_DIR), in
 the smoke profile (conftest.py), with one thread so both runs use the same kernels.
 """
+
 import json
 import os
 import subprocess
@@ -14,8 +15,7 @@ import torch
 from course_utils import experiments, models, results
 from course_utils.experiments import cli, figure6
 
-RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2",
-       "--no-progress"]
+RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2", "--no-progress"]
 # The real command, killed by a real SIGKILL at a deterministic point: right after its second checkpoint.
 KILLED = """
 import os, signal, sys
@@ -45,20 +45,29 @@ def _args(out, *extra):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, env):
     out = tmp_path_factory.mktemp("full")
-    subprocess.run([sys.executable, "-m", "course_utils.experiments", *_args(out)], env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "course_utils.experiments", *_args(out)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return out
 
 
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(uninterrupted, env, tmp_path):
-    killed = subprocess.run([sys.executable, "-c", KILLED, *_args(tmp_path)], env=env, capture_output=True,
-                            timeout=600)
+    killed = subprocess.run([sys.executable, "-c", KILLED, *_args(tmp_path)], env=env, capture_output=True, timeout=600)
     assert killed.returncode == -9, killed.stderr  # died by SIGKILL
     ck = tmp_path / "checkpoints" / "resnet20-s0.pt"
     assert torch.load(ck, weights_only=True)["iteration"] == 4 and not (tmp_path / "resnet20-s0.json").exists()
 
-    done = subprocess.run([sys.executable, "-m", "course_utils.experiments", *_args(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_utils.experiments", *_args(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert results.read_json(tmp_path / "summary.json")["runs"][0]["status"] == "resumed"
     a, b = results.read_json(uninterrupted / "resnet20-s0.json"), results.read_json(tmp_path / "resnet20-s0.json")
@@ -78,8 +87,16 @@ def test_result_json_schema(uninterrupted):
     assert results.missing_fields(r) == []
     assert r["model"] == "resnet20" and r["depth"] == 20 and r["seed"] == 0 and r["profile"] == "smoke"
     assert r["params"] == models.count_params(models.get_model("resnet20")) == 269_722
-    assert r["schedule"] == {"batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
-                             "milestones": [4, 6], "iterations": 8, "warmup_iterations": 0, "warmup_lr": 0.01}
+    assert r["schedule"] == {
+        "batch_size": 128,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "milestones": [4, 6],
+        "iterations": 8,
+        "warmup_iterations": 0,
+        "warmup_lr": 0.01,
+    }
     assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu" and r["engine"] == "eager"
     assert r["train_set"] == "split" and r["n_train_images"] == 1024 and r["n_test_images"] == 256
     assert r["torch_version"] == torch.__version__ and r["wall_seconds"] > 0 and r["date"][:2] == "20"
@@ -87,22 +104,28 @@ def test_result_json_schema(uninterrupted):
     assert r["history"]["lr"] == pytest.approx([0.1, 0.1, 0.01, 0.001], rel=1e-12)
     s = results.read_json(uninterrupted / "summary.json")
     assert s["total_wall_seconds"] > 0 and s["complete"] and [e["file"] for e in s["runs"]] == ["resnet20-s0.json"]
-    assert torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)["fc.weight"].dtype == \
-        torch.float16
+    assert (
+        torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)["fc.weight"].dtype == torch.float16
+    )
 
 
 def test_plan_fixes_the_order_of_work():
     phases = experiments.plan(["plain20", "resnet18_cifar", "resnet56"], [0, 1, 2], 100)
     assert [[s.stem for s in p] for p in phases] == [
-        ["plain20-s0", "resnet56-s0"], ["resnet18_cifar-s0"],
-        ["plain20-s1", "resnet56-s1", "plain20-s2", "resnet56-s2"]]
+        ["plain20-s0", "resnet56-s0"],
+        ["resnet18_cifar-s0"],
+        ["plain20-s1", "resnet56-s1", "plain20-s2", "resnet56-s2"],
+    ]
     assert phases[1][0].schedule.weight_decay == 5e-4 and phases[0][0].schedule.milestones == (50, 75)
     assert [[s.stem for s in p] for p in experiments.plan(["resnet20"], [3], 10)] == [["resnet20-s3"]]
 
 
 def test_names_are_accepted_as_get_model_accepts_them(tmp_path):
-    assert [experiments.canonical(n) for n in ("ResNet-20", "plain56", "resnet18_CIFAR")] == \
-        ["resnet20", "plain56", "resnet18_cifar"]
+    assert [experiments.canonical(n) for n in ("ResNet-20", "plain56", "resnet18_CIFAR")] == [
+        "resnet20",
+        "plain56",
+        "resnet18_cifar",
+    ]
     with pytest.raises(ValueError, match="resnet56"):
         experiments.fig6(["resnet57"], out=tmp_path)
 
@@ -127,8 +150,21 @@ def test_time_budget_pauses_and_the_same_command_resumes(env, tmp_path):
 
 
 def test_parallel_jobs_write_the_same_files(env, tmp_path):
-    cmd = [sys.executable, "-m", "course_utils.experiments", "fig6", "--models", "plain20,resnet20",
-           "--iterations", "2", "--jobs", "2", "--no-progress", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "course_utils.experiments",
+        "fig6",
+        "--models",
+        "plain20,resnet20",
+        "--iterations",
+        "2",
+        "--jobs",
+        "2",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     s = results.read_json(tmp_path / "summary.json")
@@ -147,8 +183,22 @@ def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fig6", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for opt in ("--models", "--seeds", "--iterations", "--eval-every", "--checkpoint-every", "--out", "--device",
-                "--profile", "--jobs", "--deterministic", "--engine", "--probe", "--time-budget", "--no-progress"):
+    for opt in (
+        "--models",
+        "--seeds",
+        "--iterations",
+        "--eval-every",
+        "--checkpoint-every",
+        "--out",
+        "--device",
+        "--profile",
+        "--jobs",
+        "--deterministic",
+        "--engine",
+        "--probe",
+        "--time-budget",
+        "--no-progress",
+    ):
         assert opt in text, opt
     assert "milestones scale" in text and "CIFAR ResNet-18" in text
 
@@ -159,6 +209,7 @@ def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
     def fake_train_phase(specs, **kw):
         seen.update(budget=kw["budget"], specs=specs)
         return [], []
+
     monkeypatch.setattr(figure6, "_train_phase", fake_train_phase)
     experiments.fig6(["resnet20"], profile="gpu", device="cpu", out=tmp_path, progress=False, data=object())
     assert seen["budget"].train_set == "all" and seen["specs"][0].schedule.iterations == 64_000

@@ -4,6 +4,7 @@
 shared tarball is there), probe, train under a time budget, resume, bench, bundle. The bundle
 must hold everything the README and notebooks need, within the limits of what comes back.
 """
+
 import json
 import os
 import subprocess
@@ -19,16 +20,28 @@ TARBALL = repo_root().parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 def _stage(stage: str, out: Path, seconds: int, env: dict) -> str:
-    done = subprocess.run(["bash", str(SCRIPT), stage, str(out), str(seconds)], env=env, capture_output=True,
-                          text=True, timeout=seconds + 120)
+    done = subprocess.run(
+        ["bash", str(SCRIPT), stage, str(out), str(seconds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
 
 def test_rehearsal_start_then_resume_bundles_everything(tmp_path):
-    env = os.environ | {"PROFILE": "smoke", "SEEDS": "0", "WORK": str(tmp_path / "work"), "OMP_NUM_THREADS": "1",
-                        "COURSE_DATA_DIR": str(tmp_path / "data"), "TARBALL": str(TARBALL),
-                        "EXTRA_ARGS": "--iterations 24 --eval-every 8", "COURSE_DEVICE": "cpu"}
+    env = os.environ | {
+        "PROFILE": "smoke",
+        "SEEDS": "0",
+        "WORK": str(tmp_path / "work"),
+        "OMP_NUM_THREADS": "1",
+        "COURSE_DATA_DIR": str(tmp_path / "data"),
+        "TARBALL": str(TARBALL),
+        "EXTRA_ARGS": "--iterations 24 --eval-every 8",
+        "COURSE_DEVICE": "cpu",
+    }
     first = _stage("start", tmp_path / "out1", 45, env)
     assert "fig6: time budget" in first and "bundle:" in first and "first loss" in first  # the probe table
     if TARBALL.exists():

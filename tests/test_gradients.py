@@ -2,6 +2,7 @@
 
 Every test checks against an independent computation: a closed form, numpy, finite differences.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,14 @@ def test_grad_norms_per_layer_matches_the_closed_form():
 def test_grad_norms_per_layer_order_and_errors():
     net = analysis.toy_mlp(6, 8, residual=True, in_features=3, out_features=4)
     out = analysis.grad_norms_per_layer(net, torch.randn(10, 3), torch.randint(0, 4, (10,)))
-    assert [n for n, _ in out] == ["stem.0.weight", "blocks.0.fc1.weight", "blocks.0.fc2.weight",
-                                   "blocks.1.fc1.weight", "blocks.1.fc2.weight", "head.weight"]
+    assert [n for n, _ in out] == [
+        "stem.0.weight",
+        "blocks.0.fc1.weight",
+        "blocks.0.fc2.weight",
+        "blocks.1.fc1.weight",
+        "blocks.1.fc2.weight",
+        "head.weight",
+    ]
     assert all(v > 0 for _, v in out)
     with pytest.raises(ValueError, match="no Conv or Linear"):
         analysis.grad_norms_per_layer(nn.Sequential(nn.ReLU()), torch.randn(2, 3), torch.zeros(2))
@@ -133,7 +140,7 @@ def test_input_gradient_sweep_closed_form_and_finite_differences():
 def test_autocorrelation_matches_numpy():
     rng = np.random.default_rng(0)
     g = rng.standard_normal(300).cumsum()
-    c = np.correlate(g - g.mean(), g - g.mean(), mode="full")[g.size - 1:]
+    c = np.correlate(g - g.mean(), g - g.mean(), mode="full")[g.size - 1 :]
     np.testing.assert_allclose(analysis.autocorrelation(g), c / c[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(analysis.autocorrelation(torch.tensor(g), max_lag=5), (c / c[0])[:6], rtol=1e-10)
     white = analysis.autocorrelation(rng.standard_normal(20_000), max_lag=3)

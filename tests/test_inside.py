@@ -1,5 +1,6 @@
 """course_utils.analysis.inside (notebook 07): layer responses and lesions, each checked
 against a hand walk through the network."""
+
 from __future__ import annotations
 
 import copy
@@ -79,7 +80,8 @@ def test_layer_responses_uint8_needs_the_normalizer():
         analysis.layer_responses(net, imgs)
     norm = lambda u: (u.float() - 128) / 64  # noqa: E731
     assert analysis.layer_responses(net, imgs, normalizer=norm) == pytest.approx(
-        analysis.layer_responses(net, norm(imgs)))
+        analysis.layer_responses(net, norm(imgs))
+    )
 
 
 def _error_without(net, x, y, skip: str) -> float:

@@ -1,5 +1,6 @@
 """course_utils.analysis.landscape (notebook 07): filter-normalised directions and loss
 landscapes, checked against perturbed deep copies of the network."""
+
 from __future__ import annotations
 
 import copy

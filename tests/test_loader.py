@@ -1,4 +1,5 @@
 """Tests for course_utils.loader: DeviceLoader batches, coverage, augmentation and resume."""
+
 from __future__ import annotations
 
 import io

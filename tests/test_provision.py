@@ -1,4 +1,5 @@
 """Trained networks for notebooks 05-07: committed GPU run, else the CPU reference run, else a live run."""
+
 import pytest
 import torch
 
@@ -37,8 +38,11 @@ def test_sources_in_order_gpu_then_reference_then_live(cifar, tmp_path):
     for n in pair:  # the CPU reference run comes before any live run
         _commit(tmp_path / "results" / "fig6-cpu", live[n].model, live[n].result, 3000, "cpu")
     ref = experiments.trained_networks(pair, cifar, **kw)
-    assert all(n.source.startswith("results/fig6-cpu: 3,000 iterations on cpu") or
-               "fig6-cpu: 3,000 iterations on cpu" in n.source for n in ref.values())
+    assert all(
+        n.source.startswith("results/fig6-cpu: 3,000 iterations on cpu")
+        or "fig6-cpu: 3,000 iterations on cpu" in n.source
+        for n in ref.values()
+    )
     assert all(n.iterations == 3000 for n in ref.values())
     _commit(tmp_path / "results" / "fig6", live["resnet20"].model, live["resnet20"].result, 64_000, "NVIDIA H100")
     assert all("fig6-cpu" in n.source for n in experiments.trained_networks(pair, cifar, **kw).values())
@@ -55,6 +59,5 @@ def test_normalizer_uses_the_images_the_run_trained_on(cifar):
     whole = dict(split, train_set="all", n_train_images=300)
     imgs = cifar.test_images[:2]
     a, b = experiments.normalizer_for(split, cifar), experiments.normalizer_for(whole, cifar)
-    assert torch.allclose(b(imgs), imgs.float() / 255 - cifar.train_images.double().mean(0).float() / 255,
-                          atol=1e-6)
+    assert torch.allclose(b(imgs), imgs.float() / 255 - cifar.train_images.double().mean(0).float() / 255, atol=1e-6)
     assert not torch.allclose(a(imgs), b(imgs))  # 270 of the split vs all 300: another mean

@@ -1,4 +1,5 @@
 """The results contract: atomic writes, fp16 weights that load back, the committed-run loader."""
+
 import json
 
 import pytest
@@ -9,11 +10,24 @@ from course_utils.schedule import Schedule
 
 
 def _result(model: str, its: int = 3000, device: str = "cpu", seed: int = 0) -> dict:
-    return {"model": model, "seed": seed, "schedule": Schedule().scaled(its).to_dict(), "train_set": "split",
-            "n_train_images": 45_000, "n_test_images": 2000, "data_source": "CIFAR-10, JPEG q75 mirror",
-            "device": device, "wall_seconds": 1.0,
-            "history": {"iteration": [its], "train_error": [10.0], "test_error": [12.0], "lr": [0.001],
-                        "train_loss": [0.3]}}
+    return {
+        "model": model,
+        "seed": seed,
+        "schedule": Schedule().scaled(its).to_dict(),
+        "train_set": "split",
+        "n_train_images": 45_000,
+        "n_test_images": 2000,
+        "data_source": "CIFAR-10, JPEG q75 mirror",
+        "device": device,
+        "wall_seconds": 1.0,
+        "history": {
+            "iteration": [its],
+            "train_error": [10.0],
+            "test_error": [12.0],
+            "lr": [0.001],
+            "train_loss": [0.3],
+        },
+    }
 
 
 def _commit(folder, model, **kw):

@@ -1,4 +1,5 @@
 """The paper's schedule as data: lr at each milestone, warm-up, scaling, recipes."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """course_utils.shapes against torch: real conv/pool outputs, gradients, FlopCounterMode."""
+
 from __future__ import annotations
 
 import random
@@ -112,16 +113,14 @@ def measured_rf(layers: list[tuple[int, int, int]]) -> tuple[int, int]:
     for k, s, d in layers:
         h = F.conv1d(h, torch.ones(1, 1, k), stride=s, dilation=d)
     # which inputs reach output 0 and output 1 (positive weights: no cancellation)
-    first, second = (torch.autograd.grad(h[0, 0, j], x, retain_graph=True)[0][0, 0]
-                     .nonzero().flatten() for j in (0, 1))
+    first, second = (torch.autograd.grad(h[0, 0, j], x, retain_graph=True)[0][0, 0].nonzero().flatten() for j in (0, 1))
     return int(first[-1] - first[0] + 1), int(second[0] - first[0])
 
 
 def test_receptive_field_matches_gradients():
     rng = random.Random(2)
     for _ in range(40):
-        layers = [(rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2))
-                  for _ in range(rng.randint(1, 5))]
+        layers = [(rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2)) for _ in range(rng.randint(1, 5))]
         rf, jump = receptive_field(layers)[-1]
         assert (rf, jump) == measured_rf(layers), layers
 
@@ -135,8 +134,11 @@ def test_receptive_field_examples():
 # --- summarize ----------------------------------------------------------------------------------
 
 EXPECTED_MACS = [  # (model name, input size, MACs from the course design, to ~0.1%)
-    ("resnet20", 32, 40.6e6), ("resnet56", 32, 125.5e6), ("resnet18_cifar", 32, 555e6),
-    ("resnet50", 224, 4.1e9)]
+    ("resnet20", 32, 40.6e6),
+    ("resnet56", 32, 125.5e6),
+    ("resnet18_cifar", 32, 555e6),
+    ("resnet50", 224, 4.1e9),
+]
 
 
 @pytest.mark.parametrize("name,size,approx", EXPECTED_MACS)
@@ -149,16 +151,27 @@ def test_total_macs_match_flop_counter(name, size, approx):
     assert s.total_params == M.count_params(model) == sum(r.params for r in s.rows)
 
 
-@pytest.mark.parametrize("build,shape", [
-    (lambda: M.plain_cifar(20), (1, 3, 32, 32)),
-    (lambda: M.resnet_cifar(20, shortcut="B"), (2, 3, 24, 24)),
-    (lambda: M.preact_resnet_cifar(20), (1, 3, 32, 32)),
-    (lambda: M.resnet18(), (1, 3, 97, 97)),
-    (lambda: M.resnet50(stride_on="1x1"), (1, 3, 64, 64)),
-    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, groups=1, dilation=2), nn.ReLU(),
-                           nn.Conv2d(8, 8, 5, groups=4), nn.MaxPool2d(2, ceil_mode=True),
-                           nn.Flatten(), nn.LazyLinear(5)), (3, 3, 29, 29)),
-])
+@pytest.mark.parametrize(
+    "build,shape",
+    [
+        (lambda: M.plain_cifar(20), (1, 3, 32, 32)),
+        (lambda: M.resnet_cifar(20, shortcut="B"), (2, 3, 24, 24)),
+        (lambda: M.preact_resnet_cifar(20), (1, 3, 32, 32)),
+        (lambda: M.resnet18(), (1, 3, 97, 97)),
+        (lambda: M.resnet50(stride_on="1x1"), (1, 3, 64, 64)),
+        (
+            lambda: nn.Sequential(
+                nn.Conv2d(3, 8, 3, 2, 1, groups=1, dilation=2),
+                nn.ReLU(),
+                nn.Conv2d(8, 8, 5, groups=4),
+                nn.MaxPool2d(2, ceil_mode=True),
+                nn.Flatten(),
+                nn.LazyLinear(5),
+            ),
+            (3, 3, 29, 29),
+        ),
+    ],
+)
 def test_macs_match_flop_counter_on_variants(build, shape):
     model = build()
     truth = torch_macs(model, shape)  # also materialises the lazy layer
@@ -180,12 +193,26 @@ def test_rows_by_depth():
     model = M.resnet18()
     flat = summarize(model, (1, 3, 64, 64))
     top = summarize(model, (1, 3, 64, 64), depth=1)
-    assert [r.name for r in top.rows] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
-                                          "layer3", "layer4", "avgpool", "fc"]
+    assert [r.name for r in top.rows] == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
     shapes = {r.name: r.output_shape for r in top.rows}
     assert shapes["conv1"] == (1, 64, 32, 32) and shapes["maxpool"] == (1, 64, 16, 16)
     assert [shapes[f"layer{i}"] for i in range(1, 5)] == [
-        (1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4), (1, 512, 2, 2)]
+        (1, 64, 16, 16),
+        (1, 128, 8, 8),
+        (1, 256, 4, 4),
+        (1, 512, 2, 2),
+    ]
     assert shapes["fc"] == (1, 1000) and top.rows[4].type == "Sequential"
     assert (top.total_macs, top.total_params) == (flat.total_macs, flat.total_params)
     assert next(r for r in top.rows if r.name == "layer2").params == M.count_params(model.layer2)
@@ -201,8 +228,7 @@ def test_leaf_rows_follow_the_forward_pass():
     assert len(convs) == 19  # 1 + 3 stages x 3 blocks x 2
     assert [r for r in s.rows if r.type == "Linear"][0].macs == 64 * 10
     assert convs[0].macs == 32 * 32 * 16 * 3 * 9
-    assert [r.output_shape for r in s.rows if r.type == "ShortcutA"] == [(1, 32, 16, 16),
-                                                                          (1, 64, 8, 8)]
+    assert [r.output_shape for r in s.rows if r.type == "ShortcutA"] == [(1, 32, 16, 16), (1, 64, 8, 8)]
     assert all(r.macs == 0 for r in s.rows if r.type in ("BatchNorm2d", "ReLU", "ShortcutA"))
 
 
@@ -212,7 +238,7 @@ def test_summary_table_is_readable():
     text = str(s)
     lines = text.splitlines()
     assert lines[1].split() == ["Layer", "Type", "Output", "shape", "Params", "MACs"]
-    table = lines[1:lines.index(lines[2], 3)]  # header to the closing rule
+    table = lines[1 : lines.index(lines[2], 3)]  # header to the closing rule
     assert len({len(line) for line in table}) == 1  # aligned columns
     for name in ("conv1", "layer1", "layer2", "layer3", "fc"):
         assert any(line.startswith(name + " ") for line in lines)

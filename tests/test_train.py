@@ -5,6 +5,7 @@ computation (autograd gradients and the SGD formula written out; the per-pixel m
 so that removing weight decay or momentum, freezing the lr or switching the normalisation
 fails here. Runs use a tiny conv net and synthetic data on the CPU in deterministic mode.
 """
+
 import copy
 
 import pytest
@@ -59,6 +60,7 @@ def _train(net, data, budget=BUDGET, **kw):
 
 # --- the recipe the engine really applies ---------------------------------------------
 
+
 def _grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     """Gradients of the mean cross-entropy, by autograd on an independent copy of the model."""
     twin = copy.deepcopy(model).train()
@@ -86,8 +88,13 @@ def test_two_sgd_steps_equal_the_paper_formula(tiny_data):
 
 
 def test_the_lr_the_optimizer_used_follows_the_milestones(tiny_data):
-    run = train.TrainRun(_net(), tiny_data, SCHED, budget=train.Budget(eval_every=1, test_subset=16,
-                                                                        checkpoint_seconds=None), device="cpu")
+    run = train.TrainRun(
+        _net(),
+        tiny_data,
+        SCHED,
+        budget=train.Budget(eval_every=1, test_subset=16, checkpoint_seconds=None),
+        device="cpu",
+    )
     loader = run.make_loader()
     used = []
     for x, y in loader.batches(SCHED.iterations):
@@ -121,19 +128,13 @@ def test_the_seeded_run_is_pinned(tiny_data):
 
 # --- the history and the data ------------------------------------------------------------
 
+
 def test_history_follows_the_results_contract(tiny_data):
     r = _train(_net(), tiny_data)
     assert r["n_test_images"] == 64 and r["n_train_images"] == 540  # 90% of 600: the train part of the split
     assert r["train_set"] == "split" and r["device"] == "cpu" and r["schedule"]["milestones"] == [4, 6]
     assert r["params"] == sum(p.numel() for p in TinyNet().parameters())
     assert all(0 <= e <= 100 for e in r["history"]["train_error"] + r["history"]["test_error"])
-
-
-def test_train_set_all_uses_every_training_image(tiny_data):
-    split = train.split_data(tiny_data, train.Budget(train_set="all"))
-    assert len(split.train_y) == 600 and torch.equal(split.train_x, tiny_data.train_images)
-    with pytest.raises(ValueError, match="train_set"):
-        train.Budget(train_set="everything")
 
 
 def test_train_error_is_the_running_mean_since_the_last_record(tiny_data):
@@ -143,28 +144,20 @@ def test_train_error_is_the_running_mean_since_the_last_record(tiny_data):
 
 
 def test_progress_bar_shows_errors_and_lr(tiny_data, capsys):
-    train.train_model(_net(), tiny_data, Schedule(batch_size=32, iterations=40, milestones=(20, 30)),
-                      budget=train.Budget(eval_every=20, test_subset=32), device="cpu", name="tiny")
+    train.train_model(
+        _net(),
+        tiny_data,
+        Schedule(batch_size=32, iterations=40, milestones=(20, 30)),
+        budget=train.Budget(eval_every=20, test_subset=32),
+        device="cpu",
+        name="tiny",
+    )
     err = capsys.readouterr().err
     assert "tiny" in err and "40/40" in err and "train err=" in err and "lr=0.001" in err
 
 
-def test_split_and_subsets_are_fixed(tiny_data):
-    b = train.Budget(train_subset=100, test_subset=50)
-    s1, s2 = train.split_data(tiny_data, b), train.split_data(tiny_data, b)
-    assert all(torch.equal(u, v) for u, v in zip(s1, s2))
-    assert len(s1.train_y) == 100 and len(s1.test_y) == 50 and len(torch.unique(s1.test_y)) > 3
-
-
-def test_budget_of_a_profile():
-    from course_utils.profile import get_profile
-
-    gpu, cpu = train.Budget.of(get_profile("gpu", "cpu")), train.Budget.of(get_profile("cpu", "cpu"))
-    assert gpu.train_set == "all" and gpu.test_subset is None  # the paper's reported models: all 50k
-    assert cpu.train_set == "split" and train.Budget.of(get_profile("smoke", "cpu"), eval_every=3).eval_every == 3
-
-
 # --- checkpoints, resume, faults ---------------------------------------------------------
+
 
 class _Interrupt(Exception):
     pass
@@ -180,6 +173,7 @@ def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatc
         if self.iteration == 5:
             raise _Interrupt
         real_advance(self, step, x, y, loader)
+
     monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
     with pytest.raises(_Interrupt):
         _train(_net(), tiny_data, budget, checkpoint=ck)
@@ -197,8 +191,9 @@ def test_checkpoint_every_minute_of_wall_time(tiny_data, tmp_path, monkeypatch):
     clock = iter(range(0, 10_000, 25))  # each reading of the clock: 25 s later
     monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))
     ck = tmp_path / "ck.pt"
-    run = train.TrainRun(_net(), tiny_data, SCHED, budget=train.Budget(eval_every=8, test_subset=16),
-                         device="cpu", checkpoint=ck)
+    run = train.TrainRun(
+        _net(), tiny_data, SCHED, budget=train.Budget(eval_every=8, test_subset=16), device="cpu", checkpoint=ck
+    )
     loader = run.make_loader()
     saves = []
     for x, y in loader.batches(3):
@@ -221,8 +216,9 @@ def test_mismatched_checkpoint_raises(tiny_data, tmp_path):
     _train(_net(), tiny_data, checkpoint=ck)
     other = Schedule(batch_size=32, iterations=10, milestones=(5, 7))
     with pytest.raises(CheckpointError, match="schedule") as err:
-        train.train_model(_net(), tiny_data, other, budget=BUDGET, device="cpu", progress=False, name="tiny",
-                          checkpoint=ck)
+        train.train_model(
+            _net(), tiny_data, other, budget=BUDGET, device="cpu", progress=False, name="tiny", checkpoint=ck
+        )
     assert str(ck) in str(err.value)
     with pytest.raises(CheckpointError, match="name"):
         _train(_net(), tiny_data, checkpoint=ck, name="another")
@@ -231,8 +227,9 @@ def test_mismatched_checkpoint_raises(tiny_data, tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     ck = tmp_path / "ck.pt"
     with pytest.raises(FloatingPointError) as err:
-        _train(_net(nan_after=5), tiny_data, train.Budget(eval_every=2, test_subset=64, checkpoint_every=2),
-               checkpoint=ck)
+        _train(
+            _net(nan_after=5), tiny_data, train.Budget(eval_every=2, test_subset=64, checkpoint_every=2), checkpoint=ck
+        )
     assert isinstance(err.value, train.NonFiniteLossError) and "iteration 6" in str(err.value)
     state = load_checkpoint(ck)
     assert state["iteration"] == 4
@@ -252,6 +249,7 @@ def test_resume_is_bitwise_equal_on_cuda(tiny_data, tmp_path, monkeypatch):
         if self.iteration == 5:
             raise _Interrupt
         real_advance(self, step, x, y, loader)
+
     monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
     with pytest.raises(_Interrupt):
         _train(_net(), tiny_data, budget, checkpoint=ck, **kw)

@@ -1,4 +1,5 @@
 """Tests for course_utils.transforms: the 45k/5k split, normalisation, crop + flip augmentation."""
+
 from __future__ import annotations
 
 import math
@@ -78,7 +79,9 @@ def test_crop_flip_equals_slow_reference():
 def coordinate_image() -> torch.Tensor:
     """(3, 32, 32) uint8: red = row + 1, green = column + 1, blue = 255 (padding is 0 everywhere)."""
     r = torch.arange(1, 33, dtype=torch.uint8)
-    return torch.stack([r[:, None].expand(32, 32), r[None, :].expand(32, 32), torch.full((32, 32), 255, dtype=torch.uint8)])
+    return torch.stack(
+        [r[:, None].expand(32, 32), r[None, :].expand(32, 32), torch.full((32, 32), 255, dtype=torch.uint8)]
+    )
 
 
 def recover(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +123,9 @@ def test_both_augmentations_have_the_same_distribution():
     got_slow = recover(((slow * std + mean) * 255).round().long())
 
     assert looks_like_pad4_crop_flip(*got_fast) and looks_like_pad4_crop_flip(*got_slow)
-    cells = [torch.bincount((dy * 9 + dx + 81 * f).long(), minlength=162).double() for dx, dy, f in (got_fast, got_slow)]
+    cells = [
+        torch.bincount((dy * 9 + dx + 81 * f).long(), minlength=162).double() for dx, dy, f in (got_fast, got_slow)
+    ]
     expected = (cells[0] + cells[1]) / 2  # two-sample (homogeneity) chi-square, 161 dof
     assert ((cells[0] - expected) ** 2 / expected).sum() * 2 < wilson_hilferty(161)
     # the checks can fail: a wrong pad or a missing flip is caught

@@ -9,27 +9,28 @@ Three modules, re-exported here so notebooks write ``analysis.<name>``:
 
 The test error of a model is ``course_utils.evaluation.error_percent``.
 """
+
 from course_utils.analysis.gradients import (
     MLPBlock,
-    toy_mlp,
-    two_spirals,
-    grad_norms_per_layer,
-    calibrate_batchnorm,
-    input_gradient_sweep,
     autocorrelation,
+    calibrate_batchnorm,
+    grad_norms_per_layer,
     gradient_flow,
+    input_gradient_sweep,
     relative_change,
     residual_sensitivity,
+    toy_mlp,
+    two_spirals,
 )
 from course_utils.analysis.inside import (
-    response_layers,
-    layer_responses,
-    residual_blocks,
     ShortcutOnly,
-    lesion_replacement,
-    lesioned,
+    layer_responses,
     lesion_plan,
+    lesion_replacement,
     lesion_study,
+    lesioned,
+    residual_blocks,
+    response_layers,
 )
 from course_utils.analysis.landscape import (
     filter_normalized_direction,
@@ -39,11 +40,27 @@ from course_utils.analysis.landscape import (
 
 __all__ = [
     # gradients (notebooks 01-02)
-    "MLPBlock", "toy_mlp", "two_spirals", "grad_norms_per_layer", "calibrate_batchnorm",
-    "input_gradient_sweep", "autocorrelation", "gradient_flow", "relative_change", "residual_sensitivity",
+    "MLPBlock",
+    "toy_mlp",
+    "two_spirals",
+    "grad_norms_per_layer",
+    "calibrate_batchnorm",
+    "input_gradient_sweep",
+    "autocorrelation",
+    "gradient_flow",
+    "relative_change",
+    "residual_sensitivity",
     # inside (notebook 07)
-    "response_layers", "layer_responses", "residual_blocks", "ShortcutOnly", "lesion_replacement",
-    "lesioned", "lesion_plan", "lesion_study",
+    "response_layers",
+    "layer_responses",
+    "residual_blocks",
+    "ShortcutOnly",
+    "lesion_replacement",
+    "lesioned",
+    "lesion_plan",
+    "lesion_study",
     # landscape (notebook 07)
-    "filter_normalized_direction", "loss_landscape_1d", "loss_landscape_2d",
+    "filter_normalized_direction",
+    "loss_landscape_1d",
+    "loss_landscape_2d",
 ]

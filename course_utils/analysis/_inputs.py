@@ -1,7 +1,8 @@
 """What the notebook-07 analyses share: network inputs from images, and batches on the model's device."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -30,4 +31,4 @@ def batches(model: nn.Module, x: torch.Tensor, batch_size: int) -> Iterator[torc
     """Yield ``x`` ``(N, ...)`` in slices ``(<= batch_size, ...)``, each moved to the model's device."""
     device = next(model.parameters()).device
     for i in range(0, len(x), batch_size):
-        yield x[i:i + batch_size].to(device)
+        yield x[i : i + batch_size].to(device)

@@ -2,19 +2,30 @@
 
 Every function works on any ``nn.Module`` from ``course_utils.models`` and on any device.
 """
+
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLPBlock", "toy_mlp", "two_spirals", "grad_norms_per_layer", "calibrate_batchnorm",
-           "input_gradient_sweep", "autocorrelation", "gradient_flow", "relative_change", "residual_sensitivity"]
+__all__ = [
+    "MLPBlock",
+    "toy_mlp",
+    "two_spirals",
+    "grad_norms_per_layer",
+    "calibrate_batchnorm",
+    "input_gradient_sweep",
+    "autocorrelation",
+    "gradient_flow",
+    "relative_change",
+    "residual_sensitivity",
+]
 
 
 class MLPBlock(nn.Module):
@@ -42,8 +53,9 @@ class MLPBlock(nn.Module):
         return F.relu(out + x if self.residual else out)
 
 
-def toy_mlp(depth: int, width: int = 64, *, residual: bool, preact: bool = False,
-            in_features: int = 1, out_features: int = 1) -> nn.Sequential:
+def toy_mlp(
+    depth: int, width: int = 64, *, residual: bool, preact: bool = False, in_features: int = 1, out_features: int = 1
+) -> nn.Sequential:
     """A plain or residual MLP with ``depth`` Linear layers: stem + ``(depth-2)/2`` blocks + head.
 
     Children: ``stem`` (Linear-BN-ReLU), ``blocks`` (``nn.Sequential`` of :class:`MLPBlock`),
@@ -53,8 +65,7 @@ def toy_mlp(depth: int, width: int = 64, *, residual: bool, preact: bool = False
     if depth < 2 or depth % 2:
         raise ValueError(f"depth must be an even number >= 2 (stem + 2 per block + head), got {depth}")
     stem = nn.Sequential(nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU())
-    blocks = nn.Sequential(*[MLPBlock(width, residual=residual, preact=preact)
-                             for _ in range((depth - 2) // 2)])
+    blocks = nn.Sequential(*[MLPBlock(width, residual=residual, preact=preact) for _ in range((depth - 2) // 2)])
     if preact:  # a pre-activation stack ends un-normalised: finish with BN-ReLU as in He et al. 2016
         head: nn.Module = nn.Sequential(nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, out_features))
     else:
@@ -62,8 +73,12 @@ def toy_mlp(depth: int, width: int = 64, *, residual: bool, preact: bool = False
     return nn.Sequential(OrderedDict(stem=stem, blocks=blocks, head=head))
 
 
-def two_spirals(n: int = 1024, turns: float = 2.0, noise: float = 0.0, seed: int = 0,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def two_spirals(
+    n: int = 1024,
+    turns: float = 2.0,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two interleaved spirals in the plane: points ``(n, 2)`` float32, labels ``(n,)`` int64 in {0, 1}.
 
     A point at angle ``t`` sits at radius ``t / t_max < 1``; class 1 is class 0 rotated by 180
@@ -81,17 +96,23 @@ def two_spirals(n: int = 1024, turns: float = 2.0, noise: float = 0.0, seed: int
     return x + noise * torch.randn(n, 2, generator=g), y
 
 
-def grad_norms_per_layer(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-                         ) -> list[tuple[str, float]]:
+def grad_norms_per_layer(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> list[tuple[str, float]]:
     """L2 norm of ``dLoss/dW`` for every conv and linear weight, in forward (registration) order.
 
     ``x``: a batch, e.g. ``(B, 3, 32, 32)``; ``y``: its targets, e.g. ``(B,)``. The model runs in
     its current mode (train mode: BN uses batch statistics, as in a training step); its ``.grad``
     fields are left untouched. Returns ``[(parameter name, norm), ...]``.
     """
-    named = [(name + ".weight", m.weight) for name, m in model.named_modules()
-             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    named = [
+        (name + ".weight", m.weight)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
+    ]
     if not named:
         raise ValueError("the model has no Conv or Linear layers to measure")
     loss = loss_fn(model(x), y)
@@ -118,8 +139,12 @@ def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return model.eval()
 
 
-def input_gradient_sweep(model: nn.Module, n_points: int = 256, lo: float = -2.0, hi: float = 2.0,
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+def input_gradient_sweep(
+    model: nn.Module,
+    n_points: int = 256,
+    lo: float = -2.0,
+    hi: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The derivative ``d f(x) / dx`` of a 1-D-in, 1-D-out model at ``n_points`` evenly spaced x.
 
     As in Balduzzi et al. 2017 (Fig. 1): ``xs = linspace(lo, hi, n_points)`` fed as ``(N, 1)``;
@@ -145,8 +170,7 @@ def autocorrelation(g: torch.Tensor | np.ndarray | Sequence[float], max_lag: int
     ``r(k) = sum_i (g_i - m)(g_{i+k} - m) / sum_i (g_i - m)^2`` with ``m`` the mean, so
     ``r(0) = 1``; white noise gives ``r(k) ~ 0`` for ``k > 0``, a smooth curve stays near 1.
     """
-    a = torch.as_tensor(g).detach().cpu().double().numpy() if not isinstance(g, np.ndarray) \
-        else g.astype(np.float64)
+    a = torch.as_tensor(g).detach().cpu().double().numpy() if not isinstance(g, np.ndarray) else g.astype(np.float64)
     if a.ndim != 1 or a.size < 2:
         raise ValueError(f"autocorrelation needs a 1-D sequence of length >= 2, got shape {a.shape}")
     n = a.size
@@ -160,8 +184,9 @@ def autocorrelation(g: torch.Tensor | np.ndarray | Sequence[float], max_lag: int
     return np.array([float(a[: n - k] @ a[k:]) / denom for k in range(max_lag + 1)])
 
 
-def gradient_flow(stack: nn.Sequential, x: torch.Tensor, upstream: torch.Tensor | None = None,
-                  seed: int = 0) -> list[float]:
+def gradient_flow(
+    stack: nn.Sequential, x: torch.Tensor, upstream: torch.Tensor | None = None, seed: int = 0
+) -> list[float]:
     """Norms ``||dL/dx_l||`` for ``l = 0..L`` through a stack of ``L`` modules.
 
     ``x_0 = x`` (e.g. ``(B, W)`` or ``(B, C, H, W)``), ``x_l = stack[l-1](x_{l-1})``, and
@@ -194,8 +219,9 @@ def relative_change(before: torch.Tensor | float, after: torch.Tensor | float) -
     return (a - b).norm().item() / nb
 
 
-def residual_sensitivity(x: torch.Tensor | float, h_before: torch.Tensor | float,
-                         h_after: torch.Tensor | float) -> dict[str, float]:
+def residual_sensitivity(
+    x: torch.Tensor | float, h_before: torch.Tensor | float, h_after: torch.Tensor | float
+) -> dict[str, float]:
     """The "5 -> 5.1" argument: relative change of the mapping ``H`` vs of the residual ``F = H - x``.
 
     Same shapes for all three (scalars or tensors). Returns

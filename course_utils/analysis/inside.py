@@ -5,11 +5,12 @@
 
 Every function works on the CIFAR nets of ``course_utils.models`` and on any device.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +19,16 @@ from torch import nn
 from course_utils.analysis._inputs import NormFn, batches, network_inputs
 from course_utils.evaluation import error_percent, evaluating
 
-__all__ = ["response_layers", "layer_responses", "residual_blocks", "ShortcutOnly", "lesion_replacement",
-           "lesioned", "lesion_plan", "lesion_study"]
+__all__ = [
+    "response_layers",
+    "layer_responses",
+    "residual_blocks",
+    "ShortcutOnly",
+    "lesion_replacement",
+    "lesioned",
+    "lesion_plan",
+    "lesion_study",
+]
 
 
 def _probe(model: nn.Module, input_shape: tuple[int, ...], hooks: list) -> None:
@@ -50,13 +59,21 @@ def response_layers(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 
         if src is not None and src[0] is inp[0] and src[1] and names[m] not in found:
             found.append(names[m])
 
-    _probe(model, input_shape, [m.register_forward_hook(on_conv if isinstance(m, nn.Conv2d) else on_bn)
-                                for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))])
+    _probe(
+        model,
+        input_shape,
+        [
+            m.register_forward_hook(on_conv if isinstance(m, nn.Conv2d) else on_bn)
+            for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))
+        ],
+    )
     return found
 
 
-def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = None,
-                    batch_size: int = 500) -> dict[str, float]:
+def layer_responses(
+    model: nn.Module, images: torch.Tensor, *, normalizer: NormFn = None, batch_size: int = 500
+) -> dict[str, float]:
     """Std of each 3x3 layer's response after BN, before ReLU/addition (He et al. 2015, Fig. 7).
 
     images: ``(N, 3, H, W)``, float (already normalised) or uint8 with ``normalizer``.
@@ -74,6 +91,7 @@ def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: NormF
         def record(m: nn.Module, inp, out: torch.Tensor) -> None:  # out: (B, C, H, W)
             o = out.detach().double()
             stats[name] += torch.tensor([o.numel(), o.sum().item(), (o * o).sum().item()], dtype=torch.float64)
+
         return record
 
     hooks = [mods[n].register_forward_hook(hook(n)) for n in layers]
@@ -93,8 +111,12 @@ def layer_responses(model: nn.Module, images: torch.Tensor, *, normalizer: NormF
 
 def residual_blocks(model: nn.Module) -> list[str]:
     """Names of the blocks inside the model's ``nn.Sequential`` stages, e.g. ``layer2.0``."""
-    names = [f"{sname}.{i}" for sname, stage in model.named_children()
-             if isinstance(stage, nn.Sequential) for i in range(len(stage))]
+    names = [
+        f"{sname}.{i}"
+        for sname, stage in model.named_children()
+        if isinstance(stage, nn.Sequential)
+        for i in range(len(stage))
+    ]
     if not names:
         raise ValueError("the model has no nn.Sequential stages (layer1, layer2, ...) of blocks")
     return names
@@ -164,28 +186,48 @@ def lesioned(model: nn.Module, block_name: str, replacement: nn.Module) -> Itera
 def _block_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple, tuple]]:
     """``{block name: (input shape, output shape)}`` from one probe forward pass."""
     shapes: dict[str, tuple[tuple, tuple]] = {}
-    _probe(model, input_shape, [model.get_submodule(n).register_forward_hook(
-        lambda m, i, o, n=n: shapes.__setitem__(n, (tuple(i[0].shape), tuple(o.shape))))
-        for n in residual_blocks(model)])
+    _probe(
+        model,
+        input_shape,
+        [
+            model.get_submodule(n).register_forward_hook(
+                lambda m, i, o, n=n: shapes.__setitem__(n, (tuple(i[0].shape), tuple(o.shape)))
+            )
+            for n in residual_blocks(model)
+        ],
+    )
     return shapes
 
 
-def lesion_plan(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32),
-                downsampling: str = "shortcut") -> list[tuple[str, tuple, tuple, nn.Module | None]]:
+def lesion_plan(
+    model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32), downsampling: str = "shortcut"
+) -> list[tuple[str, tuple, tuple, nn.Module | None]]:
     """``[(block name, input shape, output shape, replacement or None)]`` for every block, in order.
 
     The replacement is what :func:`lesion_study` puts in the block's place (see
     :func:`lesion_replacement`); ``None`` marks a block that cannot be deleted.
     """
     shapes = _block_shapes(model, input_shape)
-    return [(n, shapes[n][0], shapes[n][1],
-             lesion_replacement(model.get_submodule(n), shapes[n][0] == shapes[n][1], downsampling))
-            for n in residual_blocks(model)]
+    return [
+        (
+            n,
+            shapes[n][0],
+            shapes[n][1],
+            lesion_replacement(model.get_submodule(n), shapes[n][0] == shapes[n][1], downsampling),
+        )
+        for n in residual_blocks(model)
+    ]
 
 
-def lesion_study(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                 normalizer: NormFn = None, downsampling: str = "shortcut",
-                 batch_size: int = 500) -> list[tuple[str, float]]:
+def lesion_study(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    normalizer: NormFn = None,
+    downsampling: str = "shortcut",
+    batch_size: int = 500,
+) -> list[tuple[str, float]]:
     """Delete one block at a time and measure the test error (Veit et al. 2016).
 
     images ``(N, 3, H, W)``, labels ``(N,)``. Returns ``[(block name, error %)]`` in

@@ -4,9 +4,10 @@ The loss and error of a trained net along one or two random directions in weight
 each filter of a direction rescaled to the norm of the matching weight filter so that
 nets of different scale (plain vs residual) can be compared on one axis.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,8 +41,9 @@ def filter_normalized_direction(model: nn.Module, seed: int = 0) -> list[torch.T
     return direction
 
 
-def _loss_and_error(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, loss_fn: Callable,
-                    batch_size: int) -> tuple[float, float]:
+def _loss_and_error(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, loss_fn: Callable, batch_size: int
+) -> tuple[float, float]:
     """Mean loss and error % over ``x`` ``(N, 3, H, W)``; eval mode, no autograd."""
     total, wrong = 0.0, 0
     with evaluating(model):
@@ -53,9 +55,16 @@ def _loss_and_error(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, los
     return total / len(labels), 100.0 * wrong / len(labels)
 
 
-def _landscape(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-               directions: list[list[torch.Tensor]], grid: list[tuple[float, ...]],
-               normalizer: NormFn, loss_fn: Callable, batch_size: int) -> tuple[list[float], list[float]]:
+def _landscape(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    directions: list[list[torch.Tensor]],
+    grid: list[tuple[float, ...]],
+    normalizer: NormFn,
+    loss_fn: Callable,
+    batch_size: int,
+) -> tuple[list[float], list[float]]:
     """Loss and error at ``theta0 + sum_k c_k d_k`` for each coefficient tuple in ``grid``."""
     x = network_inputs(images, normalizer)
     params = list(model.parameters())
@@ -78,9 +87,18 @@ def _landscape(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return losses, errors
 
 
-def loss_landscape_1d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 21,
-                      span: float = 1.0, seed: int = 0, normalizer: NormFn = None,
-                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
+def loss_landscape_1d(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    steps: int = 21,
+    span: float = 1.0,
+    seed: int = 0,
+    normalizer: NormFn = None,
+    loss_fn: Callable = F.cross_entropy,
+    batch_size: int = 500,
+) -> dict[str, torch.Tensor]:
     """Loss and error along ``theta + alpha * d`` for ``alpha`` in ``linspace(-span, span, steps)``.
 
     ``d`` is :func:`filter_normalized_direction` ``(model, seed)``; evaluation in eval
@@ -91,15 +109,26 @@ def loss_landscape_1d(model: nn.Module, images: torch.Tensor, labels: torch.Tens
         raise ValueError("need steps >= 2 and span > 0")
     alphas = torch.linspace(-span, span, steps, dtype=torch.float64)
     d = filter_normalized_direction(model, seed)
-    loss, err = _landscape(model, images, labels, [d], [(a,) for a in alphas.tolist()],
-                           normalizer, loss_fn, batch_size)
-    return {"alphas": alphas, "loss": torch.tensor(loss, dtype=torch.float64),
-            "error": torch.tensor(err, dtype=torch.float64)}
+    loss, err = _landscape(model, images, labels, [d], [(a,) for a in alphas.tolist()], normalizer, loss_fn, batch_size)
+    return {
+        "alphas": alphas,
+        "loss": torch.tensor(loss, dtype=torch.float64),
+        "error": torch.tensor(err, dtype=torch.float64),
+    }
 
 
-def loss_landscape_2d(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 11,
-                      span: float = 1.0, seed: int = 0, normalizer: NormFn = None,
-                      loss_fn: Callable = F.cross_entropy, batch_size: int = 500) -> dict[str, torch.Tensor]:
+def loss_landscape_2d(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    steps: int = 11,
+    span: float = 1.0,
+    seed: int = 0,
+    normalizer: NormFn = None,
+    loss_fn: Callable = F.cross_entropy,
+    batch_size: int = 500,
+) -> dict[str, torch.Tensor]:
     """Loss and error on the plane ``theta + alpha * d1 + beta * d2`` (Li et al. 2018, Fig. 5 style).
 
     ``d1``, ``d2`` are filter-normalised directions with seeds ``seed`` and ``seed + 1``.
@@ -114,6 +143,9 @@ def loss_landscape_2d(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     grid = [(a, b) for b in coords.tolist() for a in coords.tolist()]  # row b, column a
     loss, err = _landscape(model, images, labels, dirs, grid, normalizer, loss_fn, batch_size)
     shape = (steps, steps)
-    return {"alphas": coords, "betas": coords.clone(),
-            "loss": torch.tensor(loss, dtype=torch.float64).view(shape),
-            "error": torch.tensor(err, dtype=torch.float64).view(shape)}
+    return {
+        "alphas": coords,
+        "betas": coords.clone(),
+        "loss": torch.tensor(loss, dtype=torch.float64).view(shape),
+        "error": torch.tensor(err, dtype=torch.float64).view(shape),
+    }

@@ -3,6 +3,7 @@
 Everything here is built from ``course_utils.models`` or torch itself, so a checker's
 truth is never a second hand-written formula.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,7 @@ def torch_conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, di
         return 0
 
 
-def reference_block(kind: str, in_planes: int, planes: int, stride: int = 1,
-                    stride_on: str = "3x3") -> nn.Module:
+def reference_block(kind: str, in_planes: int, planes: int, stride: int = 1, stride_on: str = "3x3") -> nn.Module:
     """models.BasicBlock / Bottleneck with an option-B projection where the shape changes.
 
     ``kind`` is ``"basic"`` or ``"bottleneck"``; the block maps (B, in_planes, H, W) to
@@ -37,8 +37,11 @@ def reference_block(kind: str, in_planes: int, planes: int, stride: int = 1,
     down = None
     if stride != 1 or in_planes != out:
         down = nn.Sequential(models.conv1x1(in_planes, out, stride), nn.BatchNorm2d(out))
-    return (models.BasicBlock(in_planes, planes, stride, down) if kind == "basic"
-            else models.Bottleneck(in_planes, planes, stride, down, stride_on=stride_on))
+    return (
+        models.BasicBlock(in_planes, planes, stride, down)
+        if kind == "basic"
+        else models.Bottleneck(in_planes, planes, stride, down, stride_on=stride_on)
+    )
 
 
 def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, str]:
@@ -56,8 +59,7 @@ def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None,
     def leave(m: nn.Module, args: Any, out: Any) -> None:
         stack.pop()
 
-    hooks = [h for m in model.modules()
-             for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
     try:
         with torch.no_grad():
             return model(x), ""
@@ -74,6 +76,9 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for t in list(module.parameters()) + [b for n, b in module.named_buffers() if "running" in n]:
-            t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if t.dim() == 1 else
-                    torch.randn(t.shape, generator=g) * 0.1)
+            t.copy_(
+                torch.rand(t.shape, generator=g) * 0.5 + 0.5
+                if t.dim() == 1
+                else torch.randn(t.shape, generator=g) * 0.1
+            )
     return module.eval()

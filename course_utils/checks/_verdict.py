@@ -1,4 +1,5 @@
 """What every check shares: the printed verdict, the unanswered-placeholder test, the slip lookup."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,9 +5,11 @@ Bottleneck's stride placement.
 The code checks (``check_block``, ``check_make_stage``, ``check_cifar_resnet``) load the
 reference weights into the student's module and compare outputs, then name each symptom found.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,8 +18,14 @@ from course_utils import models
 from course_utils.checks._reference import randomize, reference_block, torch_conv_out, try_forward
 from course_utils.checks._verdict import first_slip, report, unanswered
 
-__all__ = ["check_block", "check_make_stage", "check_cifar_resnet", "check_layer_count",
-           "check_projection_params", "check_stride_shapes"]
+__all__ = [
+    "check_block",
+    "check_make_stage",
+    "check_cifar_resnet",
+    "check_layer_count",
+    "check_projection_params",
+    "check_stride_shapes",
+]
 
 
 def _spelling(block_cls: type) -> str:
@@ -38,8 +46,10 @@ def check_block(block_cls: Any) -> bool:
         return report(False, "", "pass the class itself: check_block(MyBlock)")
     problems = []
     if getattr(block_cls, "expansion", None) != 1:
-        problems.append("the class has no `expansion = 1`" + _spelling(block_cls) + "; every "
-                        "builder reads `block.expansion` to know the output width.")
+        problems.append(
+            "the class has no `expansion = 1`" + _spelling(block_cls) + "; every "
+            "builder reads `block.expansion` to know the output width."
+        )
     for in_p, planes, stride in [(16, 16, 1), (16, 32, 2)]:
         ref = randomize(reference_block("basic", in_p, planes, stride))
         try:
@@ -55,8 +65,10 @@ def check_block(block_cls: Any) -> bool:
                 got = torch_conv_out(8, 3, conv.stride[0], conv.padding[0])
                 want = torch_conv_out(8, 3, conv.stride[0], 1)
                 if got != want and not any(p.startswith(f"{name} ") for p in problems):
-                    problems.append(f"{name} turns 8x8 into {got}x{got} instead of {want}x{want}: a 3x3 conv "
-                                    "needs padding=1 so that only the stride changes the size.")
+                    problems.append(
+                        f"{name} turns 8x8 into {got}x{got} instead of {want}x{want}: a 3x3 conv "
+                        "needs padding=1 so that only the stride changes the size."
+                    )
         n_ref, n_st = models.count_params(ref), models.count_params(student)
         if n_ref != n_st:
             problems.append(f"{n_st:,} parameters instead of {n_ref:,} (block {in_p}->{planes}, stride {stride}).")
@@ -69,28 +81,37 @@ def check_block(block_cls: Any) -> bool:
         x = torch.randn(2, in_p, 8, 8, generator=torch.Generator().manual_seed(1))
         y_ref, (y, err) = ref(x), try_forward(student.eval(), x)
         if y is None:
-            hint = (" Is every conv applied to the output of the layer before it?" if "channels" in err else "")
+            hint = " Is every conv applied to the output of the layer before it?" if "channels" in err else ""
             problems.append(f"block {in_p}->{planes}, stride {stride} fails {err}.{hint}")
         elif y.shape != y_ref.shape:
-            problems.append(f"block {in_p}->{planes}, stride {stride} returns {tuple(y.shape)}, "
-                            f"expected {tuple(y_ref.shape)}.")
+            problems.append(
+                f"block {in_p}->{planes}, stride {stride} returns {tuple(y.shape)}, expected {tuple(y_ref.shape)}."
+            )
         elif not torch.allclose(y, y_ref, atol=1e-5):
             with torch.no_grad():
                 student.conv1.weight.add_(1.0)
             y2, _ = try_forward(student, x)
             if y2 is not None and torch.allclose(y, y2):
-                problems.append("the output does not depend on conv1: conv2 is applied to the block "
-                                "input x instead of the output of conv1 -> bn1 -> relu.")
+                problems.append(
+                    "the output does not depend on conv1: conv2 is applied to the block "
+                    "input x instead of the output of conv1 -> bn1 -> relu."
+                )
             elif (y < 0).any():
                 problems.append("the output has negative values: the ReLU after the addition is missing.")
             else:
-                problems.append(f"same weights, different output than models.BasicBlock "
-                                f"({in_p}->{planes}, stride {stride}): compare the forward passes.")
+                problems.append(
+                    f"same weights, different output than models.BasicBlock "
+                    f"({in_p}->{planes}, stride {stride}): compare the forward passes."
+                )
     problems = list(dict.fromkeys(problems))  # each once, in order
     for p in problems:
         print("❌ " + p)
-    return report(not problems, "same parameters, same layer names and the same outputs as "
-                  "models.BasicBlock, with and without a projection shortcut.", f"{len(problems)} problem(s) above.")
+    return report(
+        not problems,
+        "same parameters, same layer names and the same outputs as "
+        "models.BasicBlock, with and without a projection shortcut.",
+        f"{len(problems)} problem(s) above.",
+    )
 
 
 def _reference_stage(block: type, in_planes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
@@ -109,8 +130,10 @@ def _build_stage(make_stage: Callable, block: type, args: tuple, problems: list[
         if not (err.name or "").lower().startswith("exp"):
             problems.append(f"{what} fails: AttributeError: {err}")
             return None
-        problems.append(f"the builder reads `block.{err.name}`, but blocks spell it `expansion` "
-                        "(torchvision's name): it fails on every correctly spelled block.")
+        problems.append(
+            f"the builder reads `block.{err.name}`, but blocks spell it `expansion` "
+            "(torchvision's name): it fails on every correctly spelled block."
+        )
         alias = type(block.__name__, (block,), {err.name: block.expansion})  # look past the typo
         return _build_stage(make_stage, alias, args, problems)
     except Exception as err:  # noqa: BLE001
@@ -127,7 +150,10 @@ def check_make_stage(make_stage: Any) -> bool:
     problems: list[str] = []
     lengths: dict[int, int] = {}
     cases = [(models.BasicBlock, 16, 16, n, 1) for n in (1, 2, 3, 5)] + [
-        (models.BasicBlock, 16, 32, 3, 2), (models.Bottleneck, 64, 16, 3, 1), (models.Bottleneck, 256, 128, 2, 2)]
+        (models.BasicBlock, 16, 32, 3, 2),
+        (models.Bottleneck, 64, 16, 3, 1),
+        (models.Bottleneck, 256, 128, 2, 2),
+    ]
     for block, in_p, planes, n, stride in cases:
         what = f"make_stage({block.__name__}, {in_p}, {planes}, {n}, {stride})"
         stage = _build_stage(make_stage, block, (in_p, planes, n, stride), problems)
@@ -140,25 +166,33 @@ def check_make_stage(make_stage: Any) -> bool:
             lengths[n] = len(stage)
             problems.append(f"{what} has {len(stage)} blocks, expected {n}.")
         elif models.count_params(stage) != models.count_params(ref):
-            problems.append(f"{what} has {models.count_params(stage):,} parameters, "
-                            f"expected {models.count_params(ref):,}.")
+            problems.append(
+                f"{what} has {models.count_params(stage):,} parameters, expected {models.count_params(ref):,}."
+            )
         else:
             x = torch.randn(1, in_p, 8, 8)
             y, err = try_forward(stage, x)
             if y is None or y.shape != ref(x).shape:
-                problems.append(f"{what}: " + (f"fails {err}" if y is None else f"returns {tuple(y.shape)}, "
-                                f"expected {tuple(ref(x).shape)}"))
+                problems.append(
+                    f"{what}: "
+                    + (f"fails {err}" if y is None else f"returns {tuple(y.shape)}, expected {tuple(ref(x).shape)}")
+                )
     if len(set(lengths.values())) == 1 and len(lengths) > 1 and 3 in lengths.values():
         problems = [p for p in problems if "blocks, expected" not in p]
-        problems.append(f"asked for {', '.join(map(str, sorted(lengths)))} blocks, got 3 each time (asking "
-                        "for 3 gives 3, by luck): `for _ in (1, blocks)` loops over the tuple (1, blocks), "
-                        "always twice; use `range(1, blocks)`.")
+        problems.append(
+            f"asked for {', '.join(map(str, sorted(lengths)))} blocks, got 3 each time (asking "
+            "for 3 gives 3, by luck): `for _ in (1, blocks)` loops over the tuple (1, blocks), "
+            "always twice; use `range(1, blocks)`."
+        )
     problems = list(dict.fromkeys(problems))
     for p in problems:
         print("❌ " + p)
-    return report(not problems, "right number of blocks, stride and projection only in the first block, "
-                  "same parameters as the reference, for BasicBlock and Bottleneck.",
-                  f"{len(problems)} problem(s) above.")
+    return report(
+        not problems,
+        "right number of blocks, stride and projection only in the first block, "
+        "same parameters as the reference, for BasicBlock and Bottleneck.",
+        f"{len(problems)} problem(s) above.",
+    )
 
 
 def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
@@ -178,9 +212,11 @@ def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
             for side in (8, 16):
                 got = tuple(pool(torch.zeros(1, 64, side, side)).shape[-2:])
                 if got != (1, 1):
-                    problems.append(f"{name} turns the last {side}x{side} map into {got[0]}x{got[1]}, not 1x1: "
-                                    "the fc then gets the wrong number of features. Pool globally at any "
-                                    "size: nn.AdaptiveAvgPool2d(1).")
+                    problems.append(
+                        f"{name} turns the last {side}x{side} map into {got[0]}x{got[1]}, not 1x1: "
+                        "the fc then gets the wrong number of features. Pool globally at any "
+                        "size: nn.AdaptiveAvgPool2d(1)."
+                    )
                     break
     for size in (32, 64):
         x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
@@ -202,8 +238,12 @@ def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
             problems.append(f"layer names differ from models.resnet_cifar: {str(err).splitlines()[0]}")
     for p in problems:
         print("❌ " + p)
-    return report(not problems, f"the same network as models.resnet_cifar({depth}, shortcut='B'): "
-                  "parameters, names and outputs, at 32x32 and 64x64.", f"{len(problems)} problem(s) above.")
+    return report(
+        not problems,
+        f"the same network as models.resnet_cifar({depth}, shortcut='B'): "
+        "parameters, names and outputs, at 32x32 and 64x64.",
+        f"{len(problems)} problem(s) above.",
+    )
 
 
 def check_layer_count(answer: Any, blocks: tuple[int, ...], bottleneck: bool) -> bool:
@@ -213,12 +253,15 @@ def check_layer_count(answer: Any, blocks: tuple[int, ...], bottleneck: bool) ->
     per = 3 if bottleneck else 2
     truth = sum(blocks) * per + 2
     projections = len(blocks) if bottleneck else len(blocks) - 1  # one per stage where the shape changes
-    slips = [(truth + projections, "projection shortcuts sit beside the main path and are not counted."),
-             (sum(blocks) * per, "add the stem conv (7x7) and the final fc layer: +2."),
-             (sum(blocks) * (5 - per) + 2, f"a {'bottleneck' if bottleneck else 'basic'} block has {per} convs.")]
+    slips = [
+        (truth + projections, "projection shortcuts sit beside the main path and are not counted."),
+        (sum(blocks) * per, "add the stem conv (7x7) and the final fc layer: +2."),
+        (sum(blocks) * (5 - per) + 2, f"a {'bottleneck' if bottleneck else 'basic'} block has {per} convs."),
+    ]
     hint = first_slip(answer, truth, slips, f"({' + '.join(map(str, blocks))}) blocks x {per} convs + 2.")
-    return report(answer == truth, f"{truth} = ({'+'.join(map(str, blocks))})·{per} + 2.",
-                  f"{answer} is not it: {hint}")
+    return report(
+        answer == truth, f"{truth} = ({'+'.join(map(str, blocks))})·{per} + 2.", f"{answer} is not it: {hint}"
+    )
 
 
 def _projections_everywhere(model: nn.Module) -> nn.Module:
@@ -242,13 +285,21 @@ def check_projection_params(answer: Any, depth: int = 20, option: str = "B") -> 
     if option == "C":
         _projections_everywhere(model)
     truth = models.count_params(model) - base
-    conv_only = sum(blk.downsample[0].weight.numel() for blk in model.modules()
-                    if isinstance(blk, models.BasicBlock) and blk.downsample is not None)
-    slips = [(conv_only, "each projection is a 1x1 conv *and* a BN (2 parameters per channel)."),
-             (n_b - base, "option C puts a projection on every block, not only where the shape changes.")]
+    conv_only = sum(
+        blk.downsample[0].weight.numel()
+        for blk in model.modules()
+        if isinstance(blk, models.BasicBlock) and blk.downsample is not None
+    )
+    slips = [
+        (conv_only, "each projection is a 1x1 conv *and* a BN (2 parameters per channel)."),
+        (n_b - base, "option C puts a projection on every block, not only where the shape changes."),
+    ]
     hint = first_slip(answer, truth, slips, "count the 1x1 conv + BN of each projection.")
-    return report(answer == truth, f"{truth:,} extra parameters with option {option} "
-                  f"(+{100 * truth / base:.1f}% over ResNet-{depth}'s {base:,}).", f"{answer} is not it: {hint}")
+    return report(
+        answer == truth,
+        f"{truth:,} extra parameters with option {option} (+{100 * truth / base:.1f}% over ResNet-{depth}'s {base:,}).",
+        f"{answer} is not it: {hint}",
+    )
 
 
 def check_stride_shapes(answer: Any, stride_on: str = "1x1") -> bool:
@@ -259,8 +310,10 @@ def check_stride_shapes(answer: Any, stride_on: str = "1x1") -> bool:
     for where in ("1x1", "3x3"):
         block = reference_block("bottleneck", 256, 128, 2, stride_on=where)
         seen = []
-        hooks = [getattr(block, c).register_forward_hook(lambda m, a, o: seen.append(tuple(o.shape[1:])))
-                 for c in ("conv1", "conv2", "conv3")]
+        hooks = [
+            getattr(block, c).register_forward_hook(lambda m, a, o: seen.append(tuple(o.shape[1:])))  # noqa: B023
+            for c in ("conv1", "conv2", "conv3")
+        ]
         with torch.no_grad():
             block(torch.zeros(1, 256, 56, 56))
         for h in hooks:
@@ -271,8 +324,11 @@ def check_stride_shapes(answer: Any, stride_on: str = "1x1") -> bool:
         got = [tuple(int(v) for v in s) for s in answer]
     except (TypeError, ValueError):  # not a list of (C, H, W) triples
         got = answer
-    hint = first_slip(got, truth, [(other, f"those are the shapes with the stride on the "
-                                          f"{'3x3' if stride_on == '1x1' else 'first 1x1'}.")],
-                      "conv1 reduces to 128 channels, conv3 expands to 4·128 = 512; the stride halves "
-                      "H and W at the conv that carries it, and every later conv keeps that size.")
+    hint = first_slip(
+        got,
+        truth,
+        [(other, f"those are the shapes with the stride on the {'3x3' if stride_on == '1x1' else 'first 1x1'}.")],
+        "conv1 reduces to 128 channels, conv3 expands to 4·128 = 512; the stride halves "
+        "H and W at the conv that carries it, and every later conv keeps that size.",
+    )
     return report(got == truth, f"{truth} with the stride on the {stride_on}.", f"{answer} is not it: {hint}")

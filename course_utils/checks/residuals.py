@@ -1,13 +1,25 @@
 """Exercise checks of notebooks 01-02 (degradation, residual learning)."""
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from course_utils.checks._verdict import as_number, numeric, report, unanswered
+import numpy as np
+import torch
 
-__all__ = ["check_blocks_per_stage", "check_degradation_cause", "check_lag1_autocorrelation",
-           "check_identity_init", "check_sensitivity", "check_gradient_factor"]
+from course_utils.analysis import autocorrelation
+from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.models import BasicBlock
+
+__all__ = [
+    "check_blocks_per_stage",
+    "check_degradation_cause",
+    "check_lag1_autocorrelation",
+    "check_identity_init",
+    "check_sensitivity",
+    "check_gradient_factor",
+]
 
 
 def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
@@ -16,11 +28,16 @@ def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
     if value is None:
         return False
     n = (depth - 2) // 6
-    hints = {round((depth - 2) / 3, 6): "that counts the 3x3 convs of one stage; each block holds two of them.",
-             round(depth / 6, 6): "the stem conv and the fc layer count too: depth = 6n + 2, not 6n.",
-             3 * n: "that is the total number of blocks; the question asks for one stage (there are 3)."}
-    return report(value == n, f"depth {depth} = 6 x {n} + 2: stem conv, 3 stages x {n} blocks x 2 convs, fc.",
-                  hints.get(round(value, 6), "write depth = 6n + 2 and solve for n."))
+    hints = {
+        round((depth - 2) / 3, 6): "that counts the 3x3 convs of one stage; each block holds two of them.",
+        round(depth / 6, 6): "the stem conv and the fc layer count too: depth = 6n + 2, not 6n.",
+        3 * n: "that is the total number of blocks; the question asks for one stage (there are 3).",
+    }
+    return report(
+        value == n,
+        f"depth {depth} = 6 x {n} + 2: stem conv, 3 stages x {n} blocks x 2 convs, fc.",
+        hints.get(round(value, 6), "write depth = 6n + 2 and solve for n."),
+    )
 
 
 def check_degradation_cause(answer: Any) -> bool:
@@ -30,16 +47,18 @@ def check_degradation_cause(answer: Any) -> bool:
     choice = str(answer).strip().lower()[:1]
     hints = {
         "a": "overfitting would give a deeper net a *lower* training error and a higher test error; "
-             "plain-56 has the higher training error too.",
+        "plain-56 has the higher training error too.",
         "b": "with BN, the measured gradient norms at initialisation do not vanish: the first layers of "
-             "plain-56 get gradients as large as (or larger than) the last ones.",
+        "plain-56 get gradients as large as (or larger than) the last ones.",
         "d": "plain-56 has about three times the parameters of plain-20, and a deeper net can copy a "
-             "shallower one (extra layers = identity), so capacity is not what is missing.",
+        "shallower one (extra layers = identity), so capacity is not what is missing.",
     }
-    return report(choice == "c",
-                  "the deeper plain net fits even its training data worse: an optimisation difficulty, "
-                  "not overfitting and not (with BN) vanishing gradients.",
-                  hints.get(choice, "choose one of 'a', 'b', 'c', 'd'."))
+    return report(
+        choice == "c",
+        "the deeper plain net fits even its training data worse: an optimisation difficulty, "
+        "not overfitting and not (with BN) vanishing gradients.",
+        hints.get(choice, "choose one of 'a', 'b', 'c', 'd'."),
+    )
 
 
 def check_lag1_autocorrelation(fn: Any) -> bool:
@@ -48,13 +67,13 @@ def check_lag1_autocorrelation(fn: Any) -> bool:
         return False
     if not callable(fn):
         return report(False, "", "pass your function itself: check_lag1_autocorrelation(lag1)")
-    import numpy as np
-
-    from course_utils.analysis import autocorrelation
 
     rng = np.random.default_rng(3)
-    cases = {"white noise": rng.standard_normal(256), "a random walk": rng.standard_normal(256).cumsum() + 5.0,
-             "a sine": np.sin(np.linspace(0, 6, 64)) + 2.0}
+    cases = {
+        "white noise": rng.standard_normal(256),
+        "a random walk": rng.standard_normal(256).cumsum() + 5.0,
+        "a sine": np.sin(np.linspace(0, 6, 64)) + 2.0,
+    }
     for what, g in cases.items():
         want = float(autocorrelation(g, max_lag=1)[1])
         try:
@@ -66,12 +85,20 @@ def check_lag1_autocorrelation(fn: Any) -> bool:
             if abs(got - float(g[:-1] @ g[1:] / (g @ g))) < 1e-6:
                 return report(False, "", f"on {what}: subtract the mean first (g - g.mean()).")
             if abs(got - float(np.corrcoef(g[:-1], g[1:])[0, 1])) < 1e-6:
-                return report(False, "", f"on {what}: close, but np.corrcoef normalises each shifted copy "
-                              "separately; divide by the full sum of (g - mean)^2 instead.")
+                return report(
+                    False,
+                    "",
+                    f"on {what}: close, but np.corrcoef normalises each shifted copy "
+                    "separately; divide by the full sum of (g - mean)^2 instead.",
+                )
             if abs(got - float(g0[:-1] @ g0[1:])) < 1e-6:
                 return report(False, "", f"on {what}: normalise by the lag-0 value sum((g - mean)^2), so r(0) = 1.")
-            return report(False, "", f"on {what}: expected {want:.4f}, got {got:.4f}. "
-                          "r(1) = sum((g[i] - m)(g[i+1] - m)) / sum((g[i] - m)^2).")
+            return report(
+                False,
+                "",
+                f"on {what}: expected {want:.4f}, got {got:.4f}. "
+                "r(1) = sum((g[i] - m)(g[i+1] - m)) / sum((g[i] - m)^2).",
+            )
     return report(True, "white noise gives r(1) ~ 0, a random walk and a sine stay close to 1.", "")
 
 
@@ -82,9 +109,6 @@ def check_identity_init(fn: Any) -> bool:
         return False
     if not callable(fn):
         return report(False, "", "pass your function itself: check_identity_init(make_identity)")
-    import torch
-
-    from course_utils.models import BasicBlock
 
     gen = torch.Generator().manual_seed(5)
     with torch.random.fork_rng(devices=[]):  # leave the notebook's random state alone
@@ -105,14 +129,26 @@ def check_identity_init(fn: Any) -> bool:
             block.train(mode == "train")
             diffs[mode] = (block(x) - x).abs().max().item()
     if diffs["train"] == 0 and diffs["eval"] == 0:
-        return report(True, "F(x) = 0, so the block outputs relu(0 + x) = x on its non-negative inputs. "
-                      "This is what zero_init_residual does: bn2.weight = 0.", "")
+        return report(
+            True,
+            "F(x) = 0, so the block outputs relu(0 + x) = x on its non-negative inputs. "
+            "This is what zero_init_residual does: bn2.weight = 0.",
+            "",
+        )
     if diffs["train"] == 0:
-        return report(False, "", f"identity in train mode only (eval-mode difference {diffs['eval']:.3g}): "
-                      "in eval mode BN subtracts its running mean, so a zero conv output does not stay zero. "
-                      "Zero the scale of the last BN instead.")
-    return report(False, "", f"max |block(x) - x| = {diffs['train']:.3g}. Make the residual branch F output exactly "
-                  "zero: which single parameter of the last layer of F multiplies everything it outputs?")
+        return report(
+            False,
+            "",
+            f"identity in train mode only (eval-mode difference {diffs['eval']:.3g}): "
+            "in eval mode BN subtracts its running mean, so a zero conv output does not stay zero. "
+            "Zero the scale of the last BN instead.",
+        )
+    return report(
+        False,
+        "",
+        f"max |block(x) - x| = {diffs['train']:.3g}. Make the residual branch F output exactly "
+        "zero: which single parameter of the last layer of F multiplies everything it outputs?",
+    )
 
 
 def check_sensitivity(mapping: Any, residual: Any) -> bool:
@@ -129,16 +165,21 @@ def check_sensitivity(mapping: Any, residual: Any) -> bool:
         return math.isclose(a, b, rel_tol=2e-3)
 
     if near(m, want_m) and near(r, want_r):
-        return report(True, f"H must move by 0.2/8.4 = {want_m:.2%}, F by 0.2/0.4 = {want_r:.0%}: "
-                      "the same step, measured against a much smaller quantity.", "")
+        return report(
+            True,
+            f"H must move by 0.2/8.4 = {want_m:.2%}, F by 0.2/0.4 = {want_r:.0%}: "
+            "the same step, measured against a much smaller quantity.",
+            "",
+        )
     if near(m, 100 * want_m) or near(r, 100 * want_r):
         return report(False, "", "give fractions, not percent (0.5, not 50).")
     if near(r, 1.0):
         return report(False, "", "the target residual is 8.2 - 8 = 0.2, not 0: F moves from 0.4 to 0.2.")
     if near(m, 0.2 / 8.2) or near(r, 0.2 / 0.2):
         return report(False, "", "divide by the size *before* the change (H = 8.4, F = 0.4).")
-    return report(False, "", "relative change = |after - before| / |before|, for H (8.4 -> 8.2) and "
-                  "for F = H - x (0.4 -> 0.2).")
+    return report(
+        False, "", "relative change = |after - before| / |before|, for H (8.4 -> 8.2) and for F = H - x (0.4 -> 0.2)."
+    )
 
 
 def check_gradient_factor(answer: Any) -> bool:
@@ -147,14 +188,22 @@ def check_gradient_factor(answer: Any) -> bool:
     value = numeric(answer)
     if value is None:
         return False
-    want = 1.02 ** 50
+    want = 1.02**50
     if math.isclose(value, want, rel_tol=1e-3):
-        return report(True, f"(1 + 0.02)^50 = {want:.3f}. A plain stack with the same dF/dx would give "
-                      f"0.02^50 = {0.02 ** 50:.1e}.", "")
-    hints = [(1 + 50 * 0.02, "the chain rule multiplies the 50 factors (1 + dF/dx); it does not add them."),
-             (0.02 ** 50, "that is the plain stack, where each layer contributes dF/dx alone; "
-                          "a residual block contributes 1 + dF/dx."),
-             (1.02, "that is one block; there are 50.")]
+        return report(
+            True,
+            f"(1 + 0.02)^50 = {want:.3f}. A plain stack with the same dF/dx would give 0.02^50 = {0.02**50:.1e}.",
+            "",
+        )
+    hints = [
+        (1 + 50 * 0.02, "the chain rule multiplies the 50 factors (1 + dF/dx); it does not add them."),
+        (
+            0.02**50,
+            "that is the plain stack, where each layer contributes dF/dx alone; "
+            "a residual block contributes 1 + dF/dx.",
+        ),
+        (1.02, "that is one block; there are 50."),
+    ]
     for val, hint in hints:
         if math.isclose(value, val, rel_tol=1e-3):
             return report(False, "", hint)

@@ -4,6 +4,7 @@ parameter and MAC counts, block parameters, a size-agnostic classifier head.
 Every truth is measured on a real torch module (``nn.Conv2d``, ``models.BasicBlock``, ...);
 each known slip (floor vs ceil, forgotten padding, FLOPs vs MACs, BN buffers, ...) gets its own hint.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,12 +17,17 @@ from course_utils import models
 from course_utils.checks._reference import reference_block, torch_conv_out, try_forward
 from course_utils.checks._verdict import first_slip, report, unanswered
 
-__all__ = ["check_conv_out", "check_receptive_field", "check_conv_params", "check_conv_macs",
-           "check_block_params", "check_head"]
+__all__ = [
+    "check_conv_out",
+    "check_receptive_field",
+    "check_conv_params",
+    "check_conv_macs",
+    "check_block_params",
+    "check_head",
+]
 
 
-def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding: int = 0,
-                   dilation: int = 1) -> bool:
+def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> bool:
     """Output size of a conv on a ``size`` x ``size`` input, checked against ``nn.Conv2d``."""
     if unanswered(answer):
         return False
@@ -29,21 +35,29 @@ def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding
     span = dilation * (kernel - 1) + 1  # the window's extent
     inner = size + 2 * padding - span
     slips = [
-        (inner / stride + 1, "the division is rounded down (floor): a window that would stick out "
-                             "past the padding is simply not used."),
+        (
+            inner / stride + 1,
+            "the division is rounded down (floor): a window that would stick out past the padding is simply not used.",
+        ),
         (inner // stride, "count the first window too: floor(...) counts the steps *after* it, so add 1."),
-        (math.ceil(inner / stride) + 1, "convolutions round down (floor); only pooling with "
-                                        "ceil_mode=True rounds up."),
+        (math.ceil(inner / stride) + 1, "convolutions round down (floor); only pooling with ceil_mode=True rounds up."),
         ((size + padding - span) // stride + 1, "padding goes on both sides: add 2p, not p."),
-        ((size - span) // stride + 1, f"the {padding} pixel(s) of padding on each side widen the input to "
-                                      f"{size + 2 * padding}."),
-        ((size + 2 * padding - kernel) // stride + 1, f"a dilated kernel spans d(k-1)+1 = {span} pixels, "
-                                                      f"not {kernel}."),
+        (
+            (size - span) // stride + 1,
+            f"the {padding} pixel(s) of padding on each side widen the input to {size + 2 * padding}.",
+        ),
+        (
+            (size + 2 * padding - kernel) // stride + 1,
+            f"a dilated kernel spans d(k-1)+1 = {span} pixels, not {kernel}.",
+        ),
     ]
     hint = first_slip(answer, truth, slips, "use out = floor((in + 2p - d(k-1) - 1) / s) + 1.")
-    return report(answer == truth,
-                  f"{truth} = floor(({size} + 2·{padding} - {dilation}·({kernel}-1) - 1) / {stride}) + 1, "
-                  "as nn.Conv2d computes it.", f"{answer} is not it: {hint}")
+    return report(
+        answer == truth,
+        f"{truth} = floor(({size} + 2·{padding} - {dilation}·({kernel}-1) - 1) / {stride}) + 1, "
+        "as nn.Conv2d computes it.",
+        f"{answer} is not it: {hint}",
+    )
 
 
 def check_receptive_field(answer: Any, layers: list[tuple[int, ...]]) -> bool:
@@ -55,36 +69,57 @@ def check_receptive_field(answer: Any, layers: list[tuple[int, ...]]) -> bool:
         rf += (d[0] if d else 1) * (k - 1) * jump  # each tap step moves `jump` input pixels
         no_jump += (d[0] if d else 1) * (k - 1)
         jump *= s
-    slips = [(no_jump, "after a stride-s layer, one step of a later kernel moves s input pixels: "
-                       "multiply each (k-1) by the product of the strides before it (the jump)."),
-             (sum(k for k, *_ in layers), "receptive fields do not add kernel sizes: each layer adds "
-                                          "(k-1)·jump, two 3x3 convs see 5x5, not 6x6."),
-             (math.prod(k for k, *_ in layers), "receptive fields grow by addition, not multiplication.")]
+    slips = [
+        (
+            no_jump,
+            "after a stride-s layer, one step of a later kernel moves s input pixels: "
+            "multiply each (k-1) by the product of the strides before it (the jump).",
+        ),
+        (
+            sum(k for k, *_ in layers),
+            "receptive fields do not add kernel sizes: each layer adds (k-1)·jump, two 3x3 convs see 5x5, not 6x6.",
+        ),
+        (math.prod(k for k, *_ in layers), "receptive fields grow by addition, not multiplication."),
+    ]
     hint = first_slip(answer, rf, slips, "start at 1, then add (k-1)·jump per layer, jump *= stride.")
-    return report(answer == rf, f"{rf}x{rf} input pixels reach one output of the last layer.",
-                  f"{answer} is not it: {hint}")
+    return report(
+        answer == rf, f"{rf}x{rf} input pixels reach one output of the last layer.", f"{answer} is not it: {hint}"
+    )
 
 
-def check_conv_params(answer: Any, in_channels: int, out_channels: int, kernel: int,
-                      bias: bool = False) -> bool:
+def check_conv_params(answer: Any, in_channels: int, out_channels: int, kernel: int, bias: bool = False) -> bool:
     """Parameters of one ``nn.Conv2d``; the truth is counted on a real module."""
     if unanswered(answer):
         return False
     truth = models.count_params(nn.Conv2d(in_channels, out_channels, kernel, bias=bias))
     w = in_channels * out_channels * kernel * kernel
-    slips = [(w + out_channels, "this conv has bias=False (the BN after it has its own shift)."),
-             (w, f"bias=True adds one parameter per output channel (+{out_channels})."),
-             (out_channels * kernel * kernel + bias * out_channels,
-              "every filter spans all input channels: multiply by C_in."),
-             (in_channels * out_channels + bias * out_channels, "each filter has k·k weights per input channel."),
-             (in_channels * out_channels * kernel + bias * out_channels, "a k x k kernel has k² weights, not k.")]
+    slips = [
+        (w + out_channels, "this conv has bias=False (the BN after it has its own shift)."),
+        (w, f"bias=True adds one parameter per output channel (+{out_channels})."),
+        (
+            out_channels * kernel * kernel + bias * out_channels,
+            "every filter spans all input channels: multiply by C_in.",
+        ),
+        (in_channels * out_channels + bias * out_channels, "each filter has k·k weights per input channel."),
+        (in_channels * out_channels * kernel + bias * out_channels, "a k x k kernel has k² weights, not k."),
+    ]
     hint = first_slip(answer, truth, slips, "weights = C_in · C_out · k · k (+ C_out if bias).")
-    return report(answer == truth, f"{truth:,} = {in_channels}·{out_channels}·{kernel}·{kernel}"
-                  + (f" + {out_channels}" if bias else "") + ".", f"{answer} is not it: {hint}")
+    return report(
+        answer == truth,
+        f"{truth:,} = {in_channels}·{out_channels}·{kernel}·{kernel}" + (f" + {out_channels}" if bias else "") + ".",
+        f"{answer} is not it: {hint}",
+    )
 
 
-def check_conv_macs(answer: Any, in_channels: int, out_channels: int, kernel: int, size: int,
-                    stride: int = 1, padding: int | None = None) -> bool:
+def check_conv_macs(
+    answer: Any,
+    in_channels: int,
+    out_channels: int,
+    kernel: int,
+    size: int,
+    stride: int = 1,
+    padding: int | None = None,
+) -> bool:
     """Multiply-accumulates of one bias-free conv on a ``size`` x ``size`` input ("same" padding by default)."""
     if unanswered(answer):
         return False
@@ -92,18 +127,23 @@ def check_conv_macs(answer: Any, in_channels: int, out_channels: int, kernel: in
     out = torch_conv_out(size, kernel, stride, padding)
     per_position = in_channels * out_channels * kernel * kernel  # = the weights
     truth = per_position * out * out
-    slips = [(2 * truth, "that is the FLOP count (one multiply + one add per MAC); count MACs."),
-             (per_position * size * size, f"count per *output* position: the output is {out}x{out}, "
-                                          f"not {size}x{size}."),
-             (per_position, "that is the weight count: each weight is used once per output position."),
-             (out_channels * kernel * kernel * out * out, "each output value sums over all C_in input channels.")]
+    slips = [
+        (2 * truth, "that is the FLOP count (one multiply + one add per MAC); count MACs."),
+        (per_position * size * size, f"count per *output* position: the output is {out}x{out}, not {size}x{size}."),
+        (per_position, "that is the weight count: each weight is used once per output position."),
+        (out_channels * kernel * kernel * out * out, "each output value sums over all C_in input channels."),
+    ]
     hint = first_slip(answer, truth, slips, "MACs = C_in · k · k · C_out · H_out · W_out.")
-    return report(answer == truth, f"{truth:,} = {per_position:,} weights x {out}·{out} output positions.",
-                  f"{answer} is not it: {hint}")
+    return report(
+        answer == truth,
+        f"{truth:,} = {per_position:,} weights x {out}·{out} output positions.",
+        f"{answer} is not it: {hint}",
+    )
 
 
-def check_block_params(answer: Any, kind: str = "basic", in_planes: int = 64, planes: int = 64,
-                       stride: int = 1) -> bool:
+def check_block_params(
+    answer: Any, kind: str = "basic", in_planes: int = 64, planes: int = 64, stride: int = 1
+) -> bool:
     """Parameters of one residual block (BN included, option-B projection where the shape changes)."""
     if unanswered(answer):
         return False
@@ -114,16 +154,24 @@ def check_block_params(answer: Any, kind: str = "basic", in_planes: int = 64, pl
     w = sum(c.weight.numel() for c in convs)
     bn = sum(2 * b.num_features for b in bns)
     down = models.count_params(block.downsample) if block.downsample is not None else 0
-    slips = [(w, "BatchNorm learns a scale and a shift per channel: add 2·C for every BN."),
-             (w + 2 * bn, "BN's running mean and variance are buffers, not parameters: 2 per channel."),
-             (w + bn + sum(c.out_channels for c in convs), "the convs of a ResNet have bias=False."),
-             (truth - down, "the projection shortcut (1x1 conv + BN) has parameters too."),
-             (2 * (9 * in_planes * in_planes + 2 * in_planes), "a bottleneck is 1x1 -> 3x3 -> 1x1, "
-                                                               "not two 3x3 convs at full width.")]
+    slips = [
+        (w, "BatchNorm learns a scale and a shift per channel: add 2·C for every BN."),
+        (w + 2 * bn, "BN's running mean and variance are buffers, not parameters: 2 per channel."),
+        (w + bn + sum(c.out_channels for c in convs), "the convs of a ResNet have bias=False."),
+        (truth - down, "the projection shortcut (1x1 conv + BN) has parameters too."),
+        (
+            2 * (9 * in_planes * in_planes + 2 * in_planes),
+            "a bottleneck is 1x1 -> 3x3 -> 1x1, not two 3x3 convs at full width.",
+        ),
+    ]
     hint = first_slip(answer, truth, slips, "add the conv weights (C_in·C_out·k·k each) and 2·C per BN.")
-    return report(answer == truth, f"{truth:,} = {w:,} conv weights + {bn:,} BN parameters"
-                  + (f" (projection shortcut included: {down:,})" if down else "") + ".",
-                  f"{answer} is not it: {hint}")
+    return report(
+        answer == truth,
+        f"{truth:,} = {w:,} conv weights + {bn:,} BN parameters"
+        + (f" (projection shortcut included: {down:,})" if down else "")
+        + ".",
+        f"{answer} is not it: {hint}",
+    )
 
 
 def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bool:
@@ -135,8 +183,11 @@ def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bo
     try:
         head = make_head(channels, num_classes).eval()
     except Exception as err:  # noqa: BLE001
-        return report(False, "", f"make_head({channels}, {num_classes}) must return an nn.Module; it raised "
-                      f"{type(err).__name__}: {err}")
+        return report(
+            False,
+            "",
+            f"make_head({channels}, {num_classes}) must return an nn.Module; it raised {type(err).__name__}: {err}",
+        )
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(2, channels, 2, 2, generator=g)
     results = {}
@@ -144,13 +195,22 @@ def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bo
         x = feats.repeat(1, 1, s, s) if s % 2 == 0 else feats.mean((2, 3), keepdim=True).repeat(1, 1, s, s)
         y, err = try_forward(head, x)
         if y is None:
-            return report(False, "", f"the head fails on a {s}x{s} feature map ({32 * s}x{32 * s} input) {err}. "
-                          "A fixed pooling window or a Linear sized for one map fits one input size only.")
+            return report(
+                False,
+                "",
+                f"the head fails on a {s}x{s} feature map ({32 * s}x{32 * s} input) {err}. "
+                "A fixed pooling window or a Linear sized for one map fits one input size only.",
+            )
         if y.shape != (2, num_classes):
-            return report(False, "", f"on a {s}x{s} map the head returns {tuple(y.shape)}, expected (2, {num_classes}).")
+            return report(
+                False, "", f"on a {s}x{s} map the head returns {tuple(y.shape)}, expected (2, {num_classes})."
+            )
         results[s] = y
     same = all(torch.allclose(results[s], results[2], atol=1e-5) for s in (4, 8))
-    return report(same, "the head accepts every size and gives the same answer for the same content: "
-                  "global pooling, then the classifier.",
-                  "a map tiled to a larger size gets a different answer: pool over the whole map "
-                  "(nn.AdaptiveAvgPool2d(1)) before the Linear layer.")
+    return report(
+        same,
+        "the head accepts every size and gives the same answer for the same content: "
+        "global pooling, then the classifier.",
+        "a map tiled to a larger size gets a different answer: pool over the whole map "
+        "(nn.AdaptiveAvgPool2d(1)) before the Linear layer.",
+    )

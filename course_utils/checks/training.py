@@ -1,15 +1,29 @@
 """Exercise checks of notebooks 05-07 (training, Fig. 6, why it works)."""
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from course_utils.checks._verdict import as_number, numeric, report, unanswered
+import torch
 
-__all__ = ["check_epochs", "check_lr", "check_augmentation_views", "check_mean_shape",
-           "check_fig6_lines", "check_shortcut_params", "check_milestone_epoch",
-           "check_error_noise", "check_response_count", "check_deletable_blocks",
-           "check_filter_normalization", "check_filter_norm_reason"]
+from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.models import count_params, plain_cifar, resnet_cifar
+
+__all__ = [
+    "check_epochs",
+    "check_lr",
+    "check_augmentation_views",
+    "check_mean_shape",
+    "check_fig6_lines",
+    "check_shortcut_params",
+    "check_milestone_epoch",
+    "check_error_noise",
+    "check_response_count",
+    "check_deletable_blocks",
+    "check_filter_normalization",
+    "check_filter_norm_reason",
+]
 
 
 # notebooks 05-06 (training on CIFAR-10, Fig. 6): the paper's recipe in numbers
@@ -18,27 +32,40 @@ _PAPER_TRAIN_IMAGES = 45_000  # the 45k/5k train/val split of He et al. 2015, se
 _PAPER_MILESTONES = (32_000, 48_000)
 
 
-def check_epochs(answer: Any, iterations: int = 64_000, batch_size: int = 128,
-                 train_images: int = _PAPER_TRAIN_IMAGES) -> bool:
+def check_epochs(
+    answer: Any, iterations: int = 64_000, batch_size: int = 128, train_images: int = _PAPER_TRAIN_IMAGES
+) -> bool:
     """Exercise 05.1: epochs (passes over the training split) in ``iterations`` minibatches."""
     value = numeric(answer)
     if value is None:
         return False
     want = iterations * batch_size / train_images
     if abs(value - want) <= 0.05 * max(1.0, want / 100):
-        return report(True, f"{iterations:,} x {batch_size} = {iterations * batch_size:,} images seen = "
-                      f"{want:.2f} passes over {train_images:,} images.", "")
+        return report(
+            True,
+            f"{iterations:,} x {batch_size} = {iterations * batch_size:,} images seen = "
+            f"{want:.2f} passes over {train_images:,} images.",
+            "",
+        )
     if abs(value - iterations * batch_size / 50_000) < 0.1:
-        return report(False, "", "that divides by all 50,000 training images; the paper's schedule was "
-                      f"set on the {train_images:,}-image training part of the 45k/5k split.")
+        return report(
+            False,
+            "",
+            "that divides by all 50,000 training images; the paper's schedule was "
+            f"set on the {train_images:,}-image training part of the 45k/5k split.",
+        )
     if abs(value - iterations / batch_size) < 0.1 or abs(value - iterations / train_images) < 0.01:
-        return report(False, "", "one iteration processes one minibatch of images: images seen = "
-                      "iterations x batch size; an epoch is one pass over the training images.")
+        return report(
+            False,
+            "",
+            "one iteration processes one minibatch of images: images seen = "
+            "iterations x batch size; an epoch is one pass over the training images.",
+        )
     return report(False, "", "epochs = iterations x batch size / training images.")
 
 
 def _paper_lr(iteration: int, depth: int) -> float:
-    """The paper's lr at 0-based ``iteration``: warm-up 0.01 for 400 its at depth >= 110, then 0.1 / 10 per milestone."""
+    """The paper's lr at 0-based ``iteration``: warm-up 0.01 for 400 its at depth >= 110, then 0.1 / 10 a milestone."""
     if depth >= 110 and iteration < 400:
         return 0.01
     return 0.1 * 0.1 ** sum(iteration >= m for m in _PAPER_MILESTONES)
@@ -56,11 +83,15 @@ def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
     if depth >= 110 and iteration < 400 and math.isclose(value, 0.1, rel_tol=1e-6):
         hint = "a net of depth >= 110 first warms up at lr 0.01 for about 400 iterations, then goes back to 0.1."
     elif value > want:
-        hint = (f"iteration {iteration:,} is past {passed} milestone(s) ({', '.join(f'{m:,}' for m in _PAPER_MILESTONES)}):"
-                " divide 0.1 by 10 once per milestone passed.")
+        hint = (
+            f"iteration {iteration:,} is past {passed} milestone(s) ({', '.join(f'{m:,}' for m in _PAPER_MILESTONES)}):"
+            " divide 0.1 by 10 once per milestone passed."
+        )
     else:
-        hint = (f"only {passed} milestone(s) of {', '.join(f'{m:,}' for m in _PAPER_MILESTONES)} lie at or before "
-                f"iteration {iteration:,}.")
+        hint = (
+            f"only {passed} milestone(s) of {', '.join(f'{m:,}' for m in _PAPER_MILESTONES)} lie at or before "
+            f"iteration {iteration:,}."
+        )
     return report(False, "", hint)
 
 
@@ -71,14 +102,18 @@ def check_augmentation_views(answer: Any, pad: int = 4) -> bool:
         return False
     offsets = 2 * pad + 1
     want = offsets * offsets * 2
-    hints = {offsets * offsets: "and each crop can also be mirrored: x2.",
-             (2 * pad) ** 2 * 2: f"the offsets run from 0 to {2 * pad} *inclusive*: {offsets} values per axis.",
-             (2 * pad) ** 2: f"the offsets run from 0 to {2 * pad} inclusive ({offsets} values), and mirroring doubles.",
-             offsets * 2: "the crop moves along both axes independently: offsets x offsets.",
-             offsets * offsets * 4: "only horizontal flips: x2, not x4."}
-    return report(value == want, f"{offsets} x {offsets} crop offsets x 2 (mirrored or not) = {want}.",
-                  hints.get(value, f"count the crop positions per axis in a {32 + 2 * pad}-pixel padded image, "
-                            "then the flips."))
+    hints = {
+        offsets * offsets: "and each crop can also be mirrored: x2.",
+        (2 * pad) ** 2 * 2: f"the offsets run from 0 to {2 * pad} *inclusive*: {offsets} values per axis.",
+        (2 * pad) ** 2: f"the offsets run from 0 to {2 * pad} inclusive ({offsets} values), and mirroring doubles.",
+        offsets * 2: "the crop moves along both axes independently: offsets x offsets.",
+        offsets * offsets * 4: "only horizontal flips: x2, not x4.",
+    }
+    return report(
+        value == want,
+        f"{offsets} x {offsets} crop offsets x 2 (mirrored or not) = {want}.",
+        hints.get(value, f"count the crop positions per axis in a {32 + 2 * pad}-pixel padded image, then the flips."),
+    )
 
 
 def check_mean_shape(answer: Any) -> bool:
@@ -89,13 +124,18 @@ def check_mean_shape(answer: Any) -> bool:
         shape = tuple(int(s) for s in answer)
     except (TypeError, ValueError):
         return report(False, "", f"answer with a shape, e.g. (2, 5), got {answer!r}")
-    hints = {(3,): "that is the per-channel mean; the per-pixel mean has one value per channel *and* position.",
-             (32, 32, 3): "right numbers, but PyTorch stores images channels first: (C, H, W).",
-             (32, 32): "each colour channel has its own mean at every position.",
-             (50000, 3, 32, 32): "the mean is taken over the images: that axis disappears.",
-             (45000, 3, 32, 32): "the mean is taken over the images: that axis disappears."}
-    return report(shape == (3, 32, 32), "one mean for every channel and pixel: (3, 32, 32), the shape of one image.",
-                  hints.get(shape, "average the training images (N, 3, 32, 32) over the image axis."))
+    hints = {
+        (3,): "that is the per-channel mean; the per-pixel mean has one value per channel *and* position.",
+        (32, 32, 3): "right numbers, but PyTorch stores images channels first: (C, H, W).",
+        (32, 32): "each colour channel has its own mean at every position.",
+        (50000, 3, 32, 32): "the mean is taken over the images: that axis disappears.",
+        (45000, 3, 32, 32): "the mean is taken over the images: that axis disappears.",
+    }
+    return report(
+        shape == (3, 32, 32),
+        "one mean for every channel and pixel: (3, 32, 32), the shape of one image.",
+        hints.get(shape, "average the training images (N, 3, 32, 32) over the image axis."),
+    )
 
 
 def check_fig6_lines(thin: Any, bold: Any) -> bool:
@@ -107,12 +147,19 @@ def check_fig6_lines(thin: Any, bold: Any) -> bool:
     if t is None or b is None:
         return report(False, "", "answer each with 'train' or 'test'.")
     if (t, b) == ("train", "test"):
-        return report(True, "thin/dashed = training error (a running mean over the last iterations), "
-                      "bold = test error (the whole test set, at intervals).", "")
+        return report(
+            True,
+            "thin/dashed = training error (a running mean over the last iterations), "
+            "bold = test error (the whole test set, at intervals).",
+            "",
+        )
     if t == b:
         return report(False, "", "each model has one curve of each kind.")
-    return report(False, "", "swapped: which curve sits *below* the other at the end of training, "
-                  "and which error should be the lower one?")
+    return report(
+        False,
+        "",
+        "swapped: which curve sits *below* the other at the end of training, and which error should be the lower one?",
+    )
 
 
 def check_shortcut_params(answer: Any) -> bool:
@@ -120,13 +167,14 @@ def check_shortcut_params(answer: Any) -> bool:
     value = numeric(answer)
     if value is None:
         return False
-    from course_utils.models import count_params, plain_cifar, resnet_cifar
 
     want = count_params(resnet_cifar(20)) - count_params(plain_cifar(20))
-    return report(value == want,
-                  "option A shortcuts are identities (subsampled and zero-padded where the shape changes): "
-                  "no parameters, so Fig. 6 compares nets of exactly the same size.",
-                  "count the parameters of an option-A shortcut: it only subsamples and pads with zeros.")
+    return report(
+        value == want,
+        "option A shortcuts are identities (subsampled and zero-padded where the shape changes): "
+        "no parameters, so Fig. 6 compares nets of exactly the same size.",
+        "count the parameters of an option-A shortcut: it only subsamples and pads with zeros.",
+    )
 
 
 def check_milestone_epoch(answer: Any) -> bool:
@@ -136,8 +184,12 @@ def check_milestone_epoch(answer: Any) -> bool:
         return False
     want = _PAPER_MILESTONES[0] * 128 / _PAPER_TRAIN_IMAGES
     if abs(value - want) < 0.05:
-        return report(True, f"32,000 x 128 / 45,000 = {want:.2f} epochs; the second drop comes at "
-                      f"{_PAPER_MILESTONES[1] * 128 / _PAPER_TRAIN_IMAGES:.1f} and the end at 182.0.", "")
+        return report(
+            True,
+            f"32,000 x 128 / 45,000 = {want:.2f} epochs; the second drop comes at "
+            f"{_PAPER_MILESTONES[1] * 128 / _PAPER_TRAIN_IMAGES:.1f} and the end at 182.0.",
+            "",
+        )
     if abs(value - _PAPER_MILESTONES[0] * 128 / 50_000) < 0.05:
         return report(False, "", "divide by the 45,000 images of the training split, not 50,000.")
     return report(False, "", "epochs = iterations x batch size / training images.")
@@ -154,14 +206,22 @@ def check_error_noise(se_2000: Any, se_10000: Any, error: float = 7.0) -> bool:
     p = error / 100
     want = [100 * math.sqrt(p * (1 - p) / n) for n in (2000, 10_000)]
     if all(abs(x - w) <= 0.02 for x, w in zip((a, b), want)):
-        return report(True, f"+-{want[0]:.2f} and +-{want[1]:.2f} percentage points: differences of a few tenths "
-                      "of a point between runs are within the noise of the measurement.", "")
+        return report(
+            True,
+            f"+-{want[0]:.2f} and +-{want[1]:.2f} percentage points: differences of a few tenths "
+            "of a point between runs are within the noise of the measurement.",
+            "",
+        )
     if all(abs(x - w / 100) <= 0.0002 for x, w in zip((a, b), want)):
         return report(False, "", "right, but as a fraction; give percentage points (multiply by 100).")
     if all(abs(x - 1e4 * p * (1 - p) / n) <= 0.002 for x, n in zip((a, b), (2000, 10_000))):  # pp^2
         return report(False, "", "that is the variance; take its square root.")
-    return report(False, "", "standard error of a proportion p on n images: sqrt(p (1 - p) / n), with p = "
-                  f"{p}; then x 100 for percentage points.")
+    return report(
+        False,
+        "",
+        "standard error of a proportion p on n images: sqrt(p (1 - p) / n), with p = "
+        f"{p}; then x 100 for percentage points.",
+    )
 
 
 # notebook 07 (why it works): layer responses, lesions, loss landscapes
@@ -180,12 +240,16 @@ def check_response_count(answer: Any, depth: int = 56) -> bool:
         return report(False, "", f"answer with a whole number, got {answer!r}")
     blocks = _cifar_blocks(depth)
     right = 2 * blocks + 1
-    hints = {depth: "the last layer is the fully connected classifier, not a 3x3 conv.",
-             2 * blocks: "the first (stem) conv is a 3x3 layer with its own BN too.",
-             blocks: "each block holds two 3x3 convs, each followed by a BN."}
-    return report(value == right,
-                  f"{right} = 1 stem conv + {blocks} blocks x 2 convs; only the fc layer has no 3x3 response.",
-                  hints.get(value, f"count the 3x3 convs: the stem, then 2 per block in {blocks} blocks."))
+    hints = {
+        depth: "the last layer is the fully connected classifier, not a 3x3 conv.",
+        2 * blocks: "the first (stem) conv is a 3x3 layer with its own BN too.",
+        blocks: "each block holds two 3x3 convs, each followed by a BN.",
+    }
+    return report(
+        value == right,
+        f"{right} = 1 stem conv + {blocks} blocks x 2 convs; only the fc layer has no 3x3 response.",
+        hints.get(value, f"count the 3x3 convs: the stem, then 2 per block in {blocks} blocks."),
+    )
 
 
 def check_deletable_blocks(answer: Any, depth: int = 56) -> bool:
@@ -198,15 +262,23 @@ def check_deletable_blocks(answer: Any, depth: int = 56) -> bool:
         return report(False, "", f"answer with a pair of whole numbers (plain, resnet), got {answer!r}")
     blocks = _cifar_blocks(depth)
     if (plain, resnet) == (blocks - 2, blocks):
-        return report(True, f"plain-{depth}: {blocks - 2} of {blocks} (two blocks change the shape and have "
-                      f"no other path); ResNet-{depth}: all {blocks}, the two downsampling blocks fall "
-                      f"back on their option-A shortcut.", "")
+        return report(
+            True,
+            f"plain-{depth}: {blocks - 2} of {blocks} (two blocks change the shape and have "
+            f"no other path); ResNet-{depth}: all {blocks}, the two downsampling blocks fall "
+            f"back on their option-A shortcut.",
+            "",
+        )
     if plain != blocks - 2:
-        hint = (f"plain-{depth} has {blocks} blocks; a block can only be removed if its input and output "
-                f"shapes match (which blocks halve the size and double the width?).")
+        hint = (
+            f"plain-{depth} has {blocks} blocks; a block can only be removed if its input and output "
+            f"shapes match (which blocks halve the size and double the width?)."
+        )
     else:
-        hint = ("every residual block keeps a path when its residual branch is deleted: its shortcut "
-                "(identity, or option A's subsample + zero channels where the shape changes).")
+        hint = (
+            "every residual block keeps a path when its residual branch is deleted: its shortcut "
+            "(identity, or option A's subsample + zero channels where the shape changes)."
+        )
     return report(False, "", hint)
 
 
@@ -217,7 +289,6 @@ def check_filter_normalization(fn: Any) -> bool:
         return False
     if not callable(fn):
         return report(False, "", "pass your function itself: check_filter_normalization(normalize_filters)")
-    import torch
 
     gen = torch.Generator().manual_seed(7)
     for shape in [(8, 4, 3, 3), (10, 16)]:  # a conv weight, a linear weight
@@ -232,14 +303,22 @@ def check_filter_normalization(fn: Any) -> bool:
         w_n, o_n = w.flatten(1).norm(dim=1), out.flatten(1).norm(dim=1)
         if not torch.allclose(o_n, w_n, rtol=1e-4):
             if torch.allclose(out.norm(), w.norm(), rtol=1e-4):
-                return report(False, "", "the whole tensor has the right norm, but each *filter* "
-                              "(out[i] for every i) must match w[i]'s norm.")
+                return report(
+                    False,
+                    "",
+                    "the whole tensor has the right norm, but each *filter* "
+                    "(out[i] for every i) must match w[i]'s norm.",
+                )
             return report(False, "", "each filter out[i] should have the norm of w[i].")
         cos = torch.nn.functional.cosine_similarity(out.flatten(1), d.flatten(1), dim=1)
         if not torch.allclose(cos, torch.ones_like(cos), atol=1e-4):
             return report(False, "", "only rescale each filter of the direction; do not change where it points.")
-    return report(True, "every filter of the direction now has the norm of its weight filter, "
-                  "for conv (4-D) and linear (2-D) weights alike.", "")
+    return report(
+        True,
+        "every filter of the direction now has the norm of its weight filter, "
+        "for conv (4-D) and linear (2-D) weights alike.",
+        "",
+    )
 
 
 def check_filter_norm_reason(answer: Any) -> bool:
@@ -252,7 +331,9 @@ def check_filter_norm_reason(answer: Any) -> bool:
         "c": "the directions are random, not gradients; normalisation does not make them descend.",
         "d": "BN layers keep working with any direction; the issue is what a step of size alpha means.",
     }
-    return report(choice == "b",
-                  "BN makes a conv's output invariant to its filters' scale, so only a step relative to "
-                  "each filter's norm means the same in every layer and every network.",
-                  hints.get(choice, "choose one of 'a', 'b', 'c', 'd'."))
+    return report(
+        choice == "b",
+        "BN makes a conv's output invariant to its filters' scale, so only a step relative to "
+        "each filter's norm means the same in every layer and every network.",
+        hints.get(choice, "choose one of 'a', 'b', 'c', 'd'."),
+    )

@@ -1,4 +1,5 @@
 """``python -m course_utils.experiments``."""
+
 import sys
 
 from course_utils.experiments.cli import main

@@ -1,10 +1,11 @@
 """``python -m course_utils.experiments fig6 ...``: the command line of the experiments."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from course_utils import data as cdata
 from course_utils.checkpoint import CheckpointError
@@ -20,48 +21,107 @@ def _csv(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m course_utils.experiments",
-                                description="Run a named experiment of the ResNet course.")
+    p = argparse.ArgumentParser(
+        prog="python -m course_utils.experiments", description="Run a named experiment of the ResNet course."
+    )
     sub = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    f = sub.add_parser("fig6", help="He et al. 2015, Fig. 6: plain vs residual nets on CIFAR-10",
-                       description="Train the Fig. 6 set with the paper's recipe; sized by $COURSE_PROFILE "
-                                   "(gpu: 64k iterations on all 50k training images; cpu: shortened; smoke: "
-                                   "seconds). Order of work: the four Fig. 6 nets with the first seed, then the "
-                                   "CIFAR ResNet-18, then the other seeds. Finished runs are skipped, interrupted "
-                                   "ones resume from their checkpoint.")
+    f = sub.add_parser(
+        "fig6",
+        help="He et al. 2015, Fig. 6: plain vs residual nets on CIFAR-10",
+        description="Train the Fig. 6 set with the paper's recipe; sized by $COURSE_PROFILE "
+        "(gpu: 64k iterations on all 50k training images; cpu: shortened; smoke: "
+        "seconds). Order of work: the four Fig. 6 nets with the first seed, then the "
+        "CIFAR ResNet-18, then the other seeds. Finished runs are skipped, interrupted "
+        "ones resume from their checkpoint.",
+    )
     out = results_dir("fig6").relative_to(repo_root())
-    f.add_argument("--models", type=_csv, default=None, metavar="M1,M2",
-                   help="comma-separated model names (default: the profile's set, e.g. "
-                        "plain20,plain56,resnet20,resnet56,resnet18_cifar on the gpu profile)")
-    f.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], default=[0], metavar="S1,S2",
-                   help="comma-separated seeds (default: 0); the CIFAR ResNet-18 runs with the first only")
-    f.add_argument("--iterations", type=int, default=None, metavar="N",
-                   help="iterations per run, overriding the profile's; the lr milestones scale with it "
-                        "(the paper: 64000, milestones 32000 and 48000)")
-    f.add_argument("--eval-every", type=int, default=None, metavar="N",
-                   help="iterations between two records of training/test error (default: the profile's)")
-    f.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help="iterations between two checkpoints (default: none by count); checkpoints are also "
-                        "written every 60 s of wall time, at the end, and before the time budget runs out")
-    f.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="stop cleanly before this many seconds, every run checkpointed; the same command resumes")
-    f.add_argument("--engine", default="auto", choices=("auto", *VARIANTS),
-                   help="how a step runs: graphs (CUDA graphs), compile (torch.compile), eager; auto probes "
-                        "the variants on a GPU and picks the fastest correct one per net (eager on a CPU)")
-    f.add_argument("--probe", action="store_true",
-                   help="print the probe table (steps/s, first-step agreement with eager, projected time) "
-                        "even when there is nothing to choose")
-    f.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help=f"output folder for <model>-s<seed>.json, summary.json, weights/ and checkpoints/ "
-                        f"(default: {out.as_posix()} in the repository)")
+    f.add_argument(
+        "--models",
+        type=_csv,
+        default=None,
+        metavar="M1,M2",
+        help="comma-separated model names (default: the profile's set, e.g. "
+        "plain20,plain56,resnet20,resnet56,resnet18_cifar on the gpu profile)",
+    )
+    f.add_argument(
+        "--seeds",
+        type=lambda s: [int(x) for x in _csv(s)],
+        default=[0],
+        metavar="S1,S2",
+        help="comma-separated seeds (default: 0); the CIFAR ResNet-18 runs with the first only",
+    )
+    f.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="iterations per run, overriding the profile's; the lr milestones scale with it "
+        "(the paper: 64000, milestones 32000 and 48000)",
+    )
+    f.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="iterations between two records of training/test error (default: the profile's)",
+    )
+    f.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="iterations between two checkpoints (default: none by count); checkpoints are also "
+        "written every 60 s of wall time, at the end, and before the time budget runs out",
+    )
+    f.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop cleanly before this many seconds, every run checkpointed; the same command resumes",
+    )
+    f.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", *VARIANTS),
+        help="how a step runs: graphs (CUDA graphs), compile (torch.compile), eager; auto probes "
+        "the variants on a GPU and picks the fastest correct one per net (eager on a CPU)",
+    )
+    f.add_argument(
+        "--probe",
+        action="store_true",
+        help="print the probe table (steps/s, first-step agreement with eager, projected time) "
+        "even when there is nothing to choose",
+    )
+    f.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"output folder for <model>-s<seed>.json, summary.json, weights/ and checkpoints/ "
+        f"(default: {out.as_posix()} in the repository)",
+    )
     f.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
-    f.add_argument("--profile", default=None, choices=("smoke", "cpu", "gpu"),
-                   help="budget profile (default: $COURSE_PROFILE, else gpu with CUDA, cpu without)")
-    f.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="CPU only: runs trained in N processes at once, the cores split among them (default: 1)")
-    f.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                   help="deterministic kernels; a resumed run then equals an uninterrupted one bitwise "
-                        "(default: on for a CPU, off for a GPU, where it is slower)")
+    f.add_argument(
+        "--profile",
+        default=None,
+        choices=("smoke", "cpu", "gpu"),
+        help="budget profile (default: $COURSE_PROFILE, else gpu with CUDA, cpu without)",
+    )
+    f.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU only: runs trained in N processes at once, the cores split among them (default: 1)",
+    )
+    f.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="deterministic kernels; a resumed run then equals an uninterrupted one bitwise "
+        "(default: on for a CPU, off for a GPU, where it is slower)",
+    )
     f.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
@@ -69,10 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        fig6(args.models, seeds=args.seeds, iterations=args.iterations, checkpoint_every=args.checkpoint_every,
-             out=args.out, profile=args.profile, device=None if args.device == "auto" else args.device,
-             eval_every=args.eval_every, jobs=args.jobs, deterministic=args.deterministic,
-             engine_name=args.engine, probe=args.probe, time_budget=args.time_budget, progress=args.progress)
+        fig6(
+            args.models,
+            seeds=args.seeds,
+            iterations=args.iterations,
+            checkpoint_every=args.checkpoint_every,
+            out=args.out,
+            profile=args.profile,
+            device=None if args.device == "auto" else args.device,
+            eval_every=args.eval_every,
+            jobs=args.jobs,
+            deterministic=args.deterministic,
+            engine_name=args.engine,
+            force_probe=args.probe,
+            time_budget=args.time_budget,
+            progress=args.progress,
+        )
     except (CheckpointError, FloatingPointError, ValueError, cdata.DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

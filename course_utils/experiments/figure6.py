@@ -10,21 +10,22 @@ A finished run is never repeated; an interrupted one resumes from its checkpoint
 ``time_budget`` the set stops cleanly before the budget ends, every run checkpointed, and the
 same call resumes it. Results follow ``course_utils.results``.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, models, results
+from course_utils import engine, models, probe, results
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import Schedule, model_depth, recipe_for
 from course_utils.train import Budget, TrainRun, device_name
@@ -67,11 +68,16 @@ def plan(names: Sequence[str], seeds: Sequence[int], iterations: int) -> list[li
 
     Every net but the CIFAR ResNet-18 runs with every seed; the ResNet-18 runs with the first seed.
     """
+
     def specs(ms: Sequence[str], ss: Sequence[int]) -> list[RunSpec]:
         return [RunSpec(m, s, plan_schedule(m, iterations)) for s in ss for m in ms]
+
     small = [n for n in names if n != EXTRA_NET]
-    phases = [specs(small, seeds[:1]), specs([EXTRA_NET] if EXTRA_NET in names else [], seeds[:1]),
-              specs(small, seeds[1:])]
+    phases = [
+        specs(small, seeds[:1]),
+        specs([EXTRA_NET] if EXTRA_NET in names else [], seeds[:1]),
+        specs(small, seeds[1:]),
+    ]
     return [p for p in phases if p]
 
 
@@ -82,39 +88,72 @@ def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
         return None
     done = results.read_json(path)
     if done.get("schedule") != spec.schedule.to_dict():
-        raise ValueError(f"{path} holds a finished run with schedule {done.get('schedule')}, but this call "
-                         f"asks for {spec.schedule.to_dict()}. Delete it (and {out / 'checkpoints'}/{spec.stem}.pt) "
-                         f"to retrain, or use another --out.")
+        raise ValueError(
+            f"{path} holds a finished run with schedule {done.get('schedule')}, but this call "
+            f"asks for {spec.schedule.to_dict()}. Delete it (and {out / 'checkpoints'}/{spec.stem}.pt) "
+            f"to retrain, or use another --out."
+        )
     return done
 
 
 def _entry(r: dict, status: str) -> dict:
     h = r["history"]
-    return {"model": r["model"], "seed": r["seed"], "file": f"{results.run_name(r['model'], r['seed'])}.json",
-            "status": status, "iterations": r["schedule"]["iterations"], "wall_seconds": r["wall_seconds"],
-            "engine": r.get("engine", "eager"), "final_train_error": h["train_error"][-1],
-            "final_test_error": h["test_error"][-1]}
+    return {
+        "model": r["model"],
+        "seed": r["seed"],
+        "file": f"{results.run_name(r['model'], r['seed'])}.json",
+        "status": status,
+        "iterations": r["schedule"]["iterations"],
+        "wall_seconds": r["wall_seconds"],
+        "engine": r.get("engine", "eager"),
+        "final_train_error": h["train_error"][-1],
+        "final_test_error": h["test_error"][-1],
+    }
 
 
-def _train_phase(specs: list[RunSpec], *, data: cdata.CIFAR10 | None, out: Path, prof: Profile, budget: Budget,
-                 deterministic: bool, engine_name: str, deadline: float | None,
-                 progress: bool) -> tuple[list[dict], list[str]]:
+def _train_phase(
+    specs: list[RunSpec],
+    *,
+    data: cdata.CIFAR10 | None,
+    out: Path,
+    prof: Profile,
+    budget: Budget,
+    deterministic: bool,
+    engine_name: str,
+    deadline: float | None,
+    progress: bool,
+) -> tuple[list[dict], list[str]]:
     """Train one phase's runs together; returns (summary entries of finished runs, stems left unfinished)."""
     data = data if data is not None else cdata.load_cifar10(profile=prof)
     runs = []
     for spec in specs:
         seed_everything(spec.seed, deterministic)  # the same initial weights for the same seed
-        runs.append(TrainRun(models.get_model(spec.model), data, spec.schedule, name=spec.model, seed=spec.seed,
-                             budget=budget, device=prof.device, checkpoint=out / "checkpoints" / f"{spec.stem}.pt",
-                             deterministic=deterministic))
+        runs.append(
+            TrainRun(
+                models.get_model(spec.model),
+                data,
+                spec.schedule,
+                name=spec.model,
+                seed=spec.seed,
+                budget=budget,
+                device=prof.device,
+                checkpoint=out / "checkpoints" / f"{spec.stem}.pt",
+                deterministic=deterministic,
+            )
+        )
     status = {id(r): "resumed" if r.iteration else "trained" for r in runs}
     variants, _ = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json", False)
     entries = []
 
     def finish(run: TrainRun) -> None:
         v = engine._variant(variants, run.name)
-        res = run.result(engine=v, depth=model_depth(run.name), profile=prof.name, experiment="fig6",
-                         date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        res = run.result(
+            engine=v,
+            depth=model_depth(run.name),
+            profile=prof.name,
+            experiment="fig6",
+            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
         results.save_weights(out / "weights" / f"{results.run_name(run.name, run.seed)}.pt", run.model)  # fp16
         results.write_json(out / f"{results.run_name(run.name, run.seed)}.json", res)  # last: marks it finished
         entries.append(_entry(res, status[id(run)]))
@@ -123,36 +162,47 @@ def _train_phase(specs: list[RunSpec], *, data: cdata.CIFAR10 | None, out: Path,
     return entries, [results.run_name(r.name, r.seed) for r in left]
 
 
-def _choose_variants(runs: list[TrainRun], choices: tuple[str, ...], saved: Path, do_probe: bool
-                     ) -> tuple[dict[str, str], list[engine.ProbeRow]]:
+def _choose_variants(
+    runs: list[TrainRun], choices: tuple[str, ...], saved: Path, do_probe: bool
+) -> tuple[dict[str, str], list[probe.ProbeRow]]:
     """The step variant per net, and the probe rows: probed (and saved to ``saved``) when there is a
     choice or ``do_probe``; a later call reuses the saved choice instead of probing again."""
     known = results.read_json(saved) if saved.exists() and not do_probe else {}
     todo = list({r.name: r for r in runs if r.name not in known}.values())
-    rows: list[engine.ProbeRow] = []
+    rows: list[probe.ProbeRow] = []
     if todo and (do_probe or len(choices) > 1):
-        rows = engine.probe(todo, choices)
-        print(engine.probe_table(rows, {r.name: r.remaining for r in todo}))
-        known |= engine.pick(rows)
+        rows = probe.probe(todo, choices)
+        print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
+        known |= probe.pick(rows)
         results.write_json(saved, known)
     variants = {r.name: known.get(r.name, choices[0]) for r in runs}
     print("engine: " + ", ".join(f"{k} -> {v}" for k, v in variants.items()))
     return variants, rows
 
 
-def _probe_set(todo: list[list[RunSpec]], data: cdata.CIFAR10, prof: Profile, budget: Budget, out: Path,
-               engine_name: str, do_probe: bool) -> None:
+def _probe_set(
+    todo: list[list[RunSpec]],
+    data: cdata.CIFAR10,
+    prof: Profile,
+    budget: Budget,
+    out: Path,
+    engine_name: str,
+    do_probe: bool,
+) -> None:
     """Probe every net of the remaining set once (one run each, untouched) and project its wall time."""
     first = {s.model: s for p in todo for s in p}
-    runs = [TrainRun(models.get_model(m), data, s.schedule, name=m, seed=s.seed, budget=budget, device=prof.device)
-            for m, s in first.items()]
-    variants, rows = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json",
-                                      do_probe)
+    runs = [
+        TrainRun(models.get_model(m), data, s.schedule, name=m, seed=s.seed, budget=budget, device=prof.device)
+        for m, s in first.items()
+    ]
+    variants, rows = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json", do_probe)
     speed = {r.name: r.steps_per_s for r in rows if r.variant == variants[r.name] and r.steps_per_s > 0}
     if rows and all(s.model in speed for p in todo for s in p):
         alone = sum(s.schedule.iterations / speed[s.model] for p in todo for s in p)
-        print(f"projected wall time of the remaining set: {alone / 60:.1f} min with the nets one after another "
-              f"(an upper bound: round-robin streams overlap their kernels)")
+        print(
+            f"projected wall time of the remaining set: {alone / 60:.1f} min with the nets one after another "
+            f"(an upper bound: round-robin streams overlap their kernels)"
+        )
 
 
 def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
@@ -161,14 +211,27 @@ def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
     return _train_phase(**kwargs)
 
 
-def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | int = (0,),
-         iterations: int | None = None, out: str | Path | None = None, profile: str | Profile | None = None,
-         device: str | None = None, eval_every: int | None = None, checkpoint_every: int | None = None,
-         jobs: int = 1, deterministic: bool | None = None, engine_name: str = "auto", probe: bool = False,
-         time_budget: float | None = None, progress: bool = True, data: cdata.CIFAR10 | None = None) -> dict:
+def fig6(
+    models: Sequence[str] | str | None = None,
+    *,
+    seeds: Sequence[int] | int = (0,),
+    iterations: int | None = None,
+    out: str | Path | None = None,
+    profile: str | Profile | None = None,
+    device: str | None = None,
+    eval_every: int | None = None,
+    checkpoint_every: int | None = None,
+    jobs: int = 1,
+    deterministic: bool | None = None,
+    engine_name: str = "auto",
+    force_probe: bool = False,
+    time_budget: float | None = None,
+    progress: bool = True,
+    data: cdata.CIFAR10 | None = None,
+) -> dict:
     """Run the Fig. 6 set (default: the profile's models) in the order of :func:`plan`; write ``summary.json``.
 
-    ``engine_name``: auto (probe on a GPU and pick per net), graphs, compile or eager. ``probe``: print
+    ``engine_name``: auto (probe on a GPU and pick per net), graphs, compile or eager. ``force_probe``: print
     the probe table also when there is nothing to choose. ``time_budget``: seconds for the whole call;
     it stops before then with every run checkpointed (``summary["complete"]`` is False).
     ``jobs`` > 1 (CPU only): runs in that many processes, one run at a time each, threads split among them.
@@ -181,16 +244,19 @@ def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | in
     names = [canonical(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
-    budget = Budget.of(prof, eval_every=min(int(eval_every or prof.eval_every), iterations),
-                       checkpoint_every=checkpoint_every)
+    budget = Budget.of(
+        prof, eval_every=min(int(eval_every or prof.eval_every), iterations), checkpoint_every=checkpoint_every
+    )
     deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
     if jobs > 1 and prof.device.type == "cuda":
         raise ValueError("--jobs > 1 is for CPUs; on a GPU the runs share one process (round-robin streams)")
     out = Path(out) if out is not None else results.results_dir("fig6")
     phases = plan(names, seeds, iterations)
-    print(f"fig6: {sum(map(len, phases))} run(s) in {len(phases)} phase(s) "
-          f"{' | '.join(', '.join(s.stem for s in p) for p in phases)}; profile {prof.name}, device "
-          f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}")
+    print(
+        f"fig6: {sum(map(len, phases))} run(s) in {len(phases)} phase(s) "
+        f"{' | '.join(', '.join(s.stem for s in p) for p in phases)}; profile {prof.name}, device "
+        f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}"
+    )
     entries, left = [], []
     todo = []
     for phase in phases:
@@ -203,9 +269,17 @@ def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | in
     if todo and data is None and jobs == 1:  # worker processes load their own copy
         data = cdata.load_cifar10(profile=prof)
     if todo and jobs == 1:
-        _probe_set(todo, data, prof, budget, out, engine_name, probe)
-    common = dict(data=data, out=out, prof=prof, budget=budget, deterministic=deterministic,
-                  engine_name=engine_name, deadline=deadline, progress=progress)
+        _probe_set(todo, data, prof, budget, out, engine_name, force_probe)
+    common = dict(
+        data=data,
+        out=out,
+        prof=prof,
+        budget=budget,
+        deterministic=deterministic,
+        engine_name=engine_name,
+        deadline=deadline,
+        progress=progress,
+    )
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -217,22 +291,38 @@ def fig6(models: Sequence[str] | str | None = None, *, seeds: Sequence[int] | in
             entries, left = entries + e, left + lft
     order = [s.stem for p in phases for s in p]
     entries.sort(key=lambda e: order.index(results.run_name(e["model"], e["seed"])))
-    summary = {"experiment": "fig6", "profile": prof.name, "device": device_name(prof.device),
-               "torch_version": str(torch.__version__), "iterations": iterations, "train_set": budget.train_set,
-               "jobs": jobs, "engine": engine_name, "complete": not left, "unfinished": left,
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "total_wall_seconds": round(time.perf_counter() - t0, 2), "runs": entries}
+    summary = {
+        "experiment": "fig6",
+        "profile": prof.name,
+        "device": device_name(prof.device),
+        "torch_version": str(torch.__version__),
+        "iterations": iterations,
+        "train_set": budget.train_set,
+        "jobs": jobs,
+        "engine": engine_name,
+        "complete": not left,
+        "unfinished": left,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "total_wall_seconds": round(time.perf_counter() - t0, 2),
+        "runs": entries,
+    }
     previous = results.read_json(out / "summary.json") if (out / "summary.json").exists() else {}
     calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == iterations else []
     calls = calls + [summary["total_wall_seconds"]] if todo or not calls else calls
     summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
     results.write_json(out / "summary.json", summary)
     for e in entries:
-        print(f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
-              f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['engine']}, {e['wall_seconds']:.0f} s)")
+        print(
+            f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
+            f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['engine']}, {e['wall_seconds']:.0f} s)"
+        )
     if left:
-        print(f"fig6: stopped at the time budget with {len(left)} run(s) unfinished ({', '.join(left)}), all "
-              f"checkpointed: run the same command again to resume")
-    print(f"fig6: {'done' if not left else 'paused'}: this call {calls[-1]:.0f} s, the set so far "
-          f"{summary['total_wall_seconds']:.0f} s; results in {out}")
+        print(
+            f"fig6: stopped at the time budget with {len(left)} run(s) unfinished ({', '.join(left)}), all "
+            f"checkpointed: run the same command again to resume"
+        )
+    print(
+        f"fig6: {'done' if not left else 'paused'}: this call {calls[-1]:.0f} s, the set so far "
+        f"{summary['total_wall_seconds']:.0f} s; results in {out}"
+    )
     return summary

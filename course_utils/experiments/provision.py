@@ -8,12 +8,13 @@ Notebooks 05-07 analyse trained nets. They come from the first source that has t
 
 Every :class:`TrainedNet` carries a one-line ``source`` that the notebook prints beside its figures.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -48,12 +49,14 @@ def normalizer_for(result: dict, data: cdata.CIFAR10) -> Callable[[torch.Tensor]
 
 
 def _net(name: str, model: nn.Module, result: dict, source: str, data: cdata.CIFAR10, device) -> TrainedNet:
-    return TrainedNet(name, model.to(device).eval(), normalizer_for(result, data), source,
-                      result["schedule"]["iterations"], result)
+    return TrainedNet(
+        name, model.to(device).eval(), normalizer_for(result, data), source, result["schedule"]["iterations"], result
+    )
 
 
-def _live(name: str, data: cdata.CIFAR10, profile: Profile, seed: int, iterations: int, cache: Path,
-          progress: bool) -> TrainedNet:
+def _live(
+    name: str, data: cdata.CIFAR10, profile: Profile, seed: int, iterations: int, cache: Path, progress: bool
+) -> TrainedNet:
     """A run of ``iterations`` with the model's recipe on the profile's budget, cached in ``cache``."""
     budget = Budget.of(profile, eval_every=iterations)  # one test at the end
     file = cache / f"{name}-s{seed}-{iterations}it-{profile.train_subset or 'all'}.pt"
@@ -62,21 +65,43 @@ def _live(name: str, data: cdata.CIFAR10, profile: Profile, seed: int, iteration
         if saved["result"].get("data_source") == data.source:
             model = models.get_model(name)
             model.load_state_dict(saved["state_dict"])
-            return _net(name, model, saved["result"], f"live run cached in {cache.name}/: "
-                        + results.describe(saved["result"]), data, profile.device)
+            return _net(
+                name,
+                model,
+                saved["result"],
+                f"live run cached in {cache.name}/: " + results.describe(saved["result"]),
+                data,
+                profile.device,
+            )
     seed_everything(seed)  # the same initial weights as a fig6 run of this seed
     model = models.get_model(name)
-    res = train_model(model, data, recipe_for(name).scaled(iterations), name=name, seed=seed, budget=budget,
-                      device=profile.device, progress=progress)
+    res = train_model(
+        model,
+        data,
+        recipe_for(name).scaled(iterations),
+        name=name,
+        seed=seed,
+        budget=budget,
+        device=profile.device,
+        progress=progress,
+    )
     res = json.loads(json.dumps(res))  # plain types only, for weights_only loads
     file.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "result": res}, file)
     return _net(name, model, res, "trained just now: " + results.describe(res), data, profile.device)
 
 
-def trained_networks(names: Sequence[str], data: cdata.CIFAR10, *, profile: Profile, seed: int = 0,
-                     iterations: int | None = None, root: str | Path | None = None,
-                     cache: str | Path | None = None, progress: bool = True) -> dict[str, TrainedNet]:
+def trained_networks(
+    names: Sequence[str],
+    data: cdata.CIFAR10,
+    *,
+    profile: Profile,
+    seed: int = 0,
+    iterations: int | None = None,
+    root: str | Path | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, TrainedNet]:
     """``{name: TrainedNet}`` for every name, all from *one* source, so that they are comparable.
 
     ``root``: the results folder to search (default ``results/``); ``iterations``: the length of a live
