@@ -190,12 +190,15 @@ def _probe_set(
     do_probe: bool,
 ) -> None:
     """Probe every net of the remaining set once (one run each, untouched) and project its wall time."""
+    choices = engine.candidates(prof.device, engine_name)
+    if not (do_probe or len(choices) > 1):
+        return
     first = {s.model: s for p in todo for s in p}
     runs = [
         TrainRun(models.get_model(m), data, s.schedule, name=m, seed=s.seed, budget=budget, device=prof.device)
         for m, s in first.items()
     ]
-    variants, rows = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json", do_probe)
+    variants, rows = _choose_variants(runs, choices, out / "probe.json", do_probe)
     speed = {r.name: r.steps_per_s for r in rows if r.variant == variants[r.name] and r.steps_per_s > 0}
     if rows and all(s.model in speed for p in todo for s in p):
         alone = sum(s.schedule.iterations / speed[s.model] for p in todo for s in p)
