@@ -32,13 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*partial copy")
 CPU, SMOKE = get_profile("cpu", device="cpu"), get_profile("smoke", device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, above all on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def make_folder(root: Path, ext: str = "png", n_train: int = 3, n_test: int = 2, seed: int = 0) -> dict:

@@ -10,25 +10,7 @@ import torch
 
 from course_utils import analysis, evaluation, models
 from course_utils.analysis import inside
-
-
-def _net07(name: str, seed: int = 0, **kw) -> torch.nn.Module:
-    """A small CIFAR net (depth 14: two blocks per stage) with random BN statistics and affines."""
-    torch.manual_seed(seed)
-    net = models.plain_cifar(14) if name == "plain" else models.resnet_cifar(14, **kw)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.3, 0.3)
-    return net.eval()
-
-
-def _data07(n: int = 12, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, 16, 16, generator=g), torch.randint(0, 10, (n,), generator=g)
-
+from tests.fakes import small_data, small_net
 
 BLOCKS14 = ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1"]
 
@@ -51,15 +33,15 @@ def _manual_responses(net, x) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("kind", ["resnet", "plain", "resnet_B"])
 def test_response_layers_are_the_3x3_bns_in_order(kind):
-    net = _net07("plain" if kind == "plain" else "resnet", shortcut="B" if kind == "resnet_B" else "A")
+    net = small_net("plain" if kind == "plain" else "resnet", shortcut="B" if kind == "resnet_B" else "A")
     expected = ["bn1"] + [f"{b}.bn{k}" for b in BLOCKS14 for k in (1, 2)]
     assert analysis.response_layers(net) == expected  # 13 = 14 layers - fc; no 1x1 projection BN
 
 
 @pytest.mark.parametrize("kind", ["resnet", "plain"])
 def test_layer_responses_match_a_hand_walk(kind):
-    net = _net07(kind)
-    x, _ = _data07(10)
+    net = small_net(kind)
+    x, _ = small_data(10)
     net.train()  # must be evaluated in eval mode anyway, and the flag restored
     before = copy.deepcopy(net.state_dict())
     got = analysis.layer_responses(net, x, batch_size=4)  # 4 + 4 + 2: statistics accumulate
@@ -74,7 +56,7 @@ def test_layer_responses_match_a_hand_walk(kind):
 
 
 def test_layer_responses_uint8_needs_the_normalizer():
-    net = _net07("resnet")
+    net = small_net("resnet")
     imgs = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
     with pytest.raises(ValueError, match="normalizer"):
         analysis.layer_responses(net, imgs)
@@ -99,8 +81,8 @@ def _error_without(net, x, y, skip: str) -> float:
 
 
 def test_lesion_study_matches_hand_deletion_and_restores():
-    net = _net07("resnet")
-    x, y = _data07(40)
+    net = small_net("resnet")
+    x, y = small_data(40)
     with torch.no_grad():
         before = net(x)
     res = analysis.lesion_study(net, x, y, batch_size=16)
@@ -115,8 +97,8 @@ def test_lesion_study_matches_hand_deletion_and_restores():
 
 
 def test_lesion_study_plain_only_deletes_shape_preserving_blocks():
-    net = _net07("plain")
-    x, y = _data07(20)
+    net = small_net("plain")
+    x, y = small_data(20)
     res = analysis.lesion_study(net, x, y)
     assert [n for n, _ in res] == ["layer1.0", "layer1.1", "layer2.1", "layer3.1"]
     for name, err in res:
@@ -128,21 +110,21 @@ def test_lesion_of_a_zero_residual_branch_changes_nothing():
     # deleting it must leave the error exactly where it was
     torch.manual_seed(0)
     net = models.resnet_cifar(14, zero_init_residual=True).eval()
-    x, y = _data07(30)
+    x, y = small_data(30)
     base = evaluation.error_percent(net, x, y)
     assert [e for _, e in analysis.lesion_study(net, x, y)] == [base] * 6
 
 
 def test_lesion_bad_mode():
     with pytest.raises(ValueError, match="shortcut"):
-        analysis.lesion_study(_net07("resnet"), *_data07(4), downsampling="drop")
+        analysis.lesion_study(small_net("resnet"), *small_data(4), downsampling="drop")
 
 
 def test_lesion_of_preact_blocks_keeps_exactly_the_shortcut_path():
     # pre-activation (He et al. 2016): out = x + F(x), the projection shortcut takes relu(bn1(x))
     torch.manual_seed(0)
     net = models.preact_resnet_cifar(14).eval()
-    x, y = _data07(20)
+    x, y = small_data(20)
     res = dict(analysis.lesion_study(net, x, y))
     assert list(res) == BLOCKS14
     with torch.no_grad():

@@ -9,31 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import analysis, evaluation, models
+from course_utils import analysis, evaluation
 from course_utils.analysis import landscape
-
-
-def _net07(name: str, seed: int = 0, **kw) -> torch.nn.Module:
-    """A small CIFAR net (depth 14: two blocks per stage) with random BN statistics and affines."""
-    torch.manual_seed(seed)
-    net = models.plain_cifar(14) if name == "plain" else models.resnet_cifar(14, **kw)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.3, 0.3)
-    return net.eval()
-
-
-def _data07(n: int = 12, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, 16, 16, generator=g), torch.randint(0, 10, (n,), generator=g)
+from tests.fakes import small_data, small_net
 
 
 @pytest.mark.parametrize("kind", ["resnet", "plain"])
 def test_filter_normalized_direction(kind):
-    net = _net07(kind)
+    net = small_net(kind)
     d = analysis.filter_normalized_direction(net, seed=3)
     params = list(net.parameters())
     assert [t.shape for t in d] == [p.shape for p in params]
@@ -64,8 +47,8 @@ def _loss_at(net, x, y, coeffs_dirs) -> float:
 
 @pytest.mark.parametrize("kind", ["resnet", "plain"])
 def test_landscape_1d(kind):
-    net = _net07(kind)
-    x, y = _data07(12)
+    net = small_net(kind)
+    x, y = small_data(12)
     before = copy.deepcopy(net.state_dict())
     out = analysis.loss_landscape_1d(net, x, y, steps=5, span=0.5, seed=7, batch_size=5)
     assert out["alphas"].tolist() == pytest.approx([-0.5, -0.25, 0.0, 0.25, 0.5])
@@ -80,8 +63,8 @@ def test_landscape_1d(kind):
 
 
 def test_landscape_2d_grid_orientation():
-    net = _net07("resnet")
-    x, y = _data07(12)
+    net = small_net("resnet")
+    x, y = small_data(12)
     out = analysis.loss_landscape_2d(net, x, y, steps=3, span=0.4, seed=2)
     assert out["loss"].shape == out["error"].shape == (3, 3)
     with torch.no_grad():
@@ -95,7 +78,7 @@ def test_landscape_2d_grid_orientation():
 
 
 def test_landscape_bad_arguments():
-    net, (x, y) = _net07("resnet"), _data07(4)
+    net, (x, y) = small_net("resnet"), small_data(4)
     with pytest.raises(ValueError):
         analysis.loss_landscape_1d(net, x, y, steps=1)
     with pytest.raises(ValueError):

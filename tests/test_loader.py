@@ -10,14 +10,7 @@ import torch
 from course_utils.loader import DeviceLoader
 from course_utils.transforms import Normalizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, above all on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 # ----------------------------------------------------------------------------- DeviceLoader

@@ -6,48 +6,14 @@ import matplotlib
 import pytest
 
 from course_utils import plots, results, schedule
+from tests.fakes import fake_folder, fake_result
 
 matplotlib.use("Agg")
 
 
-def _result(model, train_err, test_err, its=64_000, step=16_000, n_test_images=10_000):
-    """A result in the contract of ``results.RunResult`` (every ``results.REQUIRED`` field present)."""
-    n = its // step
-    return {
-        "model": model,
-        "depth": int("".join(c for c in model if c.isdigit())[:3]),
-        "params": 270_000,
-        "seed": 0,
-        "schedule": schedule.recipe_for(model).scaled(its).to_dict(),
-        "data_source": "test",
-        "profile": "gpu",
-        "device": "cpu",
-        "torch_version": "x",
-        "wall_seconds": 1.0,
-        "n_train_images": 50_000,
-        "n_test_images": n_test_images,
-        "history": {
-            "iteration": [step * (i + 1) for i in range(n)],
-            "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
-            "test_error": [test_err + (n - 1 - i) for i in range(n)],
-            "lr": [0.1] * n,
-        },
-    }
-
-
 @pytest.fixture
 def folder(tmp_path):
-    finals = {
-        "plain20": (6.0, 9.8),
-        "plain56": (9.0, 13.0),
-        "resnet20": (3.0, 8.5),
-        "resnet56": (1.0, 7.0),
-        "resnet18_cifar": (0.5, 5.0),
-    }
-    for m, (tr, te) in finals.items():
-        (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, tr, te)))
-    assert not results.missing_fields(_result("resnet20", 1, 1))  # load_results skips incomplete files
-    return tmp_path
+    return fake_folder(tmp_path)
 
 
 def test_fig6_panels_lines_and_styles(folder):
@@ -72,7 +38,7 @@ def test_fig6_panels_lines_and_styles(folder):
 
 def test_fig6_without_resnet18_and_short_runs_rescale(tmp_path):
     for m in ("plain20", "plain56", "resnet20", "resnet56"):
-        (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, 45.0, 50.0, its=1000, step=250)))
+        (tmp_path / f"{m}-s0.json").write_text(json.dumps(fake_result(m, 45.0, 50.0, its=1000, step=250)))
     fig = plots.plot_fig6(tmp_path)
     assert len(fig.axes) == 2
     assert fig.axes[0].get_ylim()[1] >= 60  # the curves stay visible above the paper's 20%
@@ -80,7 +46,7 @@ def test_fig6_without_resnet18_and_short_runs_rescale(tmp_path):
 
 
 def test_short_run_x_axis_is_in_plain_iterations(tmp_path):
-    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 30.0, 35.0, its=3000, step=1000)))
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(fake_result("resnet20", 30.0, 35.0, its=3000, step=1000)))
     ax = plots.plot_curves(tmp_path)
     assert ax.get_xlabel() == "iteration" and ax.get_xlim() == (0, 3000)
     assert [list(ln.get_xdata()) for ln in ax.get_lines()] == [[1000, 2000, 3000]] * 2
@@ -88,7 +54,7 @@ def test_short_run_x_axis_is_in_plain_iterations(tmp_path):
 
 @pytest.mark.parametrize("its,xlabel,xmax", [(19_000, "iteration", 19_000), (20_000, "iter. (1e4)", 2.0)])
 def test_x_unit_switches_at_20k_iterations(tmp_path, its, xlabel, xmax):
-    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 3.0, 8.0, its=its, step=its // 4)))
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(fake_result("resnet20", 3.0, 8.0, its=its, step=its // 4)))
     ax = plots.plot_curves(tmp_path)
     assert ax.get_xlabel() == xlabel and ax.get_xlim() == (0, xmax)
     assert ax.get_lines()[1].get_xdata()[-1] == xmax  # the last record sits on the right edge

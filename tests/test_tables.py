@@ -5,49 +5,15 @@ import json
 import matplotlib
 import pytest
 
-from course_utils import results, schedule, tables
+from course_utils import tables
+from tests.fakes import fake_folder, fake_result
 
 matplotlib.use("Agg")
 
 
-def _result(model, train_err, test_err, its=64_000, step=16_000, n_test_images=10_000):
-    """A result in the contract of ``results.RunResult`` (every ``results.REQUIRED`` field present)."""
-    n = its // step
-    return {
-        "model": model,
-        "depth": int("".join(c for c in model if c.isdigit())[:3]),
-        "params": 270_000,
-        "seed": 0,
-        "schedule": schedule.recipe_for(model).scaled(its).to_dict(),
-        "data_source": "test",
-        "profile": "gpu",
-        "device": "cpu",
-        "torch_version": "x",
-        "wall_seconds": 1.0,
-        "n_train_images": 50_000,
-        "n_test_images": n_test_images,
-        "history": {
-            "iteration": [step * (i + 1) for i in range(n)],
-            "train_error": [train_err + 2 * (n - 1 - i) for i in range(n)],
-            "test_error": [test_err + (n - 1 - i) for i in range(n)],
-            "lr": [0.1] * n,
-        },
-    }
-
-
 @pytest.fixture
 def folder(tmp_path):
-    finals = {
-        "plain20": (6.0, 9.8),
-        "plain56": (9.0, 13.0),
-        "resnet20": (3.0, 8.5),
-        "resnet56": (1.0, 7.0),
-        "resnet18_cifar": (0.5, 5.0),
-    }
-    for m, (tr, te) in finals.items():
-        (tmp_path / f"{m}-s0.json").write_text(json.dumps(_result(m, tr, te)))
-    assert not results.missing_fields(_result("resnet20", 1, 1))  # load_results skips incomplete files
-    return tmp_path
+    return fake_folder(tmp_path)
 
 
 def test_results_table_against_the_paper(folder):
@@ -60,16 +26,16 @@ def test_results_table_against_the_paper(folder):
 
 
 def test_subset_test_error_is_marked(tmp_path):
-    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45, n_test_images=2000)))
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(fake_result("resnet20", 40, 45, n_test_images=2000)))
     assert tables.results_table(tmp_path).rows[0]["test err %"].endswith("*")
-    (tmp_path / "resnet20-s0.json").write_text(json.dumps(_result("resnet20", 40, 45)))
+    (tmp_path / "resnet20-s0.json").write_text(json.dumps(fake_result("resnet20", 40, 45)))
     assert tables.results_table(tmp_path).rows[0]["test err %"] == "45.00"  # the whole test set: no mark
 
 
 def test_claims_are_checked_only_where_the_run_is_long_enough():
     # the paper's picture at 64k iterations: every claim holds over the second half
     full = [
-        _result(m, tr, te)
+        fake_result(m, tr, te)
         for m, (tr, te) in {
             "plain20": (6.0, 9.8),
             "plain56": (9.0, 13.0),
@@ -81,7 +47,7 @@ def test_claims_are_checked_only_where_the_run_is_long_enough():
     assert len(lines) == 4 and all(": holds over the second half" in ln for ln in lines), lines
     # 3,000 iterations: the deeper-ResNet claim is not testable (never "FAILS"), the others are judged
     short = [
-        _result(m, tr, te, its=3000, step=500)
+        fake_result(m, tr, te, its=3000, step=500)
         for m, (tr, te) in {
             "plain20": (30.0, 32.0),
             "plain56": (40.0, 41.0),
@@ -95,6 +61,9 @@ def test_claims_are_checked_only_where_the_run_is_long_enough():
     assert "the shortcut helps at depth 20 (ResNet-20 vs plain-20): does not hold" in lines[1]
     assert not any("FAILS" in ln for ln in lines)
     # test error only: "holds for test"
-    mixed = [_result("plain20", 10.0, 20.0, its=3000, step=500), _result("plain56", 9.0, 25.0, its=3000, step=500)]
+    mixed = [
+        fake_result("plain20", 10.0, 20.0, its=3000, step=500),
+        fake_result("plain56", 9.0, 25.0, its=3000, step=500),
+    ]
     assert ": holds for test over" in tables.check_claims(mixed)[0]
     assert "not checkable here" in tables.check_claims(mixed)[2]
