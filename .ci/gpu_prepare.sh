@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fill the ignored folders a GPU run takes along (device tool: carry [".carry", ".whl"]):
+#   .carry/cifar10-jpeg.tar.gz   the offline CIFAR-10 copy (extracted on the machine by gpu_run.sh)
+#   .whl/                        pure-Python wheels the GPU machine may lack (tqdm); installed from there, offline
+# Then, on the device (one prepared command each; SECONDS = what the command may use):
+#   PYTHONUNBUFFERED=1 bash .ci/gpu_run.sh start  "$OUT" 500
+#   PYTHONUNBUFFERED=1 bash .ci/gpu_run.sh resume "$OUT" 240
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .carry .whl
+cp -u ../shared/data/cifar10-jpeg.tar.gz .carry/
+python3 -m pip download --quiet --no-deps --only-binary=:all: -d .whl "tqdm==$(python3 -c 'import tqdm; print(tqdm.__version__)')"
+ls -la .carry .whl
