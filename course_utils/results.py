@@ -195,7 +195,7 @@ def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:
         p = Path(folder).resolve()
         where = (p.relative_to(repo_root()).as_posix() if p.is_relative_to(repo_root()) else str(p)) + ": "
     its = result["schedule"]["iterations"]
-    n = result.get("n_train_images", result.get("train_images"))
+    n = result["n_train_images"]
     return (
         f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "
         f"data: {result.get('data_source', '?')}"

@@ -98,7 +98,7 @@ class Normalizer:
             std = torch.as_tensor(CHANNEL_STD if std is None else std, dtype=torch.float32).reshape(3, 1, 1)
         elif mode == "per_pixel":
             if mean is None:
-                raise ValueError("per_pixel needs mean=per_pixel_mean(train_images), a (3, 32, 32) tensor")
+                raise ValueError("per_pixel needs mean=per_pixel_mean(train_x), a (3, 32, 32) tensor")
             mean = torch.as_tensor(mean, dtype=torch.float32).reshape(3, 32, 32)
             std = None if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         else:

@@ -33,18 +33,18 @@ _PAPER_MILESTONES = (32_000, 48_000)
 
 
 def check_epochs(
-    answer: Any, iterations: int = 64_000, batch_size: int = 128, train_images: int = _PAPER_TRAIN_IMAGES
+    answer: Any, iterations: int = 64_000, batch_size: int = 128, n_train_images: int = _PAPER_TRAIN_IMAGES
 ) -> bool:
     """Exercise 05.1: epochs (passes over the training split) in ``iterations`` minibatches."""
     value = numeric(answer)
     if value is None:
         return False
-    want = iterations * batch_size / train_images
+    want = iterations * batch_size / n_train_images
     if abs(value - want) <= 0.05 * max(1.0, want / 100):
         return report(
             True,
             f"{iterations:,} x {batch_size} = {iterations * batch_size:,} images seen = "
-            f"{want:.2f} passes over {train_images:,} images.",
+            f"{want:.2f} passes over {n_train_images:,} images.",
             "",
         )
     if abs(value - iterations * batch_size / 50_000) < 0.1:
@@ -52,9 +52,9 @@ def check_epochs(
             False,
             "",
             "that divides by all 50,000 training images; the paper's schedule was "
-            f"set on the {train_images:,}-image training part of the 45k/5k split.",
+            f"set on the {n_train_images:,}-image training part of the 45k/5k split.",
         )
-    if abs(value - iterations / batch_size) < 0.1 or abs(value - iterations / train_images) < 0.01:
+    if abs(value - iterations / batch_size) < 0.1 or abs(value - iterations / n_train_images) < 0.01:
         return report(
             False,
             "",

@@ -43,7 +43,7 @@ class TrainedNet:
 
 def normalizer_for(result: dict, data: cdata.CIFAR10) -> Callable[[torch.Tensor], torch.Tensor]:
     """The normaliser a run was trained with: per-pixel mean of the very images it trained on."""
-    n = result.get("n_train_images", result.get("train_images"))
+    n = result["n_train_images"]
     budget = Budget(train_set=result.get("train_set", "split"), train_subset=n)
     return make_normalizer(result.get("normalization", "per_pixel"), split_data(data, budget).train_x)
 
