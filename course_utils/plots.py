@@ -11,6 +11,7 @@ bold = test error; iterations in units of 1e4 on x, error in % on y (0-20).
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "plot_lr_schedule",
     "save_fig6",
     "depth_of",
+    "main",
 ]
 DEPTH_COLORS = {
     20: "#e8a317",
@@ -196,3 +198,23 @@ def save_fig6(results: Results, path: str | Path | None = None, dpi: int = 150) 
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_utils.plots RESULTS_DIR OUT.png``: Fig. 6 of a results folder as a PNG."""
+    p = argparse.ArgumentParser(prog="python -m course_utils.plots", description=main.__doc__)
+    p.add_argument("folder", type=Path, help="a results folder, e.g. results/fig6-cpu")
+    p.add_argument("png", type=Path, nargs="?", default=None, help="output (default md_img/fig6_reproduction.png)")
+    p.add_argument("--title", default=None, help="a title before the one-line description of the run")
+    a = p.parse_args(argv)
+    found = load_results(a.folder)
+    fig = plot_fig6(found, title=a.title)
+    out = a.png or md_img_dir() / "fig6_reproduction.png"
+    fig.savefig(out, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    print(f"-> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -81,6 +81,7 @@ class RunResult(TypedDict, total=False):
     profile: str
     experiment: str
     date: str  # ISO 8601, UTC
+    test_error_full: float  # optional: the final weights on all 10,000 test images (``fig6 evaluate``)
     history: History
 
 

@@ -214,3 +214,22 @@ def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
     experiments.fig6(["resnet20"], profile="gpu", device="cpu", out=tmp_path, progress=False, data=object())
     assert seen["budget"].train_set == "all" and seen["specs"][0].schedule.iterations == 64_000
     assert json.loads((tmp_path / "summary.json").read_text())["train_set"] == "all"
+
+
+def test_evaluate_adds_the_whole_test_set_error(uninterrupted, env, tmp_path, monkeypatch):
+    import shutil
+
+    from course_utils import data as cdata
+
+    folder = tmp_path / "copy"
+    shutil.copytree(uninterrupted, folder)
+    monkeypatch.setenv("COURSE_DATA_DIR", env["COURSE_DATA_DIR"])  # the synthetic stand-in, as in training
+    assert cli.main(["evaluate", str(folder), "--profile", "smoke"]) == 0
+    r = results.read_json(folder / "resnet20-s0.json")
+    d = cdata.synthetic_cifar10()
+    net = results.load_weights("resnet20", folder=folder)
+    norm = experiments.normalizer_for(r, d)
+    with torch.no_grad():
+        wrong = (net(norm(d.test_images)).argmax(1) != d.test_labels).sum().item()
+    assert r["test_error_full"] == pytest.approx(100.0 * wrong / len(d.test_labels), abs=1e-9)
+    assert r["history"] == results.read_json(uninterrupted / "resnet20-s0.json")["history"]  # untouched

@@ -79,3 +79,9 @@ def test_save_fig6_writes_a_png(folder, tmp_path):
 def test_no_results_says_what_to_run(tmp_path):
     with pytest.raises(ValueError, match="experiments fig6"):
         plots.plot_fig6(tmp_path)
+
+
+def test_command_line_writes_the_figure(folder, tmp_path):
+    out = tmp_path / "fig.png"
+    assert plots.main([str(folder), str(out), "--title", "fake run"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

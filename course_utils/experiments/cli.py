@@ -10,6 +10,7 @@ from pathlib import Path
 from course_utils import data as cdata
 from course_utils.checkpoint import CheckpointError
 from course_utils.engine import VARIANTS
+from course_utils.experiments.evaluate import evaluate_finished
 from course_utils.experiments.figure6 import fig6
 from course_utils.paths import repo_root, results_dir
 
@@ -123,11 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: on for a CPU, off for a GPU, where it is slower)",
     )
     f.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    e = sub.add_parser(
+        "evaluate",
+        help="test error of finished runs' final weights on all 10,000 test images",
+        description="Evaluate the saved final weights of every finished run in a results folder on "
+        "the whole test set and add test_error_full to each result JSON (for runs whose "
+        "records used a subset of the test set, as in the cpu profile).",
+    )
+    e.add_argument("folder", type=Path, help="a results folder, e.g. results/fig6-cpu")
+    e.add_argument("--profile", default=None, choices=("smoke", "cpu", "gpu"), help="budget profile (data source)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.experiment == "evaluate":
+        evaluate_finished(args.folder, profile=args.profile, seed=None)
+        return 0
     try:
         fig6(
             args.models,
