@@ -32,8 +32,13 @@ def data_dir() -> Path:
 
 
 def results_dir(name: str = "") -> Path:
-    """Committed result files: ``<repo>/results/<name>`` (e.g. ``fig6``, ``fig6-cpu``, ``bench``)."""
-    return repo_root() / "results" / name if name else repo_root() / "results"
+    """Committed result files: ``<repo>/results/<name>`` (e.g. ``fig6``, ``fig6-cpu``, ``bench``).
+
+    ``$COURSE_RESULTS_DIR`` replaces ``<repo>/results`` (to try the notebooks on other result files).
+    """
+    env = os.environ.get("COURSE_RESULTS_DIR", "").strip()
+    base = Path(env).expanduser() if env else repo_root() / "results"
+    return base / name if name else base
 
 
 def runs_dir(name: str = "") -> Path:

@@ -107,3 +107,10 @@ def test_no_module_but_paths_computes_a_folder_from_file():
     }
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"compute folders with course_utils.paths instead (module: lines): {offenders}"
+
+
+def test_results_dir_can_be_pointed_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path))
+    assert paths.results_dir("fig6") == tmp_path / "fig6" and paths.results_dir() == tmp_path
+    monkeypatch.delenv("COURSE_RESULTS_DIR")
+    assert paths.results_dir() == paths.repo_root() / "results"
