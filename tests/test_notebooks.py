@@ -88,3 +88,19 @@ def test_slides_build(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert len(list(tmp_path.glob("*.slides.html"))) == len(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_pictures_exist_where_jupyterlab_serves_them(path):
+    # The README starts JupyterLab at the repository root, which serves only files below it: every
+    # picture a notebook's markdown shows must exist and lie inside the repository.
+    root = path.parents[1]
+    starts = [ln.split("#")[0] for ln in (root / "README.md").read_text().splitlines() if "jupyter lab" in ln]
+    assert starts and all(ln.split("jupyter lab")[1].strip() == "" for ln in starts), starts  # at the root
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        for link in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", "".join(cell["source"])):
+            target = (path.parent / link).resolve()
+            assert target.is_file(), f"{path.name}: missing picture {link}"
+            assert target.is_relative_to(root), f"{path.name}: {link} lies outside what JupyterLab serves"
