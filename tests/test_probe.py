@@ -57,3 +57,18 @@ def test_pick_takes_the_fastest_correct_variant():
         probe.ProbeRow("b", "eager", 50.0, ok=True),
     ]
     assert probe.pick(rows) == {"a": "compile", "b": "eager"}
+
+
+def test_compile_is_only_tried_when_graphs_fail(small, monkeypatch):
+    tried = []
+
+    def fake_probe_one(run, variant, batches, seconds, eager_loss):
+        tried.append(variant)
+        ok = variant != "graphs" or run.name == "resnet20"  # graphs work for resnet20 only
+        return probe.ProbeRow(run.name, variant, 10.0, eager_loss, eager_loss, ok=ok)
+
+    monkeypatch.setattr(probe, "_probe_one", fake_probe_one)
+    rows = probe.probe([_run("plain20", small), _run("resnet20", small)], ["graphs", "compile", "eager"])
+    assert tried == ["graphs", "compile", "eager", "graphs", "eager"]
+    skipped = [r for r in rows if r.note == "not tried: graphs work"]
+    assert [(r.name, r.variant, r.ok) for r in skipped] == [("resnet20", "compile", False)]
