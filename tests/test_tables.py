@@ -67,3 +67,9 @@ def test_claims_are_checked_only_where_the_run_is_long_enough():
     ]
     assert ": holds for test over" in tables.check_claims(mixed)[0]
     assert "not checkable here" in tables.check_claims(mixed)[2]
+
+
+def test_the_whole_test_set_error_wins_over_a_subset_record(tmp_path):
+    r = fake_result("resnet56", 10.0, 20.0, its=3000, step=500, n_test_images=2000)
+    assert tables.results_table([r]).rows[0]["test err %"] == "20.00*"
+    assert tables.results_table([dict(r, test_error_full=19.5)]).rows[0]["test err %"] == "19.50"
