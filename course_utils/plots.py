@@ -149,8 +149,8 @@ def plot_fig6(
     if len(axes) < len(panels):
         raise ValueError(f"need {len(panels)} axes for {[t for _, t in panels]}, got {len(axes)}")
     top = _auto_ymax(items) if ymax == "auto" else ymax  # one y-scale for every panel, as in the paper
-    for ax, (group, title) in zip(axes, panels):
-        plot_curves(group, ax, ymax=top, title=title)
+    for ax, (group, panel) in zip(axes, panels):
+        plot_curves(group, ax, ymax=top, title=panel)
     fig = axes[0].figure
     what = f"CIFAR-10, {describe(items[0])}; dashed: training error, bold: test error"
     fig.suptitle(f"{title}: {what}" if title else what, fontsize=8 if title else 9)

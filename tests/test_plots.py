@@ -85,3 +85,10 @@ def test_command_line_writes_the_figure(folder, tmp_path):
     out = tmp_path / "fig.png"
     assert plots.main([str(folder), str(out), "--title", "fake run"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_the_figure_title_says_what_it_shows(folder):
+    fig = plots.plot_fig6(results.load_results(folder), title="GPU reproduction")
+    text = fig._suptitle.get_text()
+    assert text.startswith("GPU reproduction: CIFAR-10, 64,000 iterations on cpu, 50,000 training images")
+    assert [a.get_title() for a in fig.axes] == ["plain networks", "ResNets", "CIFAR ResNet-18"]
