@@ -311,7 +311,9 @@ def train_model(
     """Train ``model`` on CIFAR-10 with ``schedule`` (default: the paper's) and return its result dict.
 
     With ``checkpoint`` (a path) it resumes from that file when it exists and writes it as the
-    budget says and at the end. Raises :class:`NonFiniteLossError` on a NaN/inf loss and
+    budget says and at the end. ``seed`` fixes the batches and augmentation; the initial weights are
+    the model's as passed in: call ``profile.seed_everything(seed)`` *before* building the model for a
+    reproducible start (``fig6`` does). Raises :class:`NonFiniteLossError` on a NaN/inf loss and
     ``checkpoint.CheckpointError`` on a checkpoint of another run.
     """
     run = TrainRun(
