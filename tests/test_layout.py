@@ -1,6 +1,8 @@
 """The package's shape: one job per module, imports that flow one way, small files, one test module each."""
 
 import ast
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,19 @@ def test_every_module_declares_its_public_names():
         assert any(
             isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets) for n in tree.body
         ), f"{path.relative_to(PKG)} has no __all__"
+
+
+def test_the_package_needs_only_its_declared_dependencies():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    declared = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ ]", d)[0].lower() for d in declared}
+    names = {"PIL" if n == "pillow" else n for n in names}
+    used = set()
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                used |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                used.add(node.module.split(".")[0])
+    third_party = {m for m in used if m not in sys.stdlib_module_names and m not in ("course_utils", "__future__")}
+    assert third_party <= names, f"imported but not in pyproject's dependencies: {third_party - names}"
