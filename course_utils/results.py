@@ -124,13 +124,20 @@ def read_json(path: str | Path) -> Any:
 
 
 def save_weights(path: str | Path, model_or_state: nn.Module | dict, *, half: bool = True) -> Path:
-    """Write a ``state_dict`` atomically to the CPU, floating tensors as fp16 (``half``) or fp32."""
+    """Write a ``state_dict`` atomically to the CPU, floating tensors as fp16 (``half``) or fp32.
+
+    BatchNorm's running statistics stay fp32 (a few numbers per channel): a deep plain net's running
+    variances reach 1e6, beyond fp16's 65,504; so does any other tensor that would not fit fp16.
+    """
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
-    dtype = torch.float16 if half else torch.float32
-    save_checkpoint(
-        path,
-        {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in state.items()},
-    )
+    out = {}
+    for k, v in state.items():
+        v = v.detach().to("cpu")
+        if v.is_floating_point():
+            fits = half and not k.endswith(("running_mean", "running_var")) and v.abs().max().item() < 6e4
+            v = v.to(torch.float16 if fits else torch.float32)
+        out[k] = v.contiguous()
+    save_checkpoint(path, out)
     return Path(path)
 
 

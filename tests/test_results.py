@@ -92,3 +92,19 @@ def test_result_type_documents_every_required_field():
     assert set(results.History.__annotations__) == {"iteration", "train_error", "test_error", "lr", "train_loss"}
     with pytest.raises(KeyError):
         results.describe({"model": "x"})
+
+
+def test_bn_statistics_and_large_values_stay_fp32(tmp_path):
+    # plain-56's BN running variances reached 1e6 in the CPU reference run: fp16 would store inf
+    torch.manual_seed(0)
+    net = models.get_model("plain20")
+    with torch.no_grad():
+        net.bn1.running_var.fill_(1.0e6)
+        net.fc.bias.fill_(1.0e5)
+    results.save_weights(tmp_path / "w.pt", net)
+    raw = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert raw["bn1.running_var"].dtype == torch.float32 and raw["fc.bias"].dtype == torch.float32
+    assert raw["conv1.weight"].dtype == torch.float16
+    back = results.load_state_dict(tmp_path / "w.pt")
+    assert all(torch.isfinite(v.float()).all() for v in back.values())
+    assert torch.equal(back["bn1.running_var"], net.bn1.running_var)
