@@ -79,10 +79,13 @@ def _color(model: str) -> str:
 
 
 def _auto_ymax(items: list[dict]) -> float:
-    """20 (the paper's axis) when the curves end below it; else a round number above their ends."""
+    """20 (the paper's axis, early curves off the top as in the paper) when the curves end below it;
+    else a round number above every point, so that a short run's curves are seen whole."""
     ends = [max(r["history"]["train_error"][-1], r["history"]["test_error"][-1]) for r in items]
-    top = max(ends, default=0.0)
-    return 20.0 if top < 18 else min(100.0, 10.0 * math.ceil(top * 1.25 / 10))
+    if max(ends, default=0.0) < 18:
+        return 20.0
+    top = max(max(r["history"]["train_error"] + r["history"]["test_error"]) for r in items)
+    return min(100.0, 10.0 * math.ceil(top * 1.05 / 10))
 
 
 def plot_curves(
