@@ -61,3 +61,11 @@ def test_normalizer_uses_the_images_the_run_trained_on(cifar):
     a, b = experiments.normalizer_for(split, cifar), experiments.normalizer_for(whole, cifar)
     assert torch.allclose(b(imgs), imgs.float() / 255 - cifar.train_images.double().mean(0).float() / 255, atol=1e-6)
     assert not torch.allclose(a(imgs), b(imgs))  # 270 of the split vs all 300: another mean
+
+
+def test_the_committed_reference_run_is_found_from_the_repository():
+    # no patched root: the real lookup notebook 07 uses finds the committed CPU reference run
+    found = results.committed_fig6(("plain56", "resnet56"), need_weights=True)
+    assert found is not None and found[0] == results.results_dir("fig6-cpu") or found[0] == results.results_dir("fig6")
+    for r in found[1].values():
+        assert r["n_train_images"] >= 45_000 and r["schedule"]["iterations"] >= 3000
