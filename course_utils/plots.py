@@ -118,7 +118,9 @@ def plot_curves(
             Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
             Line2D([], [], color="k", ls="-", lw=2.2, label="test"),
         ]
-        ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
+        ax.legend(
+            handles=ax.get_legend_handles_labels()[0] + style, loc="lower left", fontsize=8
+        )  # curves fall: empty there
     return ax
 
 
