@@ -205,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)
-    names = [n for n in a.models.replace(" ", ",").split(",") if n]
-    bad = [n for n in names if n not in models.MODEL_NAMES]
-    if bad:
-        p.error(f"unknown model(s) {bad}; choose from: {', '.join(models.MODEL_NAMES)}")
+    try:
+        names = [models.canonical_name(n) for n in a.models.replace(" ", ",").split(",") if n]
+    except ValueError as err:
+        p.error(str(err))
     runs = [
         run_bench(
             n,

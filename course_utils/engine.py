@@ -130,15 +130,8 @@ def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Te
     if variant == "eager":
         return run.eager_step
     if variant == "compile":
-        compiled = torch.compile(run.model)
-
-        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            loss, logits = train_step(compiled, run.opt, x, y)
-            run.loss_sum += loss.detach().float()
-            run.wrong += (logits.argmax(1) != y).sum()
-            return loss
-
-        return step
+        compiled = torch.compile(run.model)  # shares the run's parameters
+        return lambda x, y: run.eager_step(x, y, model=compiled)
     if variant == "graphs":
         if example is None:
             raise ValueError("the graphs variant needs an example batch (x, y) for its static buffers")

@@ -60,6 +60,7 @@ __all__ = [
     "resnet101",
     "resnet152",
     "MODEL_NAMES",
+    "canonical_name",
     "get_model",
     "count_params",
 ]
@@ -328,12 +329,17 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def get_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a model by name, e.g. ``get_model("resnet56", shortcut="B")``; see ``MODEL_NAMES``."""
-    key = name.lower().replace("-", "") if isinstance(name, str) else name
+def canonical_name(name: str) -> str:
+    """The registry name of any accepted spelling: ``"ResNet-20"`` -> ``"resnet20"``; raises on unknown names."""
+    key = name.strip().lower().replace("-", "") if isinstance(name, str) else name
     if key not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
-    return _REGISTRY[key](**kwargs)
+    return key
+
+
+def get_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a model by name, e.g. ``get_model("resnet56", shortcut="B")``; see ``MODEL_NAMES``."""
+    return _REGISTRY[canonical_name(name)](**kwargs)
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -199,9 +199,12 @@ class TrainRun:
         self._lr = lr
         return True
 
-    def eager_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One eager SGD step that adds to the running sums; returns the loss (no host sync)."""
-        loss, logits = train_step(self.model, self.opt, x, y)
+    def eager_step(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """One SGD step that adds to the running sums; returns the loss (no host sync).
+
+        ``model``: the module to run forward (default: the run's; e.g. its ``torch.compile`` wrapper).
+        """
+        loss, logits = train_step(model if model is not None else self.model, self.opt, x, y)
         self.loss_sum += loss.detach().float()
         self.wrong += (logits.argmax(1) != y).sum()
         return loss

@@ -121,7 +121,7 @@ def test_plan_fixes_the_order_of_work():
 
 
 def test_names_are_accepted_as_get_model_accepts_them(tmp_path):
-    assert [experiments.canonical(n) for n in ("ResNet-20", "plain56", "resnet18_CIFAR")] == [
+    assert [models.canonical_name(n) for n in ("ResNet-20", "plain56", "resnet18_CIFAR")] == [
         "resnet20",
         "plain56",
         "resnet18_cifar",

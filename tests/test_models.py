@@ -265,3 +265,13 @@ def test_wrong_input_channels(model):
         model(torch.zeros(2, 1, 32, 32))
     with pytest.raises(ValueError, match=r"got shape \(3, 32, 32\).*unsqueeze\(0\)"):
         model(torch.zeros(3, 32, 32))
+
+
+def test_canonical_name_accepts_the_spellings_get_model_does():
+    assert [M.canonical_name(n) for n in ("ResNet-56", " plain20 ", "resnet18_CIFAR")] == [
+        "resnet56",
+        "plain20",
+        "resnet18_cifar",
+    ]
+    with pytest.raises(ValueError, match="resnet56"):
+        M.canonical_name("resnet57")

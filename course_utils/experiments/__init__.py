@@ -6,7 +6,7 @@
 """
 
 from course_utils.experiments.cli import main
-from course_utils.experiments.figure6 import EXTRA_NET, FIG6_NETS, RunSpec, canonical, fig6, plan, plan_schedule
+from course_utils.experiments.figure6 import EXTRA_NET, FIG6_NETS, RunSpec, fig6, plan, plan_schedule
 from course_utils.experiments.provision import TrainedNet, normalizer_for, trained_networks
 
 __all__ = [

@@ -26,11 +26,12 @@ import torch
 
 from course_utils import data as cdata
 from course_utils import engine, models, probe, results
+from course_utils.models import canonical_name
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import Schedule, model_depth, recipe_for
 from course_utils.train import Budget, TrainRun, device_name
 
-__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "canonical", "fig6"]
+__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "fig6"]
 
 FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")
 EXTRA_NET = "resnet18_cifar"
@@ -47,14 +48,6 @@ class RunSpec:
     @property
     def stem(self) -> str:
         return results.run_name(self.model, self.seed)
-
-
-def canonical(name: str) -> str:
-    """The registry name of any spelling ``models.get_model`` accepts: ``"ResNet-20"`` -> ``"resnet20"``."""
-    key = name.strip().lower().replace("-", "")
-    if key not in models.MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; choose from: {', '.join(models.MODEL_NAMES)}")
-    return key
 
 
 def plan_schedule(model: str, iterations: int) -> Schedule:
@@ -244,7 +237,7 @@ def fig6(
     deadline = t0 + time_budget if time_budget else None
     prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
     prof = prof.with_device(device) if device is not None and isinstance(profile, Profile) else prof
-    names = [canonical(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
+    names = [canonical_name(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
     budget = Budget.of(
