@@ -32,11 +32,11 @@ def test_check_layer_count_agrees_with_torchvision(name, blocks, bottleneck, cap
     net = getattr(torchvision.models, name)()  # count the weighted layers of the real thing
     layers = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     main_path = [n for n in layers if "downsample" not in n]
-    assert checks.check_layer_count(len(main_path), blocks, bottleneck) is True
+    assert checks.check_layer_count(len(main_path), blocks, bottleneck)
     assert str(len(main_path)) in name
-    assert checks.check_layer_count(len(layers), blocks, bottleneck) is False
+    assert not checks.check_layer_count(len(layers), blocks, bottleneck)
     assert _said(capsys, "not counted")
-    assert checks.check_layer_count(len(main_path) - 2, blocks, bottleneck) is False
+    assert not checks.check_layer_count(len(main_path) - 2, blocks, bottleneck)
     assert _said(capsys, "+2")
 
 
@@ -46,11 +46,11 @@ def test_check_projection_params(depth, capsys):
     option_b = sum(p.numel() for n, p in net.named_parameters() if ".downsample." in n)
     identity_blocks = [b for b in net.modules() if isinstance(b, models.BasicBlock) and b.downsample is None]
     option_c = option_b + sum(b.bn2.num_features**2 + 2 * b.bn2.num_features for b in identity_blocks)
-    assert checks.check_projection_params(option_b, depth, "B") is True
-    assert checks.check_projection_params(option_c, depth, "C") is True
-    assert checks.check_projection_params(option_b, depth, "C") is False
+    assert checks.check_projection_params(option_b, depth, "B")
+    assert checks.check_projection_params(option_c, depth, "C")
+    assert not checks.check_projection_params(option_b, depth, "C")
     assert _said(capsys, "every block")
-    assert checks.check_projection_params(16 * 32 + 32 * 64, depth, "B") is False
+    assert not checks.check_projection_params(16 * 32 + 32 * 64, depth, "B")
     assert _said(capsys, "*and* a BN")
     with pytest.raises(ValueError):
         checks.check_projection_params(0, depth, "A")
@@ -72,11 +72,11 @@ def _tv_layer2_shapes(stride_on):
 def test_check_stride_shapes_agrees_with_torchvision(stride_on, capsys):
     truth, other = _tv_layer2_shapes(stride_on), _tv_layer2_shapes("3x3" if stride_on == "1x1" else "1x1")
     assert truth != other
-    assert checks.check_stride_shapes(truth, stride_on) is True
-    assert checks.check_stride_shapes([list(s) for s in truth], stride_on) is True
-    assert checks.check_stride_shapes(other, stride_on) is False
+    assert checks.check_stride_shapes(truth, stride_on)
+    assert checks.check_stride_shapes([list(s) for s in truth], stride_on)
+    assert not checks.check_stride_shapes(other, stride_on)
     assert _said(capsys, "those are the shapes")
-    assert checks.check_stride_shapes(None, stride_on) is False
+    assert not checks.check_stride_shapes(None, stride_on)
 
 
 def _block(pad=1, conv2_on_input=False, name="expansion", final_relu=True):
@@ -102,8 +102,8 @@ def _block(pad=1, conv2_on_input=False, name="expansion", final_relu=True):
 
 
 def test_check_block_accepts_torchvision_and_a_fresh_block(capsys):
-    assert checks.check_block(TvBasicBlock) is True
-    assert checks.check_block(_block()) is True
+    assert checks.check_block(TvBasicBlock)
+    assert checks.check_block(_block())
     assert "Correct" in capsys.readouterr().out
 
 
@@ -117,7 +117,7 @@ def test_check_block_accepts_torchvision_and_a_fresh_block(capsys):
     ],
 )
 def test_check_block_names_each_bug(bug, text, capsys):
-    assert checks.check_block(_block(**bug)) is False
+    assert not checks.check_block(_block(**bug))
     assert text in capsys.readouterr().out
 
 
@@ -128,11 +128,11 @@ def test_check_block_with_wrong_names_or_sizes(capsys):
             self.c1 = self.conv1
             del self.conv1
 
-    assert checks.check_block(Renamed) is False
+    assert not checks.check_block(Renamed)
     assert "names differ" in capsys.readouterr().out
-    assert checks.check_block(lambda *a: TvBottleneck(*a)) is False
+    assert not checks.check_block(lambda *a: TvBottleneck(*a))
     assert "parameters instead of" in capsys.readouterr().out
-    assert checks.check_block(None) is False
+    assert not checks.check_block(None)
 
 
 def _stage(block, in_planes, planes, blocks, stride=1, loop=None, attr="expansion", stride_everywhere=False):
@@ -158,15 +158,15 @@ def _stage(block, in_planes, planes, blocks, stride=1, loop=None, attr="expansio
 
 
 def test_check_make_stage(capsys):
-    assert checks.check_make_stage(_stage) is True
-    assert checks.check_make_stage(lambda *a: _stage(*a, loop=lambda a, b: (a, b))) is False
+    assert checks.check_make_stage(_stage)
+    assert not checks.check_make_stage(lambda *a: _stage(*a, loop=lambda a, b: (a, b)))
     out = capsys.readouterr().out
     assert "range(1, blocks)" in out and "has 3 blocks" not in out
-    assert checks.check_make_stage(lambda *a: _stage(*a, attr="expension")) is False
+    assert not checks.check_make_stage(lambda *a: _stage(*a, attr="expension"))
     assert "spell it `expansion`" in capsys.readouterr().out
-    assert checks.check_make_stage(lambda *a: _stage(*a, stride_everywhere=True)) is False
+    assert not checks.check_make_stage(lambda *a: _stage(*a, stride_everywhere=True))
     assert "parameters, expected" in capsys.readouterr().out
-    assert checks.check_make_stage(None) is False
+    assert not checks.check_make_stage(None)
 
 
 def _cifar_net(pool=None, n=3):
@@ -186,28 +186,28 @@ def _cifar_net(pool=None, n=3):
 
 
 def test_check_cifar_resnet(capsys):
-    assert checks.check_cifar_resnet(_cifar_net) is True
-    assert checks.check_cifar_resnet(lambda: _cifar_net(nn.AvgPool2d(4))) is False
+    assert checks.check_cifar_resnet(_cifar_net)
+    assert not checks.check_cifar_resnet(lambda: _cifar_net(nn.AvgPool2d(4)))
     out = capsys.readouterr().out
     assert "turns the last 8x8 map into 2x2" in out and "mat1 and mat2" in out
-    assert checks.check_cifar_resnet(lambda: _cifar_net(nn.AvgPool2d(8))) is False  # right at 32x32 only
+    assert not checks.check_cifar_resnet(lambda: _cifar_net(nn.AvgPool2d(8)))  # right at 32x32 only
     assert "16x16 map into 2x2" in capsys.readouterr().out
-    assert checks.check_cifar_resnet(lambda: _cifar_net(n=2)) is False
+    assert not checks.check_cifar_resnet(lambda: _cifar_net(n=2))
     assert "parameters instead of" in capsys.readouterr().out
-    assert checks.check_cifar_resnet(lambda: 1 / 0) is False
-    assert checks.check_cifar_resnet(None) is False
+    assert not checks.check_cifar_resnet(lambda: 1 / 0)
+    assert not checks.check_cifar_resnet(None)
 
 
 @pytest.mark.parametrize("check", ["check_block", "check_make_stage", "check_cifar_resnet"])
 @pytest.mark.parametrize("junk", ["BasicBlock", 3, lambda *a: 5, lambda *a: 1 / 0])
 def test_code_checks_never_raise_on_junk(check, junk, capsys):
-    assert getattr(checks, check)(junk) is False
+    assert not getattr(checks, check)(junk)
     assert "Not yet" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("junk", [[128, 28, 28], "128x28x28", 512, [(128, 28)]])
 def test_check_stride_shapes_never_raises(junk):
-    assert checks.check_stride_shapes(junk, "1x1") is False
+    assert not checks.check_stride_shapes(junk, "1x1")
 
 
 def test_every_blocks_check_is_reexported():

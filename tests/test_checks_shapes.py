@@ -33,7 +33,7 @@ def _windows(size, kernel, stride, padding, dilation):
 )
 def test_check_conv_out_right_and_slips(size, kernel, stride, padding, dilation, capsys):
     truth = _windows(size, kernel, stride, padding, dilation)
-    assert checks.check_conv_out(truth, size, kernel, stride, padding, dilation) is True
+    assert checks.check_conv_out(truth, size, kernel, stride, padding, dilation)
     span = dilation * (kernel - 1) + 1
     slips = {
         "add 1": (size + 2 * padding - span) // stride,
@@ -43,18 +43,18 @@ def test_check_conv_out_right_and_slips(size, kernel, stride, padding, dilation,
     seen = {truth}
     for text, wrong in slips.items():
         if wrong is not None and wrong not in seen:  # two slips can give the same number: the first names it
-            assert checks.check_conv_out(wrong, size, kernel, stride, padding, dilation) is False
+            assert not checks.check_conv_out(wrong, size, kernel, stride, padding, dilation)
             assert _said(capsys, text), text
         seen.add(wrong)
-    assert checks.check_conv_out(None, size, kernel) is False
+    assert not checks.check_conv_out(None, size, kernel)
 
 
 def test_check_conv_out_names_floor_ceil_and_padding(capsys):
-    assert checks.check_conv_out((8 - 3) / 2 + 1, 8, 3, 2, 0) is False  # 3.5: no floor
+    assert not checks.check_conv_out((8 - 3) / 2 + 1, 8, 3, 2, 0)  # 3.5: no floor
     assert _said(capsys, "rounded down (floor)")
-    assert checks.check_conv_out(math.ceil((8 - 3) / 2) + 1, 8, 3, 2, 0) is False  # 4: rounded up
+    assert not checks.check_conv_out(math.ceil((8 - 3) / 2) + 1, 8, 3, 2, 0)  # 4: rounded up
     assert _said(capsys, "only pooling with ceil_mode")
-    assert checks.check_conv_out(8 - 3 + 1, 8, 3, 1, 1) is False  # 6: padding forgotten
+    assert not checks.check_conv_out(8 - 3 + 1, 8, 3, 1, 1)  # 6: padding forgotten
     assert _said(capsys, "padding on each side")
 
 
@@ -75,16 +75,16 @@ def _measured_rf(layers):
 )
 def test_check_receptive_field_agrees_with_autograd(layers, capsys):
     truth = _measured_rf(layers)
-    assert checks.check_receptive_field(truth, layers) is True
+    assert checks.check_receptive_field(truth, layers)
     no_jump = 1 + sum((d[0] if d else 1) * (k - 1) for k, s, *d in layers)
     if no_jump != truth:
-        assert checks.check_receptive_field(no_jump, layers) is False
+        assert not checks.check_receptive_field(no_jump, layers)
         assert _said(capsys, "jump")
-    assert checks.check_receptive_field(None, layers) is False
+    assert not checks.check_receptive_field(None, layers)
 
 
 def test_check_receptive_field_kernel_sum(capsys):
-    assert checks.check_receptive_field(6, [(3, 1), (3, 1)]) is False
+    assert not checks.check_receptive_field(6, [(3, 1), (3, 1)])
     assert _said(capsys, "5x5, not 6x6")
 
 
@@ -93,11 +93,11 @@ def test_check_receptive_field_kernel_sum(capsys):
 )
 def test_check_conv_params(cin, cout, k, bias, capsys):
     truth = sum(p.numel() for p in nn.Conv2d(cin, cout, k, bias=bias).parameters())
-    assert checks.check_conv_params(truth, cin, cout, k, bias) is True
-    assert checks.check_conv_params(cout * k * k + bias * cout, cin, cout, k, bias) is False
+    assert checks.check_conv_params(truth, cin, cout, k, bias)
+    assert not checks.check_conv_params(cout * k * k + bias * cout, cin, cout, k, bias)
     assert _said(capsys, "C_in")
     if not bias:
-        assert checks.check_conv_params(truth + cout, cin, cout, k) is False
+        assert not checks.check_conv_params(truth + cout, cin, cout, k)
         assert _said(capsys, "bias=False")
 
 
@@ -107,11 +107,11 @@ def test_check_conv_macs_agrees_with_flop_counter(cin, cout, k, size, stride, ca
     with FlopCounterMode(display=False) as fc:
         conv(torch.zeros(1, cin, size, size))
     truth = fc.get_total_flops() // 2  # torch counts 2 FLOPs per multiply-accumulate
-    assert checks.check_conv_macs(truth, cin, cout, k, size, stride) is True
-    assert checks.check_conv_macs(2 * truth, cin, cout, k, size, stride) is False
+    assert checks.check_conv_macs(truth, cin, cout, k, size, stride)
+    assert not checks.check_conv_macs(2 * truth, cin, cout, k, size, stride)
     assert _said(capsys, "FLOP")
     if stride > 1:
-        assert checks.check_conv_macs(truth * stride * stride, cin, cout, k, size, stride) is False
+        assert not checks.check_conv_macs(truth * stride * stride, cin, cout, k, size, stride)
         assert _said(capsys, "output")
 
 
@@ -129,38 +129,35 @@ def test_check_block_params_agrees_with_torchvision(kind, in_planes, planes, str
     )
     block = cls(in_planes, planes, stride, down)
     truth = sum(p.numel() for p in block.parameters())
-    assert checks.check_block_params(truth, kind, in_planes, planes, stride) is True
+    assert checks.check_block_params(truth, kind, in_planes, planes, stride)
     conv_only = sum(m.weight.numel() for m in block.modules() if isinstance(m, nn.Conv2d))
-    assert checks.check_block_params(conv_only, kind, in_planes, planes, stride) is False
+    assert not checks.check_block_params(conv_only, kind, in_planes, planes, stride)
     assert _said(capsys, "scale and a shift")
     bn_stats = sum(2 * m.num_features for m in block.modules() if isinstance(m, nn.BatchNorm2d))
-    assert checks.check_block_params(truth + bn_stats, kind, in_planes, planes, stride) is False
+    assert not checks.check_block_params(truth + bn_stats, kind, in_planes, planes, stride)
     assert _said(capsys, "buffers")
     if down is not None:
-        assert (
-            checks.check_block_params(
-                truth - sum(p.numel() for p in down.parameters()), kind, in_planes, planes, stride
-            )
-            is False
+        assert not checks.check_block_params(
+            truth - sum(p.numel() for p in down.parameters()), kind, in_planes, planes, stride
         )
         assert _said(capsys, "projection")
 
 
 def test_check_head(capsys):
-    assert checks.check_head(lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, k))) is True
-    assert checks.check_head(lambda c, k: nn.Sequential(nn.AvgPool2d(7), nn.Flatten(), nn.Linear(c, k))) is False
+    assert checks.check_head(lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, k)))
+    assert not checks.check_head(lambda c, k: nn.Sequential(nn.AvgPool2d(7), nn.Flatten(), nn.Linear(c, k)))
     assert _said(capsys, "fails on a 1x1 feature map")
-    assert checks.check_head(lambda c, k: nn.Sequential(nn.Flatten(), nn.Linear(c * 49, k))) is False
+    assert not checks.check_head(lambda c, k: nn.Sequential(nn.Flatten(), nn.Linear(c * 49, k)))
     assert _said(capsys, "fits one input size only")
     top_left = lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(8), nn.Flatten(), nn.Linear(64 * c, k))  # noqa: E731
-    assert checks.check_head(top_left) is False
+    assert not checks.check_head(top_left)
     assert _said(capsys, "different answer")
-    assert checks.check_head(None) is False
+    assert not checks.check_head(None)
 
 
 @pytest.mark.parametrize("junk", ["BasicBlock", 3, lambda *a: 5, lambda *a: 1 / 0])
 def test_check_head_never_raises_on_junk(junk, capsys):
-    assert checks.check_head(junk) is False
+    assert not checks.check_head(junk)
     assert "Not yet" in capsys.readouterr().out
 
 

@@ -17,10 +17,10 @@ from course_utils.checks import training
 def test_check_epochs_matches_the_schedule(capsys):
     s = schedule.Schedule()  # the engine's own recipe is the independent truth
     truth = s.iterations * s.batch_size / 45_000
-    assert checks.check_epochs(truth) is True
-    assert checks.check_epochs(round(truth)) is True
+    assert checks.check_epochs(truth)
+    assert checks.check_epochs(round(truth))
     for wrong in (s.iterations * s.batch_size / 50_000, s.iterations / s.batch_size, 64, "many", None, ...):
-        assert checks.check_epochs(wrong) is False
+        assert not checks.check_epochs(wrong)
     assert "45,000" in capsys.readouterr().out
 
 
@@ -30,10 +30,10 @@ def test_check_epochs_matches_the_schedule(capsys):
 )
 def test_check_lr_agrees_with_the_engine(iteration, depth):
     truth = schedule.paper_schedule(f"resnet{depth}").lr_at(iteration)
-    assert checks.check_lr(truth, iteration, depth=depth) is True
+    assert checks.check_lr(truth, iteration, depth=depth)
     for wrong in {0.1, 0.01, 0.001, 1e-4} - {round(truth, 12)}:
-        assert checks.check_lr(wrong, iteration, depth=depth) is False
-    assert checks.check_lr(None, iteration) is False
+        assert not checks.check_lr(wrong, iteration, depth=depth)
+    assert not checks.check_lr(None, iteration)
 
 
 def test_check_augmentation_views_counts_real_augmentations():
@@ -43,43 +43,43 @@ def test_check_augmentation_views_counts_real_augmentations():
     )
     truth = len(torch.unique(views.flatten(1), dim=0))
     assert truth == 162
-    assert checks.check_augmentation_views(truth) is True
+    assert checks.check_augmentation_views(truth)
     for wrong in (81, 128, 64, 324, "lots", None):
-        assert checks.check_augmentation_views(wrong) is False
+        assert not checks.check_augmentation_views(wrong)
 
 
 def test_check_mean_shape_agrees_with_per_pixel_mean():
     truth = tuple(transforms.per_pixel_mean(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape)
-    assert checks.check_mean_shape(truth) is True
-    assert checks.check_mean_shape(list(truth)) is True
+    assert checks.check_mean_shape(truth)
+    assert checks.check_mean_shape(list(truth))
     for wrong in ((3,), (32, 32, 3), (50000, 3, 32, 32), 3, "3x32x32", None):
-        assert checks.check_mean_shape(wrong) is False
+        assert not checks.check_mean_shape(wrong)
 
 
 def test_check_fig6_lines():
-    assert checks.check_fig6_lines("train", "test") is True
-    assert checks.check_fig6_lines(" Training", "TEST") is True
+    assert checks.check_fig6_lines("train", "test")
+    assert checks.check_fig6_lines(" Training", "TEST")
     for thin, bold in [("test", "train"), ("train", "train"), ("thin", "bold"), (None, "test")]:
-        assert checks.check_fig6_lines(thin, bold) is False
+        assert not checks.check_fig6_lines(thin, bold)
 
 
 def test_check_shortcut_params_agrees_with_the_models():
     truth = models.count_params(models.resnet_cifar(20)) - models.count_params(models.plain_cifar(20))
-    assert checks.check_shortcut_params(truth) is True
+    assert checks.check_shortcut_params(truth)
     b_shortcuts = models.count_params(models.resnet_cifar(20, shortcut="B")) - models.count_params(
         models.plain_cifar(20)
     )
     assert b_shortcuts > 0  # option B would add projections: a real wrong answer
     for wrong in (b_shortcuts, 1, "none", None):
-        assert checks.check_shortcut_params(wrong) is False
+        assert not checks.check_shortcut_params(wrong)
 
 
 def test_check_milestone_epoch():
     s = schedule.Schedule()
     truth = s.milestones[0] * s.batch_size / 45_000
-    assert checks.check_milestone_epoch(truth) is True
+    assert checks.check_milestone_epoch(truth)
     for wrong in (s.milestones[0] * s.batch_size / 50_000, 100, 32, None):
-        assert checks.check_milestone_epoch(wrong) is False
+        assert not checks.check_milestone_epoch(wrong)
 
 
 def test_check_error_noise_matches_a_simulation():
@@ -88,10 +88,10 @@ def test_check_error_noise_matches_a_simulation():
     se_2000 = 100 * math.sqrt(0.07 * 0.93 / 2000)
     assert abs(simulated - se_2000) < 0.02  # the binomial formula the check uses, confirmed by sampling
     se_10000 = 100 * math.sqrt(0.07 * 0.93 / 10_000)
-    assert checks.check_error_noise(se_2000, se_10000) is True
-    assert checks.check_error_noise(round(se_2000, 2), round(se_10000, 2)) is True
+    assert checks.check_error_noise(se_2000, se_10000)
+    assert checks.check_error_noise(round(se_2000, 2), round(se_10000, 2))
     for wrong in [(se_2000 / 100, se_10000 / 100), (se_2000**2, se_10000**2), (se_10000, se_2000), (None, 0.2)]:
-        assert checks.check_error_noise(*wrong) is False
+        assert not checks.check_error_noise(*wrong)
 
 
 # --- notebook 07: responses, lesions, filter normalisation -------------------
@@ -100,9 +100,9 @@ def test_check_error_noise_matches_a_simulation():
 @pytest.mark.parametrize("depth", [20, 56, 110])
 def test_check_response_count_agrees_with_the_model(depth, capsys):
     truth = len(analysis.response_layers(models.resnet_cifar(depth)))  # hooks on a real net
-    assert checks.check_response_count(truth, depth=depth) is True
+    assert checks.check_response_count(truth, depth=depth)
     for wrong in (truth - 1, depth, "many", None, ...):
-        assert checks.check_response_count(wrong, depth=depth) is False
+        assert not checks.check_response_count(wrong, depth=depth)
     assert "Not" in capsys.readouterr().out
 
 
@@ -110,9 +110,9 @@ def test_check_response_count_agrees_with_the_model(depth, capsys):
 def test_check_deletable_blocks_agrees_with_the_lesion_plan(depth):
     plain = sum(rep is not None for *_, rep in analysis.lesion_plan(models.plain_cifar(depth)))
     resnet = sum(rep is not None for *_, rep in analysis.lesion_plan(models.resnet_cifar(depth)))
-    assert checks.check_deletable_blocks((plain, resnet), depth=depth) is True
+    assert checks.check_deletable_blocks((plain, resnet), depth=depth)
     for wrong in [(resnet, resnet), (plain, plain), (plain,), f"{plain}, {resnet}", None]:
-        assert checks.check_deletable_blocks(wrong, depth=depth) is False
+        assert not checks.check_deletable_blocks(wrong, depth=depth)
 
 
 def _normalize_filters(d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ def _normalize_filters(d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def test_check_filter_normalization(capsys):
-    assert checks.check_filter_normalization(_normalize_filters) is True
+    assert checks.check_filter_normalization(_normalize_filters)
     whole = lambda d, w: d * w.norm() / d.norm()  # noqa: E731  (one scale for the whole tensor)
     flipped = lambda d, w: -_normalize_filters(d, w)  # noqa: E731  (right norms, wrong direction)
 
@@ -129,14 +129,14 @@ def test_check_filter_normalization(capsys):
         raise RuntimeError("student bug")
 
     for wrong in (whole, flipped, crashes, lambda d, w: w, lambda d: d, 3, None):
-        assert checks.check_filter_normalization(wrong) is False
+        assert not checks.check_filter_normalization(wrong)
     out = capsys.readouterr().out
     assert "each *filter*" in out and "RuntimeError" in out
 
 
 def test_check_filter_norm_reason():
-    assert checks.check_filter_norm_reason("b") is True
-    assert checks.check_filter_norm_reason(" B) because of BN") is True
+    assert checks.check_filter_norm_reason("b")
+    assert checks.check_filter_norm_reason(" B) because of BN")
     assert [checks.check_filter_norm_reason(a) for a in ("a", "c", "d", "", None)] == [False] * 5
 
 

@@ -13,23 +13,34 @@ from course_utils.checks import _verdict
 
 
 def test_report_prints_the_verdict_and_returns_ok(capsys):
-    assert _verdict.report(True, "right text", "wrong text") is True
+    assert _verdict.report(True, "right text", "wrong text")
     out = capsys.readouterr().out
     assert out.startswith("✅ Correct: right text") and "wrong text" not in out
-    assert _verdict.report(False, "right text", "wrong text") is False
+    assert not _verdict.report(False, "right text", "wrong text")
     out = capsys.readouterr().out
     assert out.startswith("❌ Not yet: wrong text") and "right text" not in out
 
 
+def test_a_verdict_is_truthy_and_shows_nothing_in_a_notebook():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    right, wrong = _verdict.Verdict(True), _verdict.Verdict(0)
+    assert right and not wrong and right == True and wrong == False and right != wrong  # noqa: E712
+    for v in (right, wrong):  # IPython hands display to _ipython_display_: no "True"/"False" echo
+        assert shell.display_formatter.format(v) == ({}, {})
+    assert checks.check_epochs(None) == False and isinstance(checks.check_epochs(None), _verdict.Verdict)  # noqa: E712
+
+
 @pytest.mark.parametrize("placeholder", [None, ...])
 def test_unanswered_placeholders(placeholder, capsys):
-    assert _verdict.unanswered(placeholder) is True
+    assert _verdict.unanswered(placeholder)
     assert "Not answered yet" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer", [0, 0.0, "", [], False, "None"])
 def test_falsy_answers_are_answers(answer, capsys):
-    assert _verdict.unanswered(answer) is False
+    assert not _verdict.unanswered(answer)
     assert capsys.readouterr().out == ""
 
 

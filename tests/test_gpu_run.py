@@ -42,8 +42,9 @@ def test_rehearsal_start_then_resume_bundles_everything(tmp_path):
         "EXTRA_ARGS": "--iterations 24 --eval-every 8",
         "COURSE_DEVICE": "cpu",
     }
-    first = _stage("start", tmp_path / "out1", 45, env)
-    assert "fig6: time budget" in first and "bundle:" in first and "first loss" in first  # the probe table
+    # generous: extracting the CIFAR-10 copy alone took ~30 s on a CI machine, and training stops when done
+    first = _stage("start", tmp_path / "out1", 120, env)
+    assert "fig6: time budget" in first and "bundle:" in first and "first loss" in first, first[-3000:]  # probe table
     if TARBALL.exists():
         assert (tmp_path / "data" / "cifar10" / "train" / "airplane").is_dir()
     second = _stage("resume", tmp_path / "out2", 150, env)

@@ -1,9 +1,10 @@
 """Exercise checkers the notebooks call, one module per part of the course.
 
 Each ``check_*`` takes a student's answer, prints a confirmation for a right
-answer or a helpful hint for a wrong or missing one, and returns ``True`` or
-``False``. A wrong answer never raises, so a notebook with unanswered exercises
-still runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
+answer or a helpful hint for a wrong or missing one, and returns a ``Verdict``
+(truthy when right, and silent as a cell's last value: no stray ``False``).
+A wrong answer never raises, so a notebook with unanswered exercises still
+runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 
 - ``residuals``: notebooks 01-02 (degradation, residual learning)
 - ``shapes``: notebook 03 (shape arithmetic: conv output sizes, receptive fields,
@@ -17,12 +18,12 @@ shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located
 """
 
 from course_utils.checks import blocks, residuals, shapes, training
-from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
 from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
 from course_utils.checks.residuals import *  # noqa: F403
 from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
 
-__all__ = ["as_number", "numeric", "report", "unanswered"] + [
+__all__ = ["Verdict", "as_number", "numeric", "report", "unanswered"] + [
     name for module in (residuals, shapes, blocks, training) for name in module.__all__
 ]

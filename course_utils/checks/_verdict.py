@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["report", "unanswered", "as_number", "numeric", "first_slip"]
+__all__ = ["Verdict", "checker", "report", "unanswered", "as_number", "numeric", "first_slip"]
 
 
-def report(ok: bool, right: str, wrong: str) -> bool:
-    """Print ``right`` (prefixed with a tick) or ``wrong`` (with a hint marker); return ``ok``."""
+class Verdict:
+    """A check's outcome: truthy when the answer is right, and silent as a cell's last value.
+
+    A plain ``bool`` would make Jupyter echo a stray ``True``/``False`` under the printed verdict.
+    """
+
+    __slots__ = ("ok",)
+
+    def __init__(self, ok: object) -> None:
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        return bool(other) == self.ok if isinstance(other, (bool, Verdict)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self) -> None:  # IPython shows nothing: the printed line is the verdict
+        pass
+
+
+def checker(fn: Callable[..., Any]) -> Callable[..., Verdict]:
+    """Decorate a ``check_*`` function so that every return path gives a silent :class:`Verdict`."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Verdict:
+        return Verdict(fn(*args, **kwargs))
+
+    return wrapped
+
+
+def report(ok: bool, right: str, wrong: str) -> Verdict:
+    """Print ``right`` (prefixed with a tick) or ``wrong`` (with a hint marker); return the verdict."""
     print(("✅ Correct: " + right) if ok else ("❌ Not yet: " + wrong))
-    return ok
+    return Verdict(ok)
 
 
 def unanswered(answer: Any) -> bool:

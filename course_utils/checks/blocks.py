@@ -16,7 +16,7 @@ from torch import nn
 
 from course_utils import models
 from course_utils.checks._reference import randomize, reference_block, torch_conv_out, try_forward
-from course_utils.checks._verdict import first_slip, report, unanswered
+from course_utils.checks._verdict import checker, first_slip, report, unanswered
 
 __all__ = [
     "check_block",
@@ -34,6 +34,7 @@ def _spelling(block_cls: type) -> str:
     return f" (found `{near[0]}`: a typo?)" if near else ""
 
 
+@checker
 def check_block(block_cls: Any) -> bool:
     """Compare a student's basic residual block with ``models.BasicBlock``; name each symptom found.
 
@@ -141,6 +142,7 @@ def _build_stage(make_stage: Callable, block: type, args: tuple, problems: list[
         return None
 
 
+@checker
 def check_make_stage(make_stage: Any) -> bool:
     """``make_stage(block, in_planes, planes, blocks, stride=1) -> nn.Sequential``, for both block types."""
     if unanswered(make_stage):
@@ -195,6 +197,7 @@ def check_make_stage(make_stage: Any) -> bool:
     )
 
 
+@checker
 def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
     """``build()`` must give the CIFAR ResNet-``depth`` with option-B shortcuts: same as ``models.resnet_cifar``."""
     if unanswered(build):
@@ -246,6 +249,7 @@ def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
     )
 
 
+@checker
 def check_layer_count(answer: Any, blocks: tuple[int, ...], bottleneck: bool) -> bool:
     """Weighted layers of an ImageNet ResNet: convs on the main path + stem conv + fc."""
     if unanswered(answer):
@@ -273,6 +277,7 @@ def _projections_everywhere(model: nn.Module) -> nn.Module:
     return model
 
 
+@checker
 def check_projection_params(answer: Any, depth: int = 20, option: str = "B") -> bool:
     """Extra parameters of shortcut option B or C over option A in the CIFAR ResNet-``depth``."""
     if option not in ("B", "C"):
@@ -302,6 +307,7 @@ def check_projection_params(answer: Any, depth: int = 20, option: str = "B") -> 
     )
 
 
+@checker
 def check_stride_shapes(answer: Any, stride_on: str = "1x1") -> bool:
     """Output shapes (C, H, W) of conv1, conv2, conv3 in ResNet-50's layer2[0] at 224x224 (input 256x56x56)."""
     if unanswered(answer):

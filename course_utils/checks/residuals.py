@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from course_utils.analysis import autocorrelation
-from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
 from course_utils.models import BasicBlock
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 
+@checker
 def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
     """Exercise 01.1: blocks per stage ``n`` of the CIFAR plain/residual net with ``depth = 6n + 2`` layers."""
     value = numeric(answer)
@@ -40,6 +41,7 @@ def check_blocks_per_stage(answer: Any, depth: int = 110) -> bool:
     )
 
 
+@checker
 def check_degradation_cause(answer: Any) -> bool:
     """Exercise 01.2: what the degradation problem is (multiple choice a-d)."""
     if unanswered(answer):
@@ -61,6 +63,7 @@ def check_degradation_cause(answer: Any) -> bool:
     )
 
 
+@checker
 def check_lag1_autocorrelation(fn: Any) -> bool:
     """Exercise 01.3: ``fn(g)`` returns the lag-1 autocorrelation (a float) of a 1-D array ``g``."""
     if unanswered(fn):
@@ -102,6 +105,7 @@ def check_lag1_autocorrelation(fn: Any) -> bool:
     return report(True, "white noise gives r(1) ~ 0, a random walk and a sine stay close to 1.", "")
 
 
+@checker
 def check_identity_init(fn: Any) -> bool:
     """Exercise 02.1: ``fn(block)`` changes a ``models.BasicBlock`` in place so that it computes
     the identity on non-negative inputs, in train *and* eval mode."""
@@ -151,6 +155,7 @@ def check_identity_init(fn: Any) -> bool:
     )
 
 
+@checker
 def check_sensitivity(mapping: Any, residual: Any) -> bool:
     """Exercise 02.2: input x = 8, the block outputs H(x) = 8.4, the target is 8.2. The relative
     change needed (a fraction, not percent) of the mapping H and of the residual F = H - x."""
@@ -182,6 +187,7 @@ def check_sensitivity(mapping: Any, residual: Any) -> bool:
     )
 
 
+@checker
 def check_gradient_factor(answer: Any) -> bool:
     """Exercise 02.3: 50 residual blocks, each with scalar dF/dx = 0.02: the factor
     ``dL/dx_0 / dL/dx_50`` (the gradient at the input over the gradient at the output)."""

@@ -15,7 +15,7 @@ from torch import nn
 
 from course_utils import models
 from course_utils.checks._reference import reference_block, torch_conv_out, try_forward
-from course_utils.checks._verdict import first_slip, report, unanswered
+from course_utils.checks._verdict import checker, first_slip, report, unanswered
 
 __all__ = [
     "check_conv_out",
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 
+@checker
 def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> bool:
     """Output size of a conv on a ``size`` x ``size`` input, checked against ``nn.Conv2d``."""
     if unanswered(answer):
@@ -60,6 +61,7 @@ def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding
     )
 
 
+@checker
 def check_receptive_field(answer: Any, layers: list[tuple[int, ...]]) -> bool:
     """Receptive field of the last layer of a stack given as ``(kernel, stride[, dilation])`` tuples."""
     if unanswered(answer):
@@ -87,6 +89,7 @@ def check_receptive_field(answer: Any, layers: list[tuple[int, ...]]) -> bool:
     )
 
 
+@checker
 def check_conv_params(answer: Any, in_channels: int, out_channels: int, kernel: int, bias: bool = False) -> bool:
     """Parameters of one ``nn.Conv2d``; the truth is counted on a real module."""
     if unanswered(answer):
@@ -111,6 +114,7 @@ def check_conv_params(answer: Any, in_channels: int, out_channels: int, kernel: 
     )
 
 
+@checker
 def check_conv_macs(
     answer: Any,
     in_channels: int,
@@ -141,6 +145,7 @@ def check_conv_macs(
     )
 
 
+@checker
 def check_block_params(
     answer: Any, kind: str = "basic", in_planes: int = 64, planes: int = 64, stride: int = 1
 ) -> bool:
@@ -174,6 +179,7 @@ def check_block_params(
     )
 
 
+@checker
 def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bool:
     """``make_head(channels, num_classes)`` -> a module mapping (B, C, h, w) features to (B, classes) at ANY h, w."""
     if unanswered(make_head):

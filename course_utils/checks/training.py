@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from course_utils.checks._verdict import as_number, numeric, report, unanswered
+from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
 from course_utils.models import count_params, plain_cifar, resnet_cifar
 
 __all__ = [
@@ -32,6 +32,7 @@ _PAPER_TRAIN_IMAGES = 45_000  # the 45k/5k train/val split of He et al. 2015, se
 _PAPER_MILESTONES = (32_000, 48_000)
 
 
+@checker
 def check_epochs(
     answer: Any, iterations: int = 64_000, batch_size: int = 128, n_train_images: int = _PAPER_TRAIN_IMAGES
 ) -> bool:
@@ -71,6 +72,7 @@ def _paper_lr(iteration: int, depth: int) -> float:
     return 0.1 * 0.1 ** sum(iteration >= m for m in _PAPER_MILESTONES)
 
 
+@checker
 def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
     """Exercise 05.2: the paper's learning rate at ``iteration`` for a CIFAR net of ``depth`` layers."""
     value = numeric(answer)
@@ -95,6 +97,7 @@ def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
     return report(False, "", hint)
 
 
+@checker
 def check_augmentation_views(answer: Any, pad: int = 4) -> bool:
     """Exercise 05.3: distinct training views of one image under pad-``pad`` crop + horizontal flip."""
     value = numeric(answer)
@@ -116,6 +119,7 @@ def check_augmentation_views(answer: Any, pad: int = 4) -> bool:
     )
 
 
+@checker
 def check_mean_shape(answer: Any) -> bool:
     """Exercise 05.4: the shape of the paper's per-pixel mean of CIFAR-10 (PyTorch layout)."""
     if unanswered(answer):
@@ -138,6 +142,7 @@ def check_mean_shape(answer: Any) -> bool:
     )
 
 
+@checker
 def check_fig6_lines(thin: Any, bold: Any) -> bool:
     """Exercise 06.1: in Fig. 6, which error the thin (dashed) and the bold lines show: 'train' or 'test'."""
     if unanswered(thin) or unanswered(bold):
@@ -162,6 +167,7 @@ def check_fig6_lines(thin: Any, bold: Any) -> bool:
     )
 
 
+@checker
 def check_shortcut_params(answer: Any) -> bool:
     """Exercise 06.2: parameters of ResNet-20 minus those of plain-20 (option A shortcuts)."""
     value = numeric(answer)
@@ -177,6 +183,7 @@ def check_shortcut_params(answer: Any) -> bool:
     )
 
 
+@checker
 def check_milestone_epoch(answer: Any) -> bool:
     """Exercise 06.3: the epoch (on the 45k split, batch 128) of the paper's first lr drop at 32k iterations."""
     value = numeric(answer)
@@ -195,6 +202,7 @@ def check_milestone_epoch(answer: Any) -> bool:
     return report(False, "", "epochs = iterations x batch size / training images.")
 
 
+@checker
 def check_error_noise(se_2000: Any, se_10000: Any, error: float = 7.0) -> bool:
     """Exercise 06.4: standard error (percentage points) of a ``error`` % test error measured on 2,000 and
     on 10,000 test images (each image right or wrong independently: a binomial proportion)."""
@@ -230,6 +238,7 @@ def _cifar_blocks(depth: int) -> int:
     return 3 * ((depth - 2) // 6)
 
 
+@checker
 def check_response_count(answer: Any, depth: int = 56) -> bool:
     """Exercise 07.1: how many 3x3-layer responses Fig. 7 shows for a CIFAR net of ``depth`` layers."""
     if unanswered(answer):
@@ -252,6 +261,7 @@ def check_response_count(answer: Any, depth: int = 56) -> bool:
     )
 
 
+@checker
 def check_deletable_blocks(answer: Any, depth: int = 56) -> bool:
     """Exercise 07.2: ``(plain, resnet)`` blocks the lesion study can delete in the depth-``depth`` nets."""
     if unanswered(answer):
@@ -282,6 +292,7 @@ def check_deletable_blocks(answer: Any, depth: int = 56) -> bool:
     return report(False, "", hint)
 
 
+@checker
 def check_filter_normalization(fn: Any) -> bool:
     """Exercise 07.3: ``fn(direction, weight)`` rescales each filter of ``direction`` to the norm of
     the same filter of ``weight`` (Li et al. 2018); filter = slice along dim 0."""
@@ -321,6 +332,7 @@ def check_filter_normalization(fn: Any) -> bool:
     )
 
 
+@checker
 def check_filter_norm_reason(answer: Any) -> bool:
     """Exercise 07.4: why random directions must be filter-normalised (multiple choice a-d)."""
     if unanswered(answer):
