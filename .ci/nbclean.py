@@ -4,7 +4,7 @@
     python .ci/nbclean.py --no-execute notebooks/*.ipynb               # clean only
     python .ci/nbclean.py --check notebooks/*.ipynb                    # exit 1 if dirty
 
-A cell whose source contains ``# NBVAL_CHECK_OUTPUT`` keeps its (fresh,
+A cell tagged ``nbval-check-output`` keeps its (fresh,
 smoke-profile) output: nbval compares it on every test run. Every other cell
 is committed without outputs and without execution counts.
 """
@@ -18,11 +18,11 @@ import time
 
 import nbformat
 
-MARK = "NBVAL_CHECK_OUTPUT"
+TAG = "nbval-check-output"  # a cell tag, not a comment: the student's view stays clean
 
 
 def is_checked(cell) -> bool:
-    return cell.cell_type == "code" and MARK in cell.source
+    return cell.cell_type == "code" and TAG in cell.metadata.get("tags", [])
 
 
 def clean(nb) -> int:

@@ -19,7 +19,7 @@ LAYERS = [
     {"train"},
     {"engine"},
     {"probe"},
-    {"experiments", "bench", "plots", "analysis", "checks"},
+    {"experiments", "bench", "plots", "analysis", "checks", "transfer", "slides"},
     {"tables"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -23,7 +23,7 @@ COURSE_MAP = [
     "07_why_it_works",
 ]
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
-MARK = "NBVAL_CHECK_OUTPUT"
+TAG = "nbval-check-output"  # nbval reads cell tags; a comment would clutter the student's view
 
 
 def _load(path: Path) -> dict:
@@ -35,6 +35,10 @@ def _src(cell: dict) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 def test_course_map_complete():
     assert [p.stem for p in NOTEBOOKS] == COURSE_MAP
 
@@ -42,7 +46,7 @@ def test_course_map_complete():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_outputs_only_in_checked_cells(path):
     for i, cell in enumerate(_load(path)["cells"]):
-        if cell["cell_type"] == "code" and MARK not in _src(cell):
+        if cell["cell_type"] == "code" and TAG not in _tags(cell):
             assert not cell.get("outputs"), f"cell {i} keeps outputs; run .ci/nbclean.py --no-execute {path.name}"
 
 
@@ -59,9 +63,10 @@ def test_template(path):
     setup = next(c for c in code if "course_utils" in c)
     assert "get_profile" in setup and "seed" in setup, "setup cell: profile, seed, device"
     assert any("checks." in c for c in code), "exercises are checked by course_utils.checks"
-    assert any(MARK in c for c in code), "at least one nbval-checked deterministic cell"
+    assert any(TAG in _tags(c) for c in cells), "at least one nbval-checked deterministic cell"
     for c in code:
         assert "sys.path" not in c, "notebooks import course_utils as installed, no sys.path edits"
+        assert "NBVAL_" not in c, "mark checked cells with the nbval-check-output tag, not a comment"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

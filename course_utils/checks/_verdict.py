@@ -29,6 +29,14 @@ class Verdict:
     def __hash__(self) -> int:
         return hash(self.ok)
 
+    def __int__(self) -> int:
+        return int(self.ok)
+
+    def __add__(self, other: object) -> int:  # sum(verdicts) counts the right answers, as with bools
+        return int(self.ok) + other if isinstance(other, (int, Verdict)) else NotImplemented
+
+    __radd__ = __add__
+
     def __repr__(self) -> str:
         return f"Verdict({self.ok})"
 
