@@ -30,13 +30,35 @@ def test_check_blocks_per_stage_agrees_with_the_model(depth, capsys):
         assert not checks.check_blocks_per_stage(other, depth=depth)
 
 
-def test_check_degradation_cause(capsys):
-    assert checks.check_degradation_cause("c")
-    assert checks.check_degradation_cause(" C) optimisation")
-    for wrong, text in [("a", "overfitting"), ("b", "gradient norms"), ("d", "parameters"), ("z", "choose")]:
-        assert not checks.check_degradation_cause(wrong)
-        assert _says(capsys, text)
-    assert not checks.check_degradation_cause(None)
+def test_check_ratio_prediction(capsys):
+    # the measurement: gradient at the input of the first over that of the last of 30 layers x -> 1.3 x
+    xs = [torch.tensor(1.0, requires_grad=True)]
+    for _ in range(30):
+        xs.append(1.3 * xs[-1])
+    grads = torch.autograd.grad(xs[-1], xs)
+    measured = grads[0].item() / grads[29].item()  # = 1.3 ** 29, about 2,000
+    assert measured == pytest.approx(1.3**29)
+    for right in (measured, measured / 8, 8 * measured):
+        assert checks.check_ratio_prediction(right, measured)
+        assert _says(capsys, "within the 10 allowed")
+    assert checks.check_ratio_prediction(measured / 2.5, measured, factor=3)
+    assert not checks.check_ratio_prediction(measured / 8, measured, factor=3)
+    for wrong, text in [
+        (measured / 30, "below the measured"),
+        (measured / 30, "compounds"),
+        (30 * measured, "above the measured"),
+        (0.01, "vanishes"),
+        (-5, "positive"),
+    ]:
+        assert not checks.check_ratio_prediction(wrong, measured)
+        assert _says(capsys, text), text
+    assert not checks.check_ratio_prediction(30.0, measured, seen=30.0)
+    assert _says(capsys, "already measured")
+    assert checks.check_ratio_prediction(300.0, 400.0, seen=300.0)  # the seen value may be right too
+    assert not checks.check_ratio_prediction(10.0, None)
+    assert _says(capsys, "run the measuring cell")
+    assert not checks.check_ratio_prediction(None, measured)
+    assert not checks.check_ratio_prediction("lots", measured)
 
 
 def _lag1_right(g):
@@ -82,6 +104,7 @@ def test_check_sensitivity(capsys):
     x, h, target = 8.0, 8.4, 8.2  # the question, computed here from scratch
     m, r = abs(target - h) / abs(h), abs(target - h) / abs(h - x)
     assert checks.check_sensitivity(m, r)
+    assert checks.check_sensitivity(round(m, 3), round(r, 2))  # 0.024 and 0.5, rounded as students write them
     assert not checks.check_sensitivity(100 * m, 100 * r)
     assert _says(capsys, "fractions")
     assert not checks.check_sensitivity(m, 1.0)
@@ -101,11 +124,54 @@ def test_check_gradient_factor(capsys):
         h = h + 0.02 * h
     h.backward()
     assert checks.check_gradient_factor(x.grad.item())
-    for wrong, text in [(2.0, "multiplies"), (0.02**50, "plain stack"), (1.02, "one block"), (5.0, "1 + 0.02")]:
+    assert _says(capsys, "same derivative 1.02")
+    # a plain stack computing the same H(x) = 1.02 x has the same derivative
+    x2 = torch.tensor(1.0, requires_grad=True)
+    h2 = x2
+    for _ in range(50):
+        h2 = 1.02 * h2
+    h2.backward()
+    assert x2.grad.item() == pytest.approx(x.grad.item(), rel=1e-6)
+    assert checks.check_gradient_factor(2.7)  # rounded
+    for wrong, text in [
+        (2.0, "multiplies"),
+        (51.0, "multiplies"),
+        (0.02**50, "branch F alone"),
+        (1.02, "one block"),
+        (1 / 2.69, "upside down"),
+        (5.0, "1 + 0.02"),
+    ]:
         assert not checks.check_gradient_factor(wrong)
-        assert _says(capsys, text)
+        assert _says(capsys, text), text
     assert not checks.check_gradient_factor("big")
     assert not checks.check_gradient_factor(...)
+
+
+def test_check_block_factors(capsys):
+    # stacks of 12 scalar blocks: plain x -> 1.3 x, residual x -> x + 0.05 x; norms by autograd
+    def flow(factor):
+        xs = [torch.tensor(1.0, requires_grad=True)]
+        for _ in range(12):
+            xs.append(factor * xs[-1])
+        grads = torch.autograd.grad(xs[-1], xs)
+        return [g.abs().item() for g in grads]
+
+    flows = {"plain": flow(1.3), "residual": flow(1.05)}
+    assert checks.check_block_factors(1.3, 1.05, flows)
+    assert _says(capsys, "Correct")
+    assert checks.check_block_factors(1.31, 1.04, flows)  # within 2%
+    for (p, r), text in [
+        ((1.05, 1.3), "swapped"),
+        ((1.3**12, 1.05), "12th root"),
+        ((1 / 1.3, 1 / 1.05), "upside down"),
+        ((2.0, 1.0), "** (1 / 12)"),
+    ]:
+        assert not checks.check_block_factors(p, r, flows)
+        assert _says(capsys, text), text
+    assert not checks.check_block_factors(1.3, 1.05, None)
+    assert _says(capsys, "pass the measured norms")
+    assert not checks.check_block_factors(None, 1.05, flows)
+    assert not checks.check_block_factors(1.3, "x", flows)
 
 
 def test_every_residuals_check_is_reexported():

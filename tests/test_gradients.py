@@ -95,6 +95,53 @@ def test_grad_norms_per_layer_order_and_errors():
         analysis.grad_norms_per_layer(nn.Sequential(nn.ReLU()), torch.randn(2, 3), torch.zeros(2))
 
 
+def test_grad_norms_during_training_matches_hand_written_sgd():
+    # the same 3 steps written out with autograd on plain tensors and the SGD update by hand
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).double()
+    params = [p.detach().clone() for p in net.parameters()]  # w1, b1, w2, b2
+    gen = torch.Generator().manual_seed(1)
+    batches = [
+        (torch.randn(8, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (8,), generator=gen))
+        for _ in range(3)
+    ]
+    lr, mom, wd = 0.3, 0.9, 1e-2
+    want, want_w, want_loss, bufs = [], [], [], [None] * 4
+    for x, y in batches:
+        ps = [p.requires_grad_(True) for p in params]
+        loss = nn.functional.cross_entropy(torch.relu(x @ ps[0].T + ps[1]) @ ps[2].T + ps[3], y)
+        grads = torch.autograd.grad(loss, ps)
+        want.append([grads[0].norm().item(), grads[2].norm().item()])
+        want_w.append([ps[0].norm().item(), ps[2].norm().item()])
+        want_loss.append(loss.item())
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(ps, grads)):
+                d = g + wd * p
+                bufs[i] = d.clone() if bufs[i] is None else mom * bufs[i] + d
+                params[i] = (p - lr * bufs[i]).detach()
+    got = analysis.grad_norms_during_training(net, batches, lr=lr, momentum=mom, weight_decay=wd)
+    assert got["names"] == ["0.weight", "2.weight"] and got["step"] == [0, 1, 2]
+    assert got["norms"].shape == (3, 2)
+    np.testing.assert_allclose(got["norms"], want, rtol=1e-10)
+    np.testing.assert_allclose(got["weights"], want_w, rtol=1e-10)
+    np.testing.assert_allclose(got["loss"], want_loss, rtol=1e-10)
+    assert not np.allclose(got["norms"][0], got["norms"][2])  # the net did train between the records
+    for p, q in zip(net.parameters(), params):  # trained in place, to the same weights
+        assert torch.allclose(p, q, rtol=1e-10)
+    with pytest.raises(ValueError, match="no batches"):
+        analysis.grad_norms_during_training(net, [])
+
+
+def test_grad_norms_during_training_first_record_is_grad_norms_per_layer():
+    torch.manual_seed(0)
+    net = analysis.toy_mlp(8, 16, residual=False, in_features=3, out_features=4)
+    x, y = torch.randn(32, 3), torch.randint(0, 4, (32,))
+    before = analysis.grad_norms_per_layer(net.train(), x, y)
+    got = analysis.grad_norms_during_training(net, [(x, y)] * 2)
+    assert got["names"] == [n for n, _ in before]
+    np.testing.assert_allclose(got["norms"][0], [v for _, v in before], rtol=1e-5)
+
+
 def test_calibrate_batchnorm_uses_the_batch_statistics():
     torch.manual_seed(0)
     net = analysis.toy_mlp(4, 8, residual=True, in_features=3)

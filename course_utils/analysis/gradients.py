@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ __all__ = [
     "toy_mlp",
     "two_spirals",
     "grad_norms_per_layer",
+    "grad_norms_during_training",
     "calibrate_batchnorm",
     "input_gradient_sweep",
     "autocorrelation",
@@ -108,6 +109,14 @@ def grad_norms_per_layer(
     its current mode (train mode: BN uses batch statistics, as in a training step); its ``.grad``
     fields are left untouched. Returns ``[(parameter name, norm), ...]``.
     """
+    named = _weighted_layers(model)
+    loss = loss_fn(model(x), y)
+    grads = torch.autograd.grad(loss, [w for _, w in named])
+    return [(name, g.norm().item()) for (name, _), g in zip(named, grads)]
+
+
+def _weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """``[(name + ".weight", weight), ...]`` of every conv and linear layer, in registration order."""
     named = [
         (name + ".weight", m.weight)
         for name, m in model.named_modules()
@@ -115,9 +124,48 @@ def grad_norms_per_layer(
     ]
     if not named:
         raise ValueError("the model has no Conv or Linear layers to measure")
-    loss = loss_fn(model(x), y)
-    grads = torch.autograd.grad(loss, [w for _, w in named])
-    return [(name, g.norm().item()) for (name, _), g in zip(named, grads)]
+    return named
+
+
+def grad_norms_during_training(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> dict[str, object]:
+    """Train ``model`` with SGD, one step per batch, and record ``||dL/dW||`` of every layer *before* each step.
+
+    ``batches``: ``(x, y)`` pairs, e.g. ``(B, 3, 32, 32)`` and ``(B,)``, on the model's device. The
+    norms are those of the minibatch loss's gradient, the one the step uses (weight decay not
+    included), measured in training mode as in :func:`grad_norms_per_layer`. The model is trained
+    in place. Returns ``{"step": [0, 1, ...], "names": [layer names], "norms": (steps, layers) array,
+    "weights": (steps, layers) array of ``||W||`` before each step, "loss": [minibatch loss per step]}``.
+    With BN after a layer, its loss is unchanged when ``W`` is scaled, so ``||dL/dW||`` falls as ``1/||W||``.
+    """
+    named = _weighted_layers(model)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    norms, weights, losses = [], [], []
+    model.train()
+    for x, y in batches:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norms.append([w.grad.norm().item() for _, w in named])
+        weights.append([w.detach().norm().item() for _, w in named])
+        losses.append(loss.item())
+        opt.step()
+    if not norms:
+        raise ValueError("no batches: nothing to train on")
+    return {
+        "step": list(range(len(norms))),
+        "names": [n for n, _ in named],
+        "norms": np.array(norms),
+        "weights": np.array(weights),
+        "loss": losses,
+    }
 
 
 def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
