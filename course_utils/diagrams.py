@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from course_utils.paths import md_img_dir
+from course_utils.shapes import conv_arithmetic
 
 __all__ = [
     "block_diagram",
@@ -265,7 +266,7 @@ def sliding_window(
     ax.set_aspect("equal")
     ax.set_title(
         f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation}\n"
-        f"floor(({size} + 2·{padding} − {dilation}·({kernel}−1) − 1) / {stride}) + 1 = {out}",
+        + conv_arithmetic(size, kernel, stride, padding, dilation),
         fontsize=9,
     )
     return ax

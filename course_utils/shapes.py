@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["conv_out", "pool_out", "receptive_field", "summarize", "Row", "Summary"]
+__all__ = ["conv_out", "conv_arithmetic", "pool_out", "receptive_field", "summarize", "Row", "Summary"]
 
 
 def _positive(**kw: int) -> None:
@@ -43,6 +43,20 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
             f"input ({size} + 2*{padding}); use a smaller kernel or more padding"
         )
     return (size + 2 * padding - span) // stride + 1
+
+
+def conv_arithmetic(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
+    """The output-size formula with the numbers filled in, true in every case (notebook 03's explorer).
+
+    ``"floor((7 + 2·1 - 1·(3-1) - 1) / 2) + 1 = floor(5 / 2) + 1 = 3"`` when a window fits; when
+    none does, the numerator is negative and the line says so instead of claiming ``... + 1 = 0``:
+    ``"1 + 2·0 - 1·(5-1) - 1 = -4 < 0: no window fits, no output"``.
+    """
+    inner = f"{size} + 2·{padding} - {dilation}·({kernel}-1) - 1"
+    numerator = size + 2 * padding - dilation * (kernel - 1) - 1
+    if numerator < 0:
+        return f"{inner} = {numerator} < 0: no window fits, no output"
+    return f"floor(({inner}) / {stride}) + 1 = floor({numerator} / {stride}) + 1 = {numerator // stride + 1}"
 
 
 def pool_out(

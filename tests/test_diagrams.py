@@ -65,9 +65,11 @@ def test_sliding_window_draws_the_output_grid(args):
     full = args[0] + 2 * args[3]
     cells = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_x() >= full + 2]
     assert len(cells) == out * out
-    assert ax.get_title().endswith(f"= {out}")
-    if out == 0:
-        assert "does not fit" in _texts(ax)
+    if out == 0:  # the title must not claim "... + 1 = 0": the numerator is negative
+        assert "does not fit" in _texts(ax) and "no window fits" in ax.get_title()
+        assert not ax.get_title().endswith("= 0")
+    else:
+        assert ax.get_title().endswith(f"= {out}")
     plt.close("all")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -11,7 +12,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils import models as M
-from course_utils.shapes import Summary, conv_out, pool_out, receptive_field, summarize
+from course_utils.shapes import Summary, conv_arithmetic, conv_out, pool_out, receptive_field, summarize
 
 
 def torch_macs(model: nn.Module, shape: tuple[int, ...]) -> float:
@@ -268,3 +269,50 @@ def test_summarize_cross_checks_shapes():
 def test_batch_scales_macs():
     model = M.resnet_cifar(20)
     assert summarize(model, (3, 3, 32, 32)).total_macs == 3 * summarize(model).total_macs
+
+
+def _windows(size, kernel, stride, padding, dilation):
+    """Count window positions by brute force: starts that keep every tap inside the padded input."""
+    return sum(
+        1 for start in range(0, size + 2 * padding, stride) if start + dilation * (kernel - 1) < size + 2 * padding
+    )
+
+
+def _evaluate(side: str) -> int:
+    """Evaluate one side of a displayed equation (its · is a product, floor is math.floor)."""
+    return eval(side.replace("·", "*").replace("floor(", "math.floor("), {"math": math})  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding,dilation",
+    [
+        (7, 3, 2, 1, 1),
+        (224, 7, 2, 3, 1),
+        (1, 5, 1, 0, 1),
+        (2, 3, 1, 0, 1),
+        (3, 3, 2, 0, 2),
+        (4, 7, 3, 1, 1),
+        (5, 5, 4, 0, 1),
+    ],
+)
+def test_conv_arithmetic_displays_a_true_equation_in_every_case(size, kernel, stride, padding, dilation):
+    shown = conv_arithmetic(size, kernel, stride, padding, dilation)
+    real = _windows(size, kernel, stride, padding, dilation)  # brute force; torch refuses when 0 fit
+    if real == 0:  # nothing fits: the numerator is negative and the line must not claim "= 0" from "+ 1"
+        left, right = shown.split(" < 0")[0].split(" = ")
+        assert _evaluate(left) == int(right) < 0 and "no window fits" in shown
+    else:
+        sides = shown.split(" = ")
+        assert len(sides) == 3 and {_evaluate(s) for s in sides} == {real}
+        conv = nn.Conv2d(1, 1, kernel, stride, padding, dilation)
+        assert conv(torch.zeros(1, 1, size, size)).shape[-1] == real
+
+
+def test_conv_arithmetic_over_a_grid_never_shows_a_false_equation():
+    for size, kernel, stride, padding in [
+        (n, k, s, p) for n in range(1, 9) for k in (1, 3, 5) for s in (1, 2, 3) for p in (0, 1)
+    ]:
+        shown = conv_arithmetic(size, kernel, stride, padding)
+        sides = shown.split(" < 0")[0].split(" = ")
+        assert len({_evaluate(s) for s in sides}) == 1, shown
+        assert int(sides[-1]) == _windows(size, kernel, stride, padding, 1) or "no window fits" in shown

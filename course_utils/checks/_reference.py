@@ -12,8 +12,21 @@ import torch
 from torch import nn
 
 from course_utils import models
+from course_utils.checks._verdict import report
 
-__all__ = ["torch_conv_out", "reference_block", "try_forward", "randomize"]
+__all__ = [
+    "torch_conv_out",
+    "reference_block",
+    "reference_stage",
+    "try_forward",
+    "trace",
+    "first_difference",
+    "weight_shape_differences",
+    "randomize",
+    "tell",
+    "pool_symptoms",
+    "compare_nets",
+]
 
 
 def torch_conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -44,6 +57,16 @@ def reference_block(kind: str, in_planes: int, planes: int, stride: int = 1, str
     )
 
 
+def reference_stage(block: type, in_planes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    """A second implementation of ``_make_layer``: the first block changes the shape, the rest keep it.
+
+    (B, in_planes, H, W) -> (B, planes * block.expansion, H/stride, W/stride).
+    """
+    kind = "basic" if block is models.BasicBlock else "bottleneck"
+    first = reference_block(kind, in_planes, planes, stride)
+    return nn.Sequential(first, *[block(planes * block.expansion, planes) for _ in range(1, blocks)])
+
+
 def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, str]:
     """Run ``model(x)`` without autograd: ``(output, "")``, or ``(None, "in <innermost module>: <error>")``.
 
@@ -71,6 +94,69 @@ def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None,
             h.remove()
 
 
+def trace(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], str]:
+    """The located forward pass: every named submodule's first output during ``model(x)``, and the error.
+
+    Returns ``({name: output}, "")`` in the order the modules finished, or, when the forward
+    pass fails, the outputs up to the failure and ``try_forward``'s message.
+    """
+    names = {m: n for n, m in model.named_modules() if n}
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(m: nn.Module, args: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and names[m] not in seen:
+            seen[names[m]] = out.detach().clone()
+
+    hooks = [m.register_forward_hook(keep) for m in names]
+    try:
+        _, err = try_forward(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, err
+
+
+def first_difference(model: nn.Module, ref: nn.Module, x: torch.Tensor, values: bool = True) -> str:
+    """Where ``model`` first departs from ``ref`` on ``x``: the first module (in the reference's order)
+    whose output has another shape (or, with ``values``, other values, for models with the same weights).
+
+    Returns e.g. ``"layer1.0.conv1 (Conv2d) outputs (2, 256, 16, 16), the reference (2, 64, 16, 16)"``,
+    or ``""`` when every module both models share agrees.
+    """
+    mine, _ = trace(model, x)
+    theirs, _ = trace(ref, x)
+    kinds = dict((n, type(m).__name__) for n, m in model.named_modules())
+    for name, want in theirs.items():
+        got = mine.get(name)
+        if got is None:
+            continue
+        if got.shape != want.shape:
+            return f"{name} ({kinds[name]}) outputs {tuple(got.shape)}, the reference {tuple(want.shape)}"
+        if values and not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+            return f"{name} ({kinds[name]}) outputs other values than the reference's {name}, same shape"
+    return ""
+
+
+def weight_shape_differences(model: nn.Module, ref: nn.Module, limit: int = 3) -> list[str]:
+    """The first ``limit`` tensors of ``ref``'s state_dict that ``model`` lacks or holds in another shape."""
+    mine, found = model.state_dict(), []
+    for name, want in ref.state_dict().items():
+        got = mine.get(name)
+        if got is None:
+            found.append(f"{name} is missing")
+        elif got.shape != want.shape:
+            found.append(f"{name} has shape {tuple(got.shape)}, the reference's {tuple(want.shape)}")
+    return found[:limit]
+
+
+def tell(problems: list[str], right: str) -> bool:
+    """Print each problem once (in order) and the verdict line; True when there are none."""
+    problems = list(dict.fromkeys(problems))
+    for p in problems:
+        print("❌ " + p)
+    return bool(report(not problems, right, f"{len(problems)} problem(s) above."))
+
+
 def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     """Random weights and BN statistics (so BN is not the identity), in place; returned in eval mode."""
     g = torch.Generator().manual_seed(seed)
@@ -82,3 +168,48 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
                 else torch.randn(t.shape, generator=g) * 0.1
             )
     return module.eval()
+
+
+def pool_symptoms(model: nn.Module, channels: int, sides: tuple[int, ...]) -> list[str]:
+    """Each average pool run alone on the last feature maps (``sides`` x ``sides``): 1x1 or not?"""
+    for name, pool in model.named_modules():
+        if "AvgPool" in type(pool).__name__:
+            for side in sides:
+                got = tuple(pool(torch.zeros(1, channels, side, side)).shape[-2:])
+                if got != (1, 1):
+                    return [f"{name} turns the last {side}x{side} map into {got[0]}x{got[1]}, not 1x1."]
+    return []
+
+
+def compare_nets(build: Any, ref: nn.Module, sizes: tuple[int, ...], pools: list[str]) -> list[str]:
+    """The symptoms of ``build()`` against the reference network (already randomised)."""
+    try:
+        model = build().eval()
+    except Exception as err:  # noqa: BLE001
+        return [f"build() fails: {type(err).__name__}: {err}"]
+    if not isinstance(model, nn.Module):
+        return [f"build() returned a {type(model).__name__}, not an nn.Module."]
+    problems = pools
+    for size in sizes:
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+        y, err = try_forward(model, x)
+        if y is None:
+            where = first_difference(model, ref, x, values=False)
+            problems.append(f"the model fails on {size}x{size} images {err}" + (f"; first: {where}." if where else "."))
+            break
+    n_ref, n_st = models.count_params(ref), models.count_params(model)
+    if n_ref != n_st:
+        where = "; ".join(weight_shape_differences(model, ref))
+        problems.append(f"{n_st:,} parameters instead of {n_ref:,}" + (f": {where}." if where else "."))
+    elif not problems:
+        try:
+            model.load_state_dict(ref.state_dict())
+        except RuntimeError as err:
+            return [f"the layer names differ from the reference's: {str(err).splitlines()[0]}"]
+        x = torch.randn(2, 3, sizes[0], sizes[0], generator=torch.Generator().manual_seed(2))
+        if not torch.allclose(model(x), ref(x), atol=1e-4):
+            where = first_difference(model, ref, x)
+            problems.append(
+                "same weights, the output differs from the reference's" + (f"; first: {where}." if where else ".")
+            )
+    return problems

@@ -1,9 +1,11 @@
-"""Exercise checks of notebook 04 (building blocks): a student's residual block, stage builder
-and CIFAR ResNet compared with ``course_utils.models``, layer and projection counts, the
-Bottleneck's stride placement.
+"""Exercise checks of notebook 04 (building blocks): a student's residual blocks, stage builder,
+CIFAR ResNet and ImageNet ResNet compared with ``course_utils.models``, layer and projection
+counts, the Bottleneck's stride placement.
 
-The code checks (``check_block``, ``check_make_stage``, ``check_cifar_resnet``) load the
-reference weights into the student's module and compare outputs, then name each symptom found.
+The code checks (``check_block``, ``check_make_stage``, ``check_cifar_resnet``, ``check_resnet``)
+load the reference weights into the student's module and compare outputs, then name each
+*symptom* found (a failure and where, a shape that differs and where, an output that differs
+with the same weights), never the fix: the debugging exercise is to find it.
 """
 
 from __future__ import annotations
@@ -15,111 +17,119 @@ import torch
 from torch import nn
 
 from course_utils import models
-from course_utils.checks._reference import randomize, reference_block, torch_conv_out, try_forward
+from course_utils.checks._reference import (
+    compare_nets,
+    first_difference,
+    pool_symptoms,
+    randomize,
+    reference_block,
+    reference_stage,
+    tell,
+    torch_conv_out,
+    try_forward,
+    weight_shape_differences,
+)
 from course_utils.checks._verdict import checker, first_slip, report, unanswered
 
 __all__ = [
     "check_block",
     "check_make_stage",
     "check_cifar_resnet",
+    "check_resnet",
     "check_layer_count",
     "check_projection_params",
     "check_stride_shapes",
 ]
 
+_CASES = {"basic": [(16, 16, 1), (16, 32, 2)], "bottleneck": [(64, 16, 1), (64, 32, 2)]}
 
-def _spelling(block_cls: type) -> str:
-    """A hint when the class has a near-miss of ``expansion``."""
-    near = [n for n in dir(block_cls) if n not in ("expansion",) and n.lower().startswith("exp")]
-    return f" (found `{near[0]}`: a typo?)" if near else ""
+
+def _spelling(block_cls: Any) -> str:
+    """Name a near-miss of ``expansion`` that the class defines, if any."""
+    near = [n for n in dir(block_cls) if n != "expansion" and n.lower().startswith("exp")]
+    return f" (it defines `{near[0]}`)" if near else ""
+
+
+def _block_symptoms(block_cls: Callable, kind: str, in_p: int, planes: int, stride: int) -> list[str]:
+    """What differs between ``block_cls(in_p, planes, stride, downsample)`` and the reference block."""
+    ref = randomize(reference_block(kind, in_p, planes, stride))
+    what = f"block {in_p}->{planes}, stride {stride}"
+    try:
+        student = block_cls(in_p, planes, stride, ref.downsample)
+    except Exception as err:  # noqa: BLE001
+        name = getattr(block_cls, "__name__", "block_cls")
+        return [f"{name}({in_p}, {planes}, {stride}, downsample) fails: {type(err).__name__}: {err}"]
+    if not isinstance(student, nn.Module):
+        return [f"block_cls(...) returned a {type(student).__name__}, not an nn.Module."]
+    problems = []
+    for name, conv in student.named_modules():  # each 3x3 conv alone: does only its stride change the size?
+        if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
+            got = torch_conv_out(8, 3, conv.stride[0], conv.padding[0])
+            want = torch_conv_out(8, 3, conv.stride[0], 1)
+            if got != want:
+                problems.append(
+                    f"{name} turns an 8x8 map into {got}x{got} at stride {conv.stride[0]}; "
+                    f"the reference's 3x3 convs give {want}x{want}."
+                )
+    n_ref, n_st = models.count_params(ref), models.count_params(student)
+    if n_ref != n_st:
+        where = "; ".join(weight_shape_differences(student, ref))
+        return problems + [f"{n_st:,} parameters instead of {n_ref:,} ({what})" + (f": {where}." if where else ".")]
+    try:
+        student.load_state_dict(ref.state_dict())
+    except RuntimeError as err:
+        return problems + [f"the layer names differ from torchvision's: {str(err).splitlines()[0]}"]
+    x = torch.randn(2, in_p, 8, 8, generator=torch.Generator().manual_seed(1))
+    y_ref, (y, err) = ref(x), try_forward(student.eval(), x)
+    if y is None:
+        problems.append(f"{what} fails {err}.")
+    elif y.shape != y_ref.shape:
+        where = first_difference(student, ref, x, values=False)
+        problems.append(
+            f"{what} returns {tuple(y.shape)}, expected {tuple(y_ref.shape)}" + (f"; first: {where}." if where else ".")
+        )
+    elif not torch.allclose(y, y_ref, atol=1e-5):
+        with torch.no_grad():
+            student.conv1.weight.add_(1.0)
+        y2, _ = try_forward(student, x)
+        if y2 is not None and torch.allclose(y, y2):
+            problems.append("the output does not depend on conv1's weights: changing them changes nothing.")
+        elif (y < 0).any():
+            problems.append("the output has negative values; the reference block's never has.")
+        else:
+            problems.append(f"same weights, the output differs from the reference's ({what}).")
+    return problems
 
 
 @checker
-def check_block(block_cls: Any) -> bool:
-    """Compare a student's basic residual block with ``models.BasicBlock``; name each symptom found.
+def check_block(block_cls: Any, kind: str = "basic") -> bool:
+    """Compare a student's block with ``models.BasicBlock`` (``kind="basic"``) or ``models.Bottleneck``
+    (``kind="bottleneck"``) with the same weights; print each symptom found.
 
-    ``block_cls(in_planes, planes, stride=1, downsample=None)`` must have conv1, bn1, conv2,
-    bn2, downsample and ``expansion = 1``, like torchvision's BasicBlock.
+    ``block_cls(in_planes, planes, stride=1, downsample=None)`` must have torchvision's layer names
+    (conv1, bn1, conv2, bn2[, conv3, bn3], downsample) and ``expansion`` (1 or 4); it maps
+    (B, in_planes, H, W) to (B, planes * expansion, H/stride, W/stride).
     """
+    if kind not in _CASES:
+        raise ValueError(f"kind must be 'basic' or 'bottleneck', got {kind!r}")
     if unanswered(block_cls):
         return False
     if not callable(block_cls):
-        return report(False, "", "pass the class itself: check_block(MyBlock)")
+        return report(False, "", f"pass the class itself: check_block(MyBlock, kind={kind!r})")
+    ref_cls = models.BasicBlock if kind == "basic" else models.Bottleneck
     problems = []
-    if getattr(block_cls, "expansion", None) != 1:
+    if getattr(block_cls, "expansion", None) != ref_cls.expansion:
         problems.append(
-            "the class has no `expansion = 1`" + _spelling(block_cls) + "; every "
-            "builder reads `block.expansion` to know the output width."
+            f"`expansion` is {getattr(block_cls, 'expansion', 'missing')}{_spelling(block_cls)}; every builder "
+            f"reads `block.expansion`, and {ref_cls.__name__}'s is {ref_cls.expansion}."
         )
-    for in_p, planes, stride in [(16, 16, 1), (16, 32, 2)]:
-        ref = randomize(reference_block("basic", in_p, planes, stride))
-        try:
-            student = block_cls(in_p, planes, stride, ref.downsample)
-        except Exception as err:  # noqa: BLE001
-            problems.append(f"block_cls({in_p}, {planes}, {stride}, downsample) fails: {err}")
-            continue
-        if not isinstance(student, nn.Module):
-            problems.append(f"block_cls(...) returned a {type(student).__name__}, not an nn.Module.")
-            continue
-        for name, conv in student.named_modules():  # each 3x3 conv alone: does it keep the size?
-            if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
-                got = torch_conv_out(8, 3, conv.stride[0], conv.padding[0])
-                want = torch_conv_out(8, 3, conv.stride[0], 1)
-                if got != want and not any(p.startswith(f"{name} ") for p in problems):
-                    problems.append(
-                        f"{name} turns 8x8 into {got}x{got} instead of {want}x{want}: a 3x3 conv "
-                        "needs padding=1 so that only the stride changes the size."
-                    )
-        n_ref, n_st = models.count_params(ref), models.count_params(student)
-        if n_ref != n_st:
-            problems.append(f"{n_st:,} parameters instead of {n_ref:,} (block {in_p}->{planes}, stride {stride}).")
-            continue
-        try:
-            student.load_state_dict(ref.state_dict())
-        except RuntimeError as err:
-            problems.append(f"the layer names differ from torchvision's: {str(err).splitlines()[0]}")
-            continue
-        x = torch.randn(2, in_p, 8, 8, generator=torch.Generator().manual_seed(1))
-        y_ref, (y, err) = ref(x), try_forward(student.eval(), x)
-        if y is None:
-            hint = " Is every conv applied to the output of the layer before it?" if "channels" in err else ""
-            problems.append(f"block {in_p}->{planes}, stride {stride} fails {err}.{hint}")
-        elif y.shape != y_ref.shape:
-            problems.append(
-                f"block {in_p}->{planes}, stride {stride} returns {tuple(y.shape)}, expected {tuple(y_ref.shape)}."
-            )
-        elif not torch.allclose(y, y_ref, atol=1e-5):
-            with torch.no_grad():
-                student.conv1.weight.add_(1.0)
-            y2, _ = try_forward(student, x)
-            if y2 is not None and torch.allclose(y, y2):
-                problems.append(
-                    "the output does not depend on conv1: conv2 is applied to the block "
-                    "input x instead of the output of conv1 -> bn1 -> relu."
-                )
-            elif (y < 0).any():
-                problems.append("the output has negative values: the ReLU after the addition is missing.")
-            else:
-                problems.append(
-                    f"same weights, different output than models.BasicBlock "
-                    f"({in_p}->{planes}, stride {stride}): compare the forward passes."
-                )
-    problems = list(dict.fromkeys(problems))  # each once, in order
-    for p in problems:
-        print("❌ " + p)
-    return report(
-        not problems,
-        "same parameters, same layer names and the same outputs as "
-        "models.BasicBlock, with and without a projection shortcut.",
-        f"{len(problems)} problem(s) above.",
+    for in_p, planes, stride in _CASES[kind]:
+        problems += _block_symptoms(block_cls, kind, in_p, planes, stride)
+    return tell(
+        problems,
+        f"same parameters, same layer names and the same outputs as models.{ref_cls.__name__}, "
+        "with and without a projection shortcut.",
     )
-
-
-def _reference_stage(block: type, in_planes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
-    """A second implementation of ``_make_layer``: first block changes the shape, the rest keep it."""
-    kind = "basic" if block is models.BasicBlock else "bottleneck"
-    first = reference_block(kind, in_planes, planes, stride)
-    return nn.Sequential(first, *[block(planes * block.expansion, planes) for _ in range(1, blocks)])
 
 
 def _build_stage(make_stage: Callable, block: type, args: tuple, problems: list[str]) -> nn.Module | None:
@@ -132,8 +142,8 @@ def _build_stage(make_stage: Callable, block: type, args: tuple, problems: list[
             problems.append(f"{what} fails: AttributeError: {err}")
             return None
         problems.append(
-            f"the builder reads `block.{err.name}`, but blocks spell it `expansion` "
-            "(torchvision's name): it fails on every correctly spelled block."
+            f"the builder reads `block.{err.name}`, which models.{block.__name__} and torchvision's blocks "
+            "do not have: AttributeError on every block but yours."
         )
         alias = type(block.__name__, (block,), {err.name: block.expansion})  # look past the typo
         return _build_stage(make_stage, alias, args, problems)
@@ -161,9 +171,9 @@ def check_make_stage(make_stage: Any) -> bool:
         stage = _build_stage(make_stage, block, (in_p, planes, n, stride), problems)
         if not isinstance(stage, nn.Sequential):
             if stage is not None:
-                problems.append(f"{what} returned a {type(stage).__name__}; return nn.Sequential(*blocks).")
+                problems.append(f"{what} returned a {type(stage).__name__}, not an nn.Sequential.")
             continue
-        ref = _reference_stage(block, in_p, planes, n, stride)
+        ref = reference_stage(block, in_p, planes, n, stride)
         if len(stage) != n:
             lengths[n] = len(stage)
             problems.append(f"{what} has {len(stage)} blocks, expected {n}.")
@@ -179,21 +189,17 @@ def check_make_stage(make_stage: Any) -> bool:
                     f"{what}: "
                     + (f"fails {err}" if y is None else f"returns {tuple(y.shape)}, expected {tuple(ref(x).shape)}")
                 )
-    if len(set(lengths.values())) == 1 and len(lengths) > 1 and 3 in lengths.values():
+    if len(set(lengths.values())) == 1 and len(lengths) > 1:
+        got = next(iter(lengths.values()))
         problems = [p for p in problems if "blocks, expected" not in p]
         problems.append(
-            f"asked for {', '.join(map(str, sorted(lengths)))} blocks, got 3 each time (asking "
-            "for 3 gives 3, by luck): `for _ in (1, blocks)` loops over the tuple (1, blocks), "
-            "always twice; use `range(1, blocks)`."
+            f"asked for {', '.join(map(str, sorted(lengths | {got: got})))} blocks, got {got} every time "
+            f"(asking for {got} gives {got}, by luck)."
         )
-    problems = list(dict.fromkeys(problems))
-    for p in problems:
-        print("❌ " + p)
-    return report(
-        not problems,
+    return tell(
+        problems,
         "right number of blocks, stride and projection only in the first block, "
         "same parameters as the reference, for BasicBlock and Bottleneck.",
-        f"{len(problems)} problem(s) above.",
     )
 
 
@@ -204,48 +210,37 @@ def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
         return False
     if not callable(build):
         return report(False, "", "pass a function that builds the model: check_cifar_resnet(lambda: MyNet(...))")
-    problems = []
-    try:
-        model = build().eval()
-    except Exception as err:  # noqa: BLE001
-        return report(False, "", f"build() fails: {type(err).__name__}: {err}")
     ref = randomize(models.resnet_cifar(depth, shortcut="B"))
-    for name, pool in model.named_modules():  # the head alone: the last map is 8x8 (16x16 at 64x64)
-        if "Pool" in type(pool).__name__:
-            for side in (8, 16):
-                got = tuple(pool(torch.zeros(1, 64, side, side)).shape[-2:])
-                if got != (1, 1):
-                    problems.append(
-                        f"{name} turns the last {side}x{side} map into {got[0]}x{got[1]}, not 1x1: "
-                        "the fc then gets the wrong number of features. Pool globally at any "
-                        "size: nn.AdaptiveAvgPool2d(1)."
-                    )
-                    break
-    for size in (32, 64):
-        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
-        y, err = try_forward(model, x)
-        if y is None:
-            hint = " (check_block and check_make_stage find the cause)" if "layer" in err else ""
-            problems.append(f"the model fails on {size}x{size} images {err}{hint}.")
-            break
-    n_ref, n_st = models.count_params(ref), models.count_params(model)
-    if n_ref != n_st:
-        problems.append(f"{n_st:,} parameters instead of {n_ref:,}.")
-    elif not problems:
-        try:
-            model.load_state_dict(ref.state_dict())
-            x = torch.randn(2, 3, 32, 32)
-            if not torch.allclose(model(x), ref(x), atol=1e-4):
-                problems.append("same weights as models.resnet_cifar, different outputs.")
-        except RuntimeError as err:
-            problems.append(f"layer names differ from models.resnet_cifar: {str(err).splitlines()[0]}")
-    for p in problems:
-        print("❌ " + p)
-    return report(
-        not problems,
+    try:
+        pools = pool_symptoms(build(), 64, (8, 16))  # the last map at 32x32 and 64x64 inputs
+    except Exception:  # noqa: BLE001 -- _compare_nets reports it
+        pools = []
+    return tell(
+        compare_nets(build, ref, (32, 64), pools),
         f"the same network as models.resnet_cifar({depth}, shortcut='B'): "
         "parameters, names and outputs, at 32x32 and 64x64.",
-        f"{len(problems)} problem(s) above.",
+    )
+
+
+@checker
+def check_resnet(build: Any, layers: tuple[int, ...] = (3, 4, 6, 3), bottleneck: bool = True) -> bool:
+    """``build()`` must give torchvision's ImageNet ResNet (ResNet-50 by default): same as
+    ``models.ResNet(block, layers)`` in parameters, names and outputs at 64x64 and 80x80 inputs."""
+    if unanswered(build):
+        return False
+    if not callable(build):
+        return report(False, "", "pass a function that builds the model: check_resnet(lambda: MyResNet(...))")
+    block = models.Bottleneck if bottleneck else models.BasicBlock
+    ref = randomize(models.ResNet(block, list(layers)))
+    try:
+        pools = pool_symptoms(build(), 512 * block.expansion, (2, 3))  # the last map at 64x64 and 80x80
+    except Exception:  # noqa: BLE001 -- _compare_nets reports it
+        pools = []
+    depth = sum(layers) * (3 if bottleneck else 2) + 2
+    return tell(
+        compare_nets(build, ref, (64, 80), pools),
+        f"the same network as models.ResNet({block.__name__}, {list(layers)}) (ResNet-{depth}): "
+        "parameters, names and outputs, at 64x64 and 80x80.",
     )
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from course_utils import models
 from course_utils.checks._reference import reference_block, torch_conv_out, try_forward
 from course_utils.checks._verdict import checker, first_slip, report, unanswered
+from course_utils.shapes import conv_arithmetic
 
 __all__ = [
     "check_conv_out",
@@ -55,8 +56,8 @@ def check_conv_out(answer: Any, size: int, kernel: int, stride: int = 1, padding
     hint = first_slip(answer, truth, slips, "use out = floor((in + 2p - d(k-1) - 1) / s) + 1.")
     return report(
         answer == truth,
-        f"{truth} = floor(({size} + 2·{padding} - {dilation}·({kernel}-1) - 1) / {stride}) + 1, "
-        "as nn.Conv2d computes it.",
+        f"{truth}: {conv_arithmetic(size, kernel, stride, padding, dilation)}"
+        + (", as nn.Conv2d computes it." if truth else " (nn.Conv2d refuses such an input)."),
         f"{answer} is not it: {hint}",
     )
 
