@@ -1,0 +1,281 @@
+"""Lecture decks: execute each notebook in a profile, drop the solutions, write one offline reveal.js deck.
+
+    python -m course_utils.slides                              # every notebook, cpu/gpu profile, into slides/
+    python -m course_utils.slides 01 04_building_blocks --profile smoke --out /tmp/decks
+    python -m course_utils.slides --strip-solutions --out handout/   # student copies, not executed, no solutions
+
+A deck is one HTML file: the figures are embedded (code outputs and markdown pictures), reveal.js 4.6.1 is
+inlined from ``course_utils/slides_assets/`` (MIT), and cells tagged ``solution`` are gone, inputs and
+outputs. Math is typeset by MathJax 2 copied beside the decks (``<out>/_mathjax/``, from the pip package
+``jupyter-server-mathjax``); without that package the TeX shows as written. Nothing is fetched at view time.
+Cells with ``slide_type: skip`` (setup, plumbing) are left out by nbconvert's slides exporter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import re
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from jinja2 import DictLoader
+from nbclient import NotebookClient
+from nbconvert import SlidesExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+from tqdm.auto import tqdm
+
+from course_utils.paths import repo_root
+from course_utils.profile import PROFILES, profile_name
+
+__all__ = [
+    "SOLUTION_TAG",
+    "Deck",
+    "REVEAL_DIR",
+    "find_notebooks",
+    "execute",
+    "strip_solutions",
+    "drop_noise",
+    "to_deck",
+    "build_decks",
+    "write_handouts",
+    "main",
+]
+
+SOLUTION_TAG = "solution"
+REVEAL_DIR = Path(__file__).resolve().parent / "slides_assets" / "reveal.js-4.6.1"
+MATHJAX_DIR = "_mathjax"  # beside the decks
+_PLACEHOLDER = "course-reveal-inline"  # stands for reveal.js until the deck is inlined
+_INLINE_JS = "/*@@REVEAL_JS@@*/"
+
+# The reveal template without its CDN scripts (jQuery, require.js, mermaid, widgets): reveal.js is inlined.
+# 1280x720 is the screen the slide metadata is sized for (see CONTRIBUTING.md).
+_TEMPLATE = (
+    """{%- extends 'index.html.j2' -%}
+{% block html_head_js %}{% endblock html_head_js %}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{% block html_head_css %}
+<style>
+.reveal h1, .reveal h2, .reveal h3, .reveal h4 { text-transform: none !important; }
+.reveal pre, .jp-OutputArea-output pre { white-space: pre-wrap; }  /* a long line wraps instead of vanishing */
+</style>
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});
+</script>
+{% endblock html_head_css %}
+{% block footer_js %}
+<script>"""
+    + _INLINE_JS
+    + """</script>
+<script>
+Reveal.initialize({controls: true, progress: true, history: true, center: false, transition: "slide",
+                   slideNumber: "c/t", width: 1280, height: 720, margin: 0.03});
+function courseAfterSlide() {
+  var s = Reveal.getCurrentSlide();
+  if (window.MathJax && MathJax.Hub) { MathJax.Hub.Queue(["Rerender", MathJax.Hub, s]); }
+  if (s && s.scrollHeight > 720) { s.style.height = "700px"; s.style.overflowY = "auto"; }  // rare: scroll
+}
+Reveal.on("ready", courseAfterSlide);
+Reveal.on("slidechanged", courseAfterSlide);
+</script>
+{% endblock footer_js %}
+"""
+)
+
+
+def find_notebooks(names: list[str] | None = None) -> list[Path]:
+    """The notebooks to build: all of ``notebooks/`` by default; else paths, file names or prefixes (``"01"``)."""
+    nb_dir = repo_root() / "notebooks"
+    every = sorted(nb_dir.glob("*.ipynb"))
+    if not names:
+        return every
+    found = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            found.append(path.resolve())
+            continue
+        hits = [p for p in every if p.stem == path.stem or p.name.startswith(name)]
+        if len(hits) != 1:
+            known = ", ".join(p.stem for p in every)
+            why = "no notebook matches" if not hits else f"{len(hits)} notebooks match"
+            raise FileNotFoundError(f"{why} {name!r}; give a path or one of: {known}")
+        found.append(hits[0])
+    return found
+
+
+def execute(nb: nbformat.NotebookNode, path: Path, profile: str, timeout: int = 600) -> float:
+    """Run ``nb`` in place, top to bottom, in ``profile`` with the notebook's folder as cwd; return seconds.
+
+    Figures come back as ``image/png`` outputs (the inline backend, whatever ``MPLBACKEND`` says here);
+    progress bars are switched off (``TQDM_DISABLE``): a deck shows results, not progress.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    env = dict(os.environ, COURSE_PROFILE=profile, TQDM_DISABLE="1")
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    t0 = time.perf_counter()
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute(env=env)
+    return time.perf_counter() - t0
+
+
+def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without the cells tagged ``solution`` (their source and their outputs)."""
+    pre = TagRemovePreprocessor(remove_cell_tags={SOLUTION_TAG}, enabled=True)
+    out, _ = pre.preprocess(copy.deepcopy(nb), {})
+    out.cells = [c for c in out.cells if SOLUTION_TAG not in c.get("metadata", {}).get("tags", [])]
+    return out
+
+
+def drop_noise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove what does not belong on a slide, in place: stderr streams, widget views, stored widget state."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [
+            o
+            for o in cell.get("outputs", [])
+            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            and "application/vnd.jupyter.widget-view+json" not in o.get("data", {})
+        ]
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def _inline_reveal(html: str) -> str:
+    """Replace the template's links to reveal.js by the files themselves, inlined."""
+    css = (REVEAL_DIR / "reveal.css").read_text(encoding="utf-8")
+    theme = (REVEAL_DIR / "white.css").read_text(encoding="utf-8")
+    theme = re.sub(r"@import url\([^)]*\);", "", theme)  # the theme's web font: the system sans-serif instead
+    js = (REVEAL_DIR / "reveal.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
+    link = r'<link[^>]*href="{}/dist/{}"[^>]*>'
+    html, n_css = re.subn(link.format(_PLACEHOLDER, "reveal.css"), lambda _: f"<style>{css}</style>", html)
+    theme_link = link.format(_PLACEHOLDER, "theme/white.css")
+    html, n_theme = re.subn(theme_link, lambda _: f'<style id="theme">{theme}</style>', html)
+    if (n_css, n_theme) != (1, 1) or _INLINE_JS not in html or _PLACEHOLDER in html:
+        raise RuntimeError("nbconvert's reveal template changed: cannot inline reveal.js (see course_utils/slides.py)")
+    return html.replace(_INLINE_JS, js, 1)
+
+
+def to_deck(nb: nbformat.NotebookNode, path: Path, mathjax: bool = True, keep_solutions: bool = False) -> str:
+    """The offline deck of an (executed) notebook: solutions removed, figures embedded, reveal.js inlined.
+
+    ``keep_solutions=True`` gives the instructor's own deck, with the solutions.
+    """
+    exporter = SlidesExporter(
+        extra_loaders=[DictLoader({"course_deck.html.j2": _TEMPLATE})],
+        template_file="course_deck.html.j2",
+        reveal_url_prefix=_PLACEHOLDER,
+        reveal_theme="white",
+        embed_images=True,  # the markdown's pictures (md_img/) as data URIs
+        mathjax_url=f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe" if mathjax else "",
+    )
+    clean = drop_noise(copy.deepcopy(nb) if keep_solutions else strip_solutions(nb))
+    html, _ = exporter.from_notebook_node(clean, resources={"metadata": {"path": str(path.parent), "name": path.stem}})
+    return _inline_reveal(html)
+
+
+def _mathjax_source() -> Path | None:
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "static"
+
+
+def _copy_mathjax(out: Path) -> bool:
+    src = _mathjax_source()
+    if src is None or not (src / "MathJax.js").is_file():
+        warnings.warn("jupyter-server-mathjax is not installed: the decks show TeX as written", stacklevel=2)
+        return False
+    if not (out / MATHJAX_DIR / "MathJax.js").is_file():
+        shutil.copytree(src, out / MATHJAX_DIR, ignore=shutil.ignore_patterns("localization"), dirs_exist_ok=True)
+    return True
+
+
+@dataclass
+class Deck:
+    """One built deck: the source notebook, the HTML file, the seconds its execution took, the executed notebook."""
+
+    notebook: Path
+    html: Path
+    seconds: float
+    executed: nbformat.NotebookNode
+
+
+def build_decks(
+    notebooks: list[Path],
+    profile: str,
+    out: Path,
+    timeout: int = 600,
+    progress: bool = True,
+    keep_solutions: bool = False,
+) -> list[Deck]:
+    """Execute each notebook in ``profile`` and write ``<out>/<stem>.slides.html`` (one execution each)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    mathjax = _copy_mathjax(out)
+    decks = []
+    bar = tqdm(notebooks, desc=f"decks ({profile})", unit="notebook", disable=not progress, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.stem)
+        nb = nbformat.read(path, as_version=4)
+        secs = execute(nb, path, profile, timeout)
+        html = out / f"{path.stem}.slides.html"
+        html.write_text(to_deck(nb, path, mathjax, keep_solutions), encoding="utf-8")
+        decks.append(Deck(path, html, secs, nb))
+    return decks
+
+
+def write_handouts(notebooks: list[Path], out: Path) -> list[Path]:
+    """Student copies: the notebooks as committed, without the cells tagged ``solution``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        target = out / path.name
+        if target.resolve() == path.resolve():
+            raise ValueError(f"--out must not be the notebooks' own folder ({path.parent})")
+        nbformat.write(strip_solutions(nbformat.read(path, as_version=4)), target)
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_utils.slides", description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", help="paths, names or prefixes (01, 04_building_blocks); default: all")
+    ap.add_argument("--profile", default=None, help=f"{' | '.join(PROFILES)} (default: $COURSE_PROFILE or hardware)")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default: slides/, or handout/)")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    ap.add_argument("--strip-solutions", action="store_true", help="write student notebooks without solutions")
+    ap.add_argument("--with-solutions", action="store_true", help="keep the solutions (the instructor's own deck)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        notebooks = find_notebooks(args.notebooks)
+        if args.strip_solutions:
+            for p in write_handouts(notebooks, args.out or repo_root() / "handout"):
+                print(p)
+            return 0
+        profile = profile_name(args.profile)
+        out = args.out or repo_root() / "slides"
+        decks = build_decks(notebooks, profile, out, args.timeout, not args.no_progress, args.with_solutions)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for deck in decks:
+        print(f"{deck.html}  ({deck.seconds:.0f} s to execute, profile {profile})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
