@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -33,6 +34,7 @@ __all__ = [
     "plot_fig6",
     "plot_resnet18",
     "plot_lr_schedule",
+    "plot_confusion_matrix",
     "save_fig6",
     "depth_of",
     "main",
@@ -148,7 +150,7 @@ def plot_fig6(
     r18 = [r for r in items if r["model"] == "resnet18_cifar"] if include_resnet18 else []
     panels = [(p, t) for p, t in ((plain, "plain networks"), (res, "ResNets"), (r18, "CIFAR ResNet-18")) if p]
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
         axes = axes[0]
     axes = list(axes)
     if len(axes) < len(panels):
@@ -157,8 +159,8 @@ def plot_fig6(
     for ax, (group, panel) in zip(axes, panels):
         plot_curves(group, ax, ymax=top, title=panel)
     fig = axes[0].figure
-    what = f"CIFAR-10, {describe(items[0])}; dashed: training error, bold: test error"
-    fig.suptitle(f"{title}: {what}" if title else what, fontsize=8 if title else 9)
+    what = f"CIFAR-10, {describe(items[0])};\ndashed: training error, bold: test error"  # two lines: 10 pt fits
+    fig.suptitle(f"{title}: {what}" if title else what, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -192,6 +194,27 @@ def plot_lr_schedule(schedules: Schedule | dict | Mapping[str, Schedule | dict],
     ax.set_ylabel("learning rate")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_confusion_matrix(cm: Any, classes: Sequence[str], ax: Axes | None = None, fontsize: float = 10) -> Axes:
+    """A confusion matrix ``cm (C, C)`` (row = true class, column = prediction) with its counts written in.
+
+    The counts use ``fontsize`` points (white on dark cells); at the default size each cell is about
+    half an inch, so four-digit counts stay readable on a 1280x720 slide.
+    """
+    counts = [[int(v) for v in row] for row in cm]
+    ax = ax or plt.subplots(figsize=(5.6, 5.2))[1]
+    ax.imshow(counts, cmap="Blues")
+    n, top = len(counts), max(max(row) for row in counts)
+    ax.set_xticks(range(n), classes, rotation=60, ha="right", rotation_mode="anchor", fontsize=fontsize)
+    ax.set_yticks(range(n), classes, fontsize=fontsize)
+    for i, row in enumerate(counts):
+        for j, v in enumerate(row):
+            color = "white" if v > top / 2 else "black"
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=fontsize, color=color)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
     return ax
 
 

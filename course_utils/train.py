@@ -270,7 +270,11 @@ class TrainRun:
         }
 
     def progress_bar(self, enabled: bool = True, position: int | None = None) -> tqdm:
-        """A bar over the run's iterations; refresh it with :meth:`show` (it redraws at most every 2 s)."""
+        """A bar over the run's iterations; move it after every step with :meth:`show`.
+
+        It redraws on the first step that ends 0.5 s or more after its last redraw: ``miniters=1`` turns
+        off tqdm's adaptive step count, which after a fast burst of steps would wait that many slow ones.
+        """
         return tqdm(
             total=self.schedule.iterations,
             initial=self.iteration,
@@ -278,8 +282,8 @@ class TrainRun:
             disable=not enabled,
             dynamic_ncols=True,
             position=position,
-            mininterval=2.0,
-            maxinterval=2.0,
+            miniters=1,
+            mininterval=0.5,
         )
 
     def show(self, bar: tqdm) -> None:

@@ -3,6 +3,7 @@ the data pipeline, the models or a simulation, and never raises."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -134,10 +135,53 @@ def test_check_filter_normalization(capsys):
     assert "each *filter*" in out and "RuntimeError" in out
 
 
-def test_check_filter_norm_reason():
-    assert checks.check_filter_norm_reason("b")
-    assert checks.check_filter_norm_reason(" B) because of BN")
-    assert [checks.check_filter_norm_reason(a) for a in ("a", "c", "d", "", None)] == [False] * 5
+def _loss_after_step(net: torch.nn.Module, direction: list[torch.Tensor], x, y) -> float:
+    """Cross-entropy at theta + 1 * direction, BN in train mode (this batch's statistics), on a copy."""
+    twin = copy.deepcopy(net).train()
+    with torch.no_grad():
+        for p, d in zip(twin.parameters(), direction):
+            p.add_(d)
+        return torch.nn.functional.cross_entropy(twin(x), y).item()
+
+
+def test_check_rescaled_step_agrees_with_a_measurement(capsys):
+    torch.manual_seed(0)
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+    x, y = torch.randn(32, 3, 16, 16), torch.randint(0, 10, (32,))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(60):  # fit the batch: a trained centre with a low loss that a step can raise
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    big = copy.deepcopy(net)
+    with torch.no_grad():
+        for m in big.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(10)
+    centre = _loss_after_step(net, [torch.zeros_like(p) for p in net.parameters()], x, y)
+    original = _loss_after_step(net, analysis.filter_normalized_direction(net, seed=0), x, y)
+    measured = _loss_after_step(big, analysis.filter_normalized_direction(big, seed=0), x, y)
+    unscaled = _loss_after_step(big, analysis.filter_normalized_direction(net, seed=0), x, y)  # a 10x smaller step
+    assert measured == pytest.approx(original, rel=1e-3)  # the premise: BN + filter normalisation cancel the x10
+    assert abs(unscaled - measured) > 0.1 * measured and abs(centre - measured) > 0.1 * measured
+    assert checks.check_rescaled_step(measured, measured, centre)
+    assert checks.check_rescaled_step(round(original, 2), measured, centre)
+    capsys.readouterr()
+    for wrong in (centre, 10 * measured, measured / 10, unscaled, "same", None):
+        assert not checks.check_rescaled_step(wrong, measured, centre)
+    out = capsys.readouterr().out
+    assert "alpha = 0" in out and "batch std" in out and f"{measured:.3g}" in out
 
 
 def test_every_training_check_is_reexported():

@@ -92,3 +92,14 @@ def test_the_figure_title_says_what_it_shows(folder):
     text = fig._suptitle.get_text()
     assert text.startswith("GPU reproduction: CIFAR-10, 64,000 iterations on cpu, 50,000 training images")
     assert [a.get_title() for a in fig.axes] == ["plain networks", "ResNets", "CIFAR ResNet-18"]
+
+
+def test_confusion_matrix_writes_every_count_readably():
+    cm = [[5, 0, 1], [2, 1000, 0], [0, 3, 7]]  # row = true class, column = prediction
+    ax = plots.plot_confusion_matrix(cm, ["cat", "dog", "ship"])
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}  # (row, col)
+    assert {k: int(t.get_text()) for k, t in texts.items()} == {(i, j): cm[i][j] for i in range(3) for j in range(3)}
+    assert min(t.get_fontsize() for t in ax.texts) >= 9
+    assert texts[(1, 1)].get_color() == "white" and texts[(0, 0)].get_color() == "black"  # dark cell, light cell
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "ship"]
+    assert ax.get_images()[0].get_array().tolist() == cm

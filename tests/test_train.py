@@ -11,6 +11,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+import tqdm.std
 from torch import nn
 
 from course_utils import data as cdata
@@ -154,6 +155,29 @@ def test_progress_bar_shows_errors_and_lr(tiny_data, capsys):
     )
     err = capsys.readouterr().err
     assert "tiny" in err and "40/40" in err and "train err=" in err and "lr=0.001" in err
+
+
+def test_progress_bar_redraws_at_least_every_2_seconds(tiny_data, monkeypatch):
+    """A fake clock: a burst of fast steps, then slow ones (a first eval, a busy CPU). tqdm's adaptive
+    ``miniters`` would learn "redraw every ~25 steps" from the burst and then sit still for 25 s."""
+    durations = iter([0.05] * 30 + [1.0] * 20)
+    now = [0.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: now[0])  # the clock tqdm reads (bound when a bar is made)
+    run = train.TrainRun(
+        _net(), tiny_data, Schedule(batch_size=8, iterations=50), budget=train.Budget(eval_every=50, test_subset=8)
+    )
+    loader = run.make_loader()
+    drawn = []
+    with run.progress_bar(position=None) as bar:
+        real_refresh = bar.refresh
+        monkeypatch.setattr(bar, "refresh", lambda *a, **k: (drawn.append(now[0]), real_refresh(*a, **k))[1])
+        for x, y in loader.batches(run.remaining):
+            run.advance(run.eager_step, x, y, loader)
+            now[0] += next(durations)  # the step took this long
+            run.show(bar)
+    gaps = [b - a for a, b in zip([0.0, *drawn], drawn)]
+    assert drawn and drawn[0] <= 2.0 and max(gaps) <= 2.0, drawn
+    assert bar.n == 50
 
 
 # --- checkpoints, resume, faults ---------------------------------------------------------

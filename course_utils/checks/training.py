@@ -22,7 +22,7 @@ __all__ = [
     "check_response_count",
     "check_deletable_blocks",
     "check_filter_normalization",
-    "check_filter_norm_reason",
+    "check_rescaled_step",
 ]
 
 
@@ -173,7 +173,6 @@ def check_shortcut_params(answer: Any) -> bool:
     value = numeric(answer)
     if value is None:
         return False
-
     want = count_params(resnet_cifar(20)) - count_params(plain_cifar(20))
     return report(
         value == want,
@@ -315,37 +314,36 @@ def check_filter_normalization(fn: Any) -> bool:
         if not torch.allclose(o_n, w_n, rtol=1e-4):
             if torch.allclose(out.norm(), w.norm(), rtol=1e-4):
                 return report(
-                    False,
-                    "",
-                    "the whole tensor has the right norm, but each *filter* "
-                    "(out[i] for every i) must match w[i]'s norm.",
+                    False, "", "the whole tensor has the right norm, but each *filter* out[i] must match w[i]'s."
                 )
             return report(False, "", "each filter out[i] should have the norm of w[i].")
         cos = torch.nn.functional.cosine_similarity(out.flatten(1), d.flatten(1), dim=1)
         if not torch.allclose(cos, torch.ones_like(cos), atol=1e-4):
             return report(False, "", "only rescale each filter of the direction; do not change where it points.")
     return report(
-        True,
-        "every filter of the direction now has the norm of its weight filter, "
-        "for conv (4-D) and linear (2-D) weights alike.",
-        "",
+        True, "every filter of the direction now has its weight filter's norm, in conv and linear weights.", ""
     )
 
 
 @checker
-def check_filter_norm_reason(answer: Any) -> bool:
-    """Exercise 07.4: why random directions must be filter-normalised (multiple choice a-d)."""
-    if unanswered(answer):
+def check_rescaled_step(guess: Any, measured: float, centre: float) -> bool:
+    """Exercise 07.4 (predict, then run): the loss of a copy with every conv filter x10 after a step alpha = 1
+    along its own filter-normalised direction. ``measured``: that loss; ``centre``: the loss at alpha = 0."""
+    value = numeric(guess)
+    if value is None:
         return False
-    choice = str(answer).strip().lower()[:1]
-    hints = {
-        "a": "speed is not the issue: a raw direction costs the same to evaluate.",
-        "c": "the directions are random, not gradients; normalisation does not make them descend.",
-        "d": "BN layers keep working with any direction; the issue is what a step of size alpha means.",
-    }
-    return report(
-        choice == "b",
-        "BN makes a conv's output invariant to its filters' scale, so only a step relative to "
-        "each filter's norm means the same in every layer and every network.",
-        hints.get(choice, "choose one of 'a', 'b', 'c', 'd'."),
-    )
+    off = f"you guessed {value:.3g}, the measurement is {measured:.3g} ({100 * (value - measured) / measured:+.0f}%)"
+    if abs(value - measured) <= max(0.05 * abs(measured), 0.02):
+        return report(
+            True,
+            f"{off}. BN (batch statistics) undoes each filter's scale, and the filter-normalised "
+            "step grows with the filters: the x10 net and its step are the original and its step, x10.",
+            "",
+        )
+    if abs(value - centre) <= max(0.05 * abs(centre), 0.02):
+        hint = "that is the loss at alpha = 0; the step moves every filter by its own norm, in both nets."
+    elif value > measured:
+        hint = "BN divides each conv's output by its batch std: a filter x10 gives the same normalised output."
+    else:
+        hint = "the step is as large as each filter in *both* nets: filter normalisation scales it x10 too."
+    return report(False, "", f"{off}; {hint}")
