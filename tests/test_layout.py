@@ -25,7 +25,7 @@ LAYERS = [
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # Over ~300 lines, and why (see the closing notes): one class or one CLI each, which would not read better split.
 LONG_OK = {
-    "models.py": 360,
+    "models/resnet.py": 360,
     "train.py": 350,
     "engine.py": 320,
     "data.py": 350,

@@ -9,21 +9,24 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 - ``residuals``: notebooks 01-02 (degradation, residual learning)
 - ``shapes``: notebook 03 (shape arithmetic: conv output sizes, receptive fields,
   parameter and MAC counts, the classifier head)
-- ``blocks``: notebook 04 (building blocks: a residual block, a stage, a CIFAR ResNet,
-  layer and projection counts, the Bottleneck's stride)
+- ``blocks``: notebook 04 (building blocks: a basic or bottleneck block, a stage, a CIFAR
+  ResNet, an ImageNet-style ResNet (``check_resnet``), layer and projection counts, the
+  Bottleneck's stride; symptoms, not fixes)
 - ``training``: notebooks 05-07 (training, Fig. 6, why it works)
+- ``transfer``: notebook 08 (transfer learning; what came after ResNet)
 
 Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup);
 shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located forward pass).
 """
 
-from course_utils.checks import blocks, residuals, shapes, training
+from course_utils.checks import blocks, residuals, shapes, training, transfer
 from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
 from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
 from course_utils.checks.residuals import *  # noqa: F403
 from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
+from course_utils.checks.transfer import *  # noqa: F403
 
 __all__ = ["Verdict", "as_number", "numeric", "report", "unanswered"] + [
-    name for module in (residuals, shapes, blocks, training) for name in module.__all__
+    name for module in (residuals, shapes, blocks, training, transfer) for name in module.__all__
 ]

@@ -1,0 +1,114 @@
+"""Transfer helpers: class subsets, few-label draws, new heads, a frozen backbone, an offline cache lookup."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import torchvision
+
+from course_utils import data, models, transfer
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return data.synthetic_cifar10(400, 100)
+
+
+def test_class_subset_relabels_in_order(synth):
+    sub = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    assert sub.classes == ("dog", "frog", "horse", "ship", "truck")
+    assert sorted(sub.train_labels.unique().tolist()) == [0, 1, 2, 3, 4]
+    keep = (synth.train_labels >= 5).nonzero().flatten()
+    torch.testing.assert_close(sub.train_images, synth.train_images[keep])
+    torch.testing.assert_close(sub.train_labels, synth.train_labels[keep] - 5)
+
+
+def test_few_labels_draws_per_class_and_is_fixed(synth):
+    idx = transfer.few_labels(synth.train_labels, 7, seed=1)
+    assert torch.bincount(synth.train_labels[idx]).tolist() == [7] * 10
+    assert torch.equal(idx, transfer.few_labels(synth.train_labels, 7, seed=1))
+    assert not torch.equal(idx, transfer.few_labels(synth.train_labels, 7, seed=2))
+    with pytest.raises(ValueError, match="fewer"):
+        transfer.few_labels(synth.train_labels, 1000)
+
+
+def test_replace_head_on_torchvision_resnet18():
+    net = torchvision.models.resnet18(weights=None)
+    body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    transfer.replace_head(net, 10)
+    assert (net.fc.in_features, net.fc.out_features) == (512, 10)
+    assert net.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in body.items())
+    with pytest.raises(TypeError, match="Linear"):
+        transfer.replace_head(net, 3, attr="layer4")
+
+
+def test_frozen_backbone_stays_bit_for_bit_unchanged(synth):
+    torch.manual_seed(0)
+    net = transfer.replace_head(models.resnet_cifar(8, num_classes=5), 5)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    sub = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    losses = transfer.fine_tune(net, sub.train_images, sub.train_labels, mode="frozen", iterations=5, lr=0.1)
+    after = net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"fc.weight", "fc.bias"}  # BN running stats included: BN stayed in eval mode
+    assert len(losses) == 5
+
+
+def test_frozen_with_bn_in_train_mode_moves_the_running_stats(synth):
+    net = models.resnet_cifar(8, num_classes=5)
+    before = net.bn1.running_mean.clone()
+    sub = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    transfer.fine_tune(
+        net, sub.train_images, sub.train_labels, mode="frozen", iterations=2, lr=0.1, bn_frozen_eval=False
+    )
+    assert not torch.equal(before, net.bn1.running_mean)
+    assert not net.conv1.weight.requires_grad
+
+
+def test_finetune_changes_the_backbone(synth):
+    net = models.resnet_cifar(8, num_classes=5)
+    w = net.conv1.weight.clone()
+    sub = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    transfer.fine_tune(net, sub.train_images, sub.train_labels, mode="finetune", iterations=2, lr=0.1)
+    assert not torch.equal(w, net.conv1.weight)
+    with pytest.raises(ValueError, match="mode"):
+        transfer.fine_tune(net, sub.train_images, sub.train_labels, mode="linear", iterations=1, lr=0.1)
+
+
+def test_cache_lookup_is_offline_fast_and_finds_a_planted_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    t0 = time.perf_counter()
+    assert transfer.cached_imagenet_weights("resnet18") is None
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        transfer.cached_imagenet_weights("resnet18", required=True)
+    assert time.perf_counter() - t0 < 1.0
+    name = torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]
+    planted = tmp_path / "hub" / "checkpoints" / name
+    planted.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), planted)
+    assert transfer.cached_imagenet_weights("resnet18") == planted
+    net, where = transfer.imagenet_resnet18(5)
+    assert str(planted) in where and net.fc.out_features == 5
+
+
+def test_source_round_trip(tmp_path, synth):
+    r = transfer.pretrain_source(synth, tmp_path, iterations=3, progress=False)
+    assert r["model"] == transfer.SOURCE_NAME and r["n_train_images"] == int((synth.train_labels < 5).sum())
+    net, result = transfer.load_source(tmp_path)
+    assert net.fc.out_features == 5 and result["classes"][0] == "airplane"
+    assert transfer.load_source(tmp_path / "nothing") is None
+    err = transfer.test_error(net, synth.test_images[:20], synth.test_labels[:20] % 5)
+    assert 0.0 <= err <= 100.0
+
+
+def test_compare_gives_one_row_per_run_and_leaves_the_source_alone(synth):
+    source = models.resnet_cifar(20, num_classes=5)
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    target = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    rows = transfer.compare(source, target, (2, 3), iterations=2, test_subset=10)
+    assert [(r["per_class"], r["mode"]) for r in rows] == [(k, m) for k in (2, 3) for m in transfer.MODES]
+    assert all(r["test_error"] in {10.0 * i for i in range(11)} for r in rows)  # 10 test images
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in before.items())
