@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "data_dir", "results_dir", "runs_dir", "md_img_dir"]
+__all__ = ["repo_root", "package_dir", "data_dir", "results_dir", "runs_dir", "md_img_dir"]
 
 _PACKAGE = Path(__file__).resolve().parent  # .../course_utils
 
@@ -23,6 +23,11 @@ _PACKAGE = Path(__file__).resolve().parent  # .../course_utils
 def repo_root() -> Path:
     """The repository root: the folder that holds ``course_utils/``, ``notebooks/`` and ``results/``."""
     return _PACKAGE.parent
+
+
+def package_dir(name: str = "") -> Path:
+    """Files shipped inside the package (installed with it): ``course_utils/<name>``."""
+    return _PACKAGE / name if name else _PACKAGE
 
 
 def data_dir() -> Path:

@@ -32,7 +32,7 @@ from nbconvert import SlidesExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 from tqdm.auto import tqdm
 
-from course_utils.paths import repo_root
+from course_utils.paths import package_dir, repo_root
 from course_utils.profile import PROFILES, profile_name
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 SOLUTION_TAG = "solution"
-REVEAL_DIR = Path(__file__).resolve().parent / "slides_assets" / "reveal.js-4.6.1"
+REVEAL_DIR = package_dir("slides_assets") / "reveal.js-4.6.1"
 MATHJAX_DIR = "_mathjax"  # beside the decks
 _PLACEHOLDER = "course-reveal-inline"  # stands for reveal.js until the deck is inlined
 _INLINE_JS = "/*@@REVEAL_JS@@*/"

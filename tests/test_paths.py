@@ -20,6 +20,11 @@ def test_repo_root_holds_the_course():
     assert root / "course_utils" == PACKAGE  # the package that is imported, not some other copy
 
 
+def test_package_dir_is_the_imported_package():
+    assert paths.package_dir() == Path(course_utils.__file__).resolve().parent
+    assert (paths.package_dir("slides_assets") / "reveal.js-4.6.1" / "reveal.js").is_file()  # shipped with it
+
+
 def test_data_dir_honours_course_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cifar"))
     assert paths.data_dir() == tmp_path / "cifar"
