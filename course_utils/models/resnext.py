@@ -8,19 +8,20 @@ parameters and MACs. The layer names follow torchvision, so ``resnext50_32x4d`` 
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
-from course_utils.blocks import conv1x1
+from course_utils.blocks import Bottleneck, conv1x1
 from course_utils.models.resnet import ResNet
 
 __all__ = ["ResNeXtBottleneck", "resnext_block", "resnext50_32x4d"]
 
 
-class ResNeXtBottleneck(nn.Module):
+class ResNeXtBottleneck(Bottleneck):
     """1x1 (to ``width``) -> grouped 3x3 (``groups`` groups, stride) -> 1x1 (to 4 * planes).
 
     ``width = int(planes * base_width / 64) * groups``: with 32 groups of 4 channels (32x4d), stage 1
-    (planes 64) runs its 3x3 on 128 channels. (B, in_planes, H, W) -> (B, 4 * planes, H/stride, W/stride).
+    (planes 64) runs its 3x3 on 128 channels. Only the layers differ from :class:`Bottleneck` (stride on
+    the 3x3, as in v1.5); its ``forward`` is reused. (B, in_planes, H, W) -> (B, 4 * planes, H/stride, W/stride).
     """
 
     expansion: int = 4
@@ -28,7 +29,7 @@ class ResNeXtBottleneck(nn.Module):
     base_width: int = 4
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # Bottleneck's layers are replaced by the grouped ones below
         width = int(planes * self.base_width / 64) * self.groups
         self.conv1 = conv1x1(in_planes, width)
         self.bn1 = nn.BatchNorm2d(width)
@@ -38,12 +39,6 @@ class ResNeXtBottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))  # (B, width, H, W)
-        out = self.relu(self.bn2(self.conv2(out)))  # (B, width, H/s, W/s): each group sees its own channels
-        out = self.bn3(self.conv3(out))  # (B, 4 * planes, H/s, W/s)
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 def resnext_block(groups: int, base_width: int) -> type[ResNeXtBottleneck]:
