@@ -9,6 +9,7 @@ import torch
 import torchvision
 
 from course_utils import data, models, transfer
+from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +101,11 @@ def test_source_round_trip(tmp_path, synth):
     net, result = transfer.load_source(tmp_path)
     assert net.fc.out_features == 5 and result["classes"][0] == "airplane"
     assert transfer.load_source(tmp_path / "nothing") is None
-    err = transfer.test_error(net, synth.test_images[:20], synth.test_labels[:20] % 5)
-    assert 0.0 <= err <= 100.0
+    x, y = synth.test_images[:20], synth.test_labels[:20] % 5
+    mean, std = (torch.tensor(v).reshape(3, 1, 1) for v in (CHANNEL_MEAN, CHANNEL_STD))
+    with torch.no_grad():  # written out: [0, 1] pixels, per-channel standardised, eval-mode argmax
+        wrong = net.eval()((x.float() / 255 - mean) / std).argmax(1) != y
+    assert transfer.test_error(net, x, y) == pytest.approx(100.0 * wrong.float().mean().item())
 
 
 def test_compare_gives_one_row_per_run_and_leaves_the_source_alone(synth):
