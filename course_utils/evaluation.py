@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from course_utils.step import uses_channels_last
+
 __all__ = ["evaluating", "eval_logits", "predict", "error_percent", "confusion_matrix", "per_class_error"]
 
 NormFn = Callable[[torch.Tensor], torch.Tensor] | None  # uint8 or float (B, 3, H, W) -> normalised float
@@ -52,7 +54,7 @@ def eval_logits(
     """Yield ``(start, logits (b, classes))`` over ``images (N, 3, H, W)`` in eval mode, batch by batch.
 
     ``images``: uint8 with ``normalizer`` (the one the network was trained with), or float inputs
-    already normalised. On CUDA: channels_last inputs and bf16 autocast, as in training.
+    already normalised. Inputs channels_last where training uses it; bf16 autocast on CUDA, as in training.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be a (N, C, H, W) batch, got shape {tuple(images.shape)}")
@@ -64,7 +66,7 @@ def eval_logits(
         for i in range(0, len(images), batch_size):
             x = images[i : i + batch_size].to(device, non_blocking=True)
             x = normalizer(x) if normalizer is not None else x  # (b, 3, H, W) float
-            if cuda:
+            if uses_channels_last(device):
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 yield i, model(x)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from course_utils import engine
 from course_utils.loader import DeviceLoader
+from course_utils.step import uses_channels_last
 from course_utils.train import TrainRun, make_optimizer
 
 __all__ = ["ProbeRow", "probe", "pick", "probe_table"]
@@ -73,7 +74,7 @@ def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.
             normalizer=run.normalizer,
             device=run.device,
             seed=run.seed,
-            channels_last=run.device.type == "cuda",
+            channels_last=uses_channels_last(run.device),
         )
         batches = list(loader.batches(8))
         eager_copy = _copy_run(run)

@@ -30,6 +30,7 @@ from torch import nn
 from course_utils import models
 from course_utils.checkpoint import save_checkpoint
 from course_utils.paths import repo_root, results_dir
+from course_utils.schedule import Schedule, recipe_for
 
 __all__ = [
     "History",
@@ -43,6 +44,8 @@ __all__ = [
     "load_results",
     "load_weights",
     "FIG6_FOLDERS",
+    "REFERENCE_EVAL_EVERY",
+    "source_problem",
     "committed_fig6",
     "describe",
     "missing_fields",
@@ -97,6 +100,7 @@ REQUIRED = (
     "history",
 )
 FIG6_FOLDERS = ("fig6", "fig6-cpu")  # under results/: the GPU reproduction first, then the CPU reference run
+REFERENCE_EVAL_EVERY = 391  # the CPU reference run records once per epoch of 50k images, as the public curves
 
 
 def run_name(model: str, seed: int) -> str:
@@ -172,6 +176,33 @@ def load_weights(model_name: str, seed: int = 0, folder: str | Path | None = Non
     return net.eval()
 
 
+def source_problem(folder_name: str, result: dict) -> str | None:
+    """Why ``result`` cannot stand as the committed source ``folder_name`` (None when it can).
+
+    ``fig6`` is the GPU reproduction: a run on a GPU of the whole schedule (64k iterations).
+    ``fig6-cpu`` is the CPU reference run: an exact prefix of the paper's schedule on all 50k
+    training images, the whole test set every 391 iterations. Any other folder is not a committed source.
+    """
+    sched = Schedule.from_dict(result["schedule"])
+    if folder_name == "fig6":
+        if result.get("device") in ("cpu", "mps") or sched.iterations < recipe_for(result["model"]).iterations:
+            return (
+                f"{result['model']} ran {sched.iterations:,} iterations on {result.get('device')}, "
+                "not the whole schedule on a GPU"
+            )
+        return None
+    if folder_name == "fig6-cpu":
+        ok = (
+            sched.is_prefix_of(recipe_for(result["model"]))
+            and result.get("train_set") == "all"
+            and result.get("n_test_images") == 10_000
+            and result.get("eval_every") == REFERENCE_EVAL_EVERY
+        )
+        why = "a prefix of the paper's schedule on all 50k images, the whole test set every 391 iterations"
+        return None if ok else f"{result['model']} is not {why}"
+    return f"{folder_name!r} is not a committed fig6 source ({', '.join(FIG6_FOLDERS)})"
+
+
 def committed_fig6(
     names: Sequence[str],
     seed: int = 0,
@@ -184,11 +215,13 @@ def committed_fig6(
     ``need_weights``): ``(folder, {model: result})``; None when no folder holds them all.
 
     The order of ``folders`` is the order of preference: the GPU reproduction, then the CPU reference run.
+    A folder counts only when its results say they are what it stands for (:func:`source_problem`): a
+    student's own run written into ``results/fig6`` is not presented as the GPU reproduction.
     """
     base = Path(root) if root is not None else results_dir()
     for name in folders:
         folder = base / name
-        found = load_results(folder, seed)
+        found = {m: r for m, r in load_results(folder, seed).items() if source_problem(name, r) is None}
         if all(n in found for n in names) and (
             not need_weights or all((folder / "weights" / f"{run_name(n, seed)}.pt").is_file() for n in names)
         ):
@@ -204,6 +237,8 @@ def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:
         where = (p.relative_to(repo_root()).as_posix() if p.is_relative_to(repo_root()) else str(p)) + ": "
     its = result["schedule"]["iterations"]
     n = result["n_train_images"]
+    if result.get("source") == "public":
+        return f"{result['label']}, not ours: {its:,} iterations, {n:,} training images, data: {result['data_source']}"
     return (
         f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "
         f"data: {result.get('data_source', '?')}"

@@ -10,6 +10,8 @@ the ones the course uses.
     [0.1, 0.1, 0.01, 0.001]
     >>> Schedule().scaled(3000).milestones
     (1500, 2250)
+    >>> Schedule().prefix(3128).lr_at(3127), Schedule().prefix(3128).milestones
+    (0.1, (32000, 48000))
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ class Schedule:
             warmup_iterations=warm,
             milestones=tuple(max(1, round(m * f)) for m in self.milestones),
         )
+
+    def prefix(self, iterations: int) -> Schedule:
+        """The first ``iterations`` of this very schedule: lr, warm-up and milestones unchanged.
+
+        A prefix is comparable point by point with a full run (and with the public full-schedule
+        curves); milestones past its end simply never happen.
+        """
+        return replace(self, iterations=int(iterations))
+
+    def is_prefix_of(self, full: Schedule) -> bool:
+        """True when this schedule is ``full`` cut short (or ``full`` itself)."""
+        return replace(self, iterations=full.iterations) == full and self.iterations <= full.iterations
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (the ``schedule`` entry of a result)."""

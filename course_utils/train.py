@@ -35,7 +35,7 @@ from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader
 from course_utils.profile import get_device, seed_everything
 from course_utils.schedule import Schedule
-from course_utils.step import device_name, is_fast, make_optimizer, prepare_model, train_step
+from course_utils.step import device_name, is_fast, make_optimizer, prepare_model, train_step, uses_channels_last
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -139,7 +139,7 @@ class TrainRun:
             normalizer=self.normalizer,
             device=self.device,
             seed=self.seed,
-            channels_last=is_fast(self.device),
+            channels_last=uses_channels_last(self.device),
         )
         if self.loader_state is not None:
             loader.load_state_dict(self.loader_state)

@@ -9,14 +9,16 @@ from course_utils import models, results
 from course_utils.schedule import Schedule
 
 
-def _result(model: str, its: int = 3000, device: str = "cpu", seed: int = 0) -> dict:
+def _result(model: str, its: int = 3128, device: str = "cpu", seed: int = 0, prefix: bool = True) -> dict:
+    """A result; by default one that passes as the CPU reference run (a prefix of the paper's schedule)."""
     return {
         "model": model,
         "seed": seed,
-        "schedule": Schedule().scaled(its).to_dict(),
-        "train_set": "split",
-        "n_train_images": 45_000,
-        "n_test_images": 2000,
+        "schedule": (Schedule().prefix(its) if prefix else Schedule().scaled(its)).to_dict(),
+        "train_set": "all",
+        "n_train_images": 50_000,
+        "n_test_images": 10_000,
+        "eval_every": 391,
         "data_source": "CIFAR-10, JPEG q75 mirror",
         "device": device,
         "wall_seconds": 1.0,
@@ -81,9 +83,23 @@ def test_committed_fig6_prefers_the_gpu_run_and_needs_every_net(tmp_path):
     assert results.committed_fig6(pair, root=tmp_path, need_weights=True)[0].name == "fig6-cpu"
 
 
+def test_a_folder_counts_only_as_what_its_results_say(tmp_path):
+    pair = ("plain20", "resnet20")
+    for m in pair:  # a laptop run (cpu, a squeezed 800-iteration schedule) where the GPU run belongs
+        _commit(tmp_path / "fig6", m, its=800, prefix=False)
+        _commit(tmp_path / "fig6-cpu", m, its=800, prefix=False)  # and a squeezed run as the CPU reference
+    assert results.committed_fig6(pair, root=tmp_path) is None
+    assert "not the whole schedule on a GPU" in results.source_problem("fig6", _result("plain20"))
+    assert "not a prefix" in results.source_problem("fig6-cpu", _result("plain20", its=800, prefix=False))
+    assert results.source_problem("fig6-cpu", _result("plain20")) is None
+    assert results.source_problem("fig6", _result("plain20", its=64_000, device="NVIDIA H200")) is None
+    assert "not a prefix" in results.source_problem("fig6-cpu", dict(_result("plain20"), n_test_images=2000))
+    assert "not a committed fig6 source" in results.source_problem("mine", _result("plain20"))
+
+
 def test_describe_says_where_how_long_and_on_what():
     line = results.describe(_result("resnet56", its=3000))
-    assert line == "3,000 iterations on cpu, 45,000 training images, data: CIFAR-10, JPEG q75 mirror"
+    assert line == "3,000 iterations on cpu, 50,000 training images, data: CIFAR-10, JPEG q75 mirror"
     assert results.describe(_result("resnet56"), results.results_dir("fig6-cpu")).startswith("results/fig6-cpu: ")
 
 

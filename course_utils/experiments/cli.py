@@ -12,7 +12,6 @@ from course_utils.checkpoint import CheckpointError
 from course_utils.engine import VARIANTS
 from course_utils.experiments.evaluate import evaluate_finished
 from course_utils.experiments.figure6 import fig6
-from course_utils.paths import repo_root, results_dir
 
 __all__ = ["build_parser", "main"]
 
@@ -35,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
         "CIFAR ResNet-18, then the other seeds. Finished runs are skipped, interrupted "
         "ones resume from their checkpoint.",
     )
-    out = results_dir("fig6").relative_to(repo_root())
     f.add_argument(
         "--models",
         type=_csv,
@@ -57,7 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="iterations per run, overriding the profile's; the lr milestones scale with it "
-        "(the paper: 64000, milestones 32000 and 48000)",
+        "(the paper: 64000, milestones 32000 and 48000) unless --prefix",
+    )
+    f.add_argument(
+        "--prefix",
+        action="store_true",
+        help="train the first N iterations of the paper's schedule, milestones unchanged (a run that "
+        "compares point by point with a full one), instead of squeezing the schedule into N",
+    )
+    f.add_argument(
+        "--train-set",
+        default=None,
+        choices=("split", "all"),
+        help="split: the 45k part of the paper's 45k/5k split; all: all 50k training images "
+        "(default: the profile's; gpu: all)",
+    )
+    f.add_argument(
+        "--test-images",
+        default=None,
+        metavar="N|all",
+        help="test images per record: a count, or all (the 10,000); default: the profile's",
     )
     f.add_argument(
         "--eval-every",
@@ -99,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"output folder for <model>-s<seed>.json, summary.json, weights/ and checkpoints/ "
-        f"(default: {out.as_posix()} in the repository)",
+        help="output folder for <model>-s<seed>.json, summary.json, weights/ and checkpoints/ "
+        "(default: runs/fig6-<profile> in the repository, git-ignored; the committed results/fig6 "
+        "and results/fig6-cpu are written only when named here)",
     )
     f.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
     f.add_argument(
@@ -157,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             force_probe=args.probe,
             time_budget=args.time_budget,
             progress=args.progress,
+            prefix=args.prefix,
+            train_set=args.train_set,
+            test_images=args.test_images,
         )
     except (CheckpointError, FloatingPointError, ValueError, cdata.DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -27,11 +27,12 @@ import torch
 from course_utils import data as cdata
 from course_utils import engine, models, probe, results
 from course_utils.models import canonical_name
+from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import Schedule, model_depth, recipe_for
 from course_utils.train import Budget, TrainRun, device_name
 
-__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "fig6"]
+__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "default_out", "fig6"]
 
 FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")
 EXTRA_NET = "resnet18_cifar"
@@ -50,20 +51,23 @@ class RunSpec:
         return results.run_name(self.model, self.seed)
 
 
-def plan_schedule(model: str, iterations: int) -> Schedule:
-    """The model's recipe (``schedule.recipe_for``) stretched to ``iterations`` (milestones scale)."""
+def plan_schedule(model: str, iterations: int, prefix: bool = False) -> Schedule:
+    """The model's recipe (``schedule.recipe_for``) stretched to ``iterations`` (milestones scale), or with
+    ``prefix`` its first ``iterations`` unchanged (milestones stay where the paper puts them)."""
     recipe = recipe_for(model)
-    return recipe if iterations == recipe.iterations else recipe.scaled(iterations)
+    if iterations == recipe.iterations:
+        return recipe
+    return recipe.prefix(iterations) if prefix else recipe.scaled(iterations)
 
 
-def plan(names: Sequence[str], seeds: Sequence[int], iterations: int) -> list[list[RunSpec]]:
+def plan(names: Sequence[str], seeds: Sequence[int], iterations: int, prefix: bool = False) -> list[list[RunSpec]]:
     """The phases of the set, in the order they are trained (empty phases left out).
 
     Every net but the CIFAR ResNet-18 runs with every seed; the ResNet-18 runs with the first seed.
     """
 
     def specs(ms: Sequence[str], ss: Sequence[int]) -> list[RunSpec]:
-        return [RunSpec(m, s, plan_schedule(m, iterations)) for s in ss for m in ms]
+        return [RunSpec(m, s, plan_schedule(m, iterations, prefix)) for s in ss for m in ms]
 
     small = [n for n in names if n != EXTRA_NET]
     phases = [
@@ -72,6 +76,21 @@ def plan(names: Sequence[str], seeds: Sequence[int], iterations: int) -> list[li
         specs(small, seeds[1:]),
     ]
     return [p for p in phases if p]
+
+
+def default_out(profile_name: str) -> Path:
+    """Where ``fig6`` writes unless told: ``runs/fig6-<profile>`` (git-ignored), never the committed results."""
+    return runs_dir(f"fig6-{profile_name}")
+
+
+def _test_subset(test_images: int | str) -> int | None:
+    """``"all"`` -> None (all 10,000 test images); a positive count stays; anything else is refused."""
+    if isinstance(test_images, str) and test_images.strip().lower() == "all":
+        return None
+    n = int(test_images)
+    if n < 1:
+        raise ValueError(f"test_images must be a positive count or 'all', got {test_images!r}")
+    return n
 
 
 def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
@@ -224,6 +243,9 @@ def fig6(
     time_budget: float | None = None,
     progress: bool = True,
     data: cdata.CIFAR10 | None = None,
+    prefix: bool = False,
+    train_set: str | None = None,
+    test_images: int | str | None = None,
 ) -> dict:
     """Run the Fig. 6 set (default: the profile's models) in the order of :func:`plan`; write ``summary.json``.
 
@@ -232,7 +254,19 @@ def fig6(
     it stops before then with every run checkpointed (``summary["complete"]`` is False).
     ``jobs`` > 1 (CPU only): runs in that many processes, one run at a time each, threads split among them.
     ``deterministic`` (default: on for a CPU) makes resumed runs equal uninterrupted ones bitwise.
+    ``prefix``: train the first ``iterations`` of the paper's schedule (lr milestones unchanged) instead of
+    stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a count, or "all" for the 10,000)
+    override the profile's. ``out`` defaults to the profile's own scratch folder ``runs/fig6-<profile>``;
+    the committed folders (``results/fig6``, ``results/fig6-cpu``) are written only when named.
     """
+    if iterations is not None and int(iterations) < 1:
+        raise ValueError(f"iterations must be a positive number of steps, got {iterations}")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"the time budget must be a positive number of seconds, got {time_budget}")
+    if eval_every is not None and int(eval_every) < 1:
+        raise ValueError(f"eval_every must be a positive number of iterations, got {eval_every}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     t0 = time.perf_counter()
     deadline = t0 + time_budget if time_budget else None
     prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
@@ -240,14 +274,20 @@ def fig6(
     names = [canonical_name(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
+    sizes = {} if train_set is None else {"train_set": train_set}
+    if test_images is not None:
+        sizes["test_subset"] = _test_subset(test_images)
     budget = Budget.of(
-        prof, eval_every=min(int(eval_every or prof.eval_every), iterations), checkpoint_every=checkpoint_every
+        prof,
+        eval_every=min(int(eval_every or prof.eval_every), iterations),
+        checkpoint_every=checkpoint_every,
+        **sizes,
     )
     deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
     if jobs > 1 and prof.device.type == "cuda":
         raise ValueError("--jobs > 1 is for CPUs; on a GPU the runs share one process (round-robin streams)")
-    out = Path(out) if out is not None else results.results_dir("fig6")
-    phases = plan(names, seeds, iterations)
+    out = Path(out) if out is not None else default_out(prof.name)
+    phases = plan(names, seeds, iterations, prefix)
     print(
         f"fig6: {sum(map(len, phases))} run(s) in {len(phases)} phase(s) "
         f"{' | '.join(', '.join(s.stem for s in p) for p in phases)}; profile {prof.name}, device "
@@ -279,7 +319,8 @@ def fig6(
     if jobs > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for e, lft in pool.map(_worker, [dict(common, specs=[s], threads=threads) for p in todo for s in p]):
+            specs = sorted((s for p in todo for s in p), key=lambda s: -model_depth(s.model))  # longest first
+            for e, lft in pool.map(_worker, [dict(common, specs=[s], threads=threads) for s in specs]):
                 entries, left = entries + e, left + lft
     else:
         for phase in todo:
