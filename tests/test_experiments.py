@@ -179,28 +179,50 @@ def test_bad_input_gets_a_clear_error(capsys, tmp_path):
         cli.main(["fig6", "--engine", "turbo"])
 
 
-def test_help_explains_every_option(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["fig6", "--help"])
-    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for opt in (
-        "--models",
-        "--seeds",
-        "--iterations",
-        "--eval-every",
-        "--checkpoint-every",
-        "--out",
-        "--device",
-        "--profile",
-        "--jobs",
-        "--deterministic",
-        "--engine",
-        "--probe",
-        "--time-budget",
-        "--no-progress",
+def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):
+    for flag, value, says in (
+        ("--time-budget", "-5", "time budget must be a positive number of seconds"),
+        ("--iterations", "0", "iterations must be a positive number of steps"),
+        ("--eval-every", "0", "eval_every must be a positive number"),
+        ("--test-images", "0", "test_images must be a positive count or 'all'"),
+        ("--jobs", "0", "jobs must be at least 1"),
     ):
-        assert opt in text, opt
-    assert "milestones scale" in text and "CIFAR ResNet-18" in text
+        assert cli.main(["fig6", flag, value, "--out", str(tmp_path)]) == 2, flag
+        assert says in capsys.readouterr().err, flag
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def _fake_phase(seen):
+    def fake_train_phase(specs, **kw):
+        seen.update(budget=kw["budget"], specs=specs, out=kw["out"])
+        return [], []
+
+    return fake_train_phase
+
+
+def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(figure6, "_train_phase", _fake_phase(seen))
+    monkeypatch.setattr(figure6, "runs_dir", lambda name: tmp_path / "runs" / name)
+    experiments.fig6(["resnet20"], profile="cpu", device="cpu", progress=False, data=object())
+    assert seen["out"] == tmp_path / "runs" / "fig6-cpu" and (seen["out"] / "summary.json").is_file()
+    assert figure6.default_out("gpu").relative_to(figure6.runs_dir("")).as_posix() == "fig6-gpu"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/fig6-cpu/x.json"], cwd=results.repo_root())
+    assert ignored.returncode == 0  # a student's run never shows up in git status
+
+
+def test_prefix_keeps_the_paper_milestones_and_sizes_can_be_named(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(figure6, "_train_phase", _fake_phase(seen))
+    experiments.fig6(
+        ["resnet56"], profile="cpu", device="cpu", iterations=3128, prefix=True, train_set="all",
+        test_images="all", out=tmp_path, progress=False, data=object(),
+    )  # fmt: skip
+    sched = seen["specs"][0].schedule
+    assert (sched.iterations, sched.milestones, sched.lr_at(3127)) == (3128, (32_000, 48_000), 0.1)
+    assert (seen["budget"].train_set, seen["budget"].test_subset) == ("all", None)
+    squeezed = experiments.plan(["resnet56"], [0], 3128)[0][0].schedule
+    assert squeezed.milestones == (1564, 2346)
 
 
 def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
