@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "label",
     "plot_curves",
     "plot_fig6",
+    "plot_over_public",
     "plot_resnet18",
     "plot_lr_schedule",
     "plot_confusion_matrix",
@@ -159,8 +161,48 @@ def plot_fig6(
     for ax, (group, panel) in zip(axes, panels):
         plot_curves(group, ax, ymax=top, title=panel)
     fig = axes[0].figure
-    what = f"CIFAR-10, {describe(items[0])};\ndashed: training error, bold: test error"  # two lines: 10 pt fits
+    what = textwrap.fill(f"CIFAR-10, {describe(items[0])}", 100) + ";\ndashed: training error, bold: test error"
     fig.suptitle(f"{title}: {what}" if title else what, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0) -> Figure:
+    """Our run drawn over the public full-schedule run at the same iterations: plain nets left, ResNets right.
+
+    The x axis ends where our run ends; the public curves (faint, one dot per epoch) show what the same
+    first iterations look like in a run of the whole schedule, ours (solid, with markers) are drawn over them.
+    """
+    mine = as_results(ours)
+    end = max(r["schedule"]["iterations"] for r in mine)
+    theirs = {r["model"]: r for r in as_results(public)}
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.0), sharey=True)
+    for ax, (title, kind) in zip(axes, (("plain networks", "plain"), ("ResNets", "resnet")), strict=True):
+        for r in sorted((r for r in mine if re.fullmatch(kind + r"\d+", r["model"])), key=depth_of):
+            c, pub = _color(r["model"]), theirs.get(r["model"])
+            if pub is not None:
+                h = pub["history"]
+                keep = [i for i, it in enumerate(h["iteration"]) if it <= end]
+                x = [h["iteration"][i] for i in keep]
+                ax.plot(x, [h["train_error"][i] for i in keep], ls="--", lw=0.9, color=c, alpha=0.35)
+                ax.plot(x, [h["test_error"][i] for i in keep], ls="-", lw=4, color=c, alpha=0.3, marker=".")
+            h = r["history"]
+            ax.plot(h["iteration"], h["train_error"], ls="--", lw=0.9, color=c, marker="o", ms=3)
+            ax.plot(h["iteration"], h["test_error"], ls="-", lw=2, color=c, marker="o", ms=4, label=label(r["model"]))
+        ax.set_title(title)
+        ax.set_xlim(0, end)
+        ax.set_ylim(0, ymax)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        style = [
+            Line2D([], [], color="grey", lw=4, alpha=0.3, label="public run"),
+            Line2D([], [], color="grey", lw=2, marker="o", ms=4, label="ours"),
+            Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
+        ]
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
+    axes[0].set_ylabel("error (%)")
+    src = next(iter(theirs.values()), {}).get("label", "public run")
+    fig.suptitle(f"ours: {describe(mine[0])};\nfaint: {src}, the same iterations of a full-schedule run", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -18,6 +18,7 @@ __all__ = [
     "REPRODUCTIONS",
     "ResultsTable",
     "results_table",
+    "public_table",
     "CLAIMS",
     "PAPER_ITERATIONS",
     "shows_from",
@@ -48,19 +49,28 @@ REPRODUCTIONS = {
 
 @dataclass
 class ResultsTable:
-    """Final errors of our runs against the paper's Table 6 and public reproductions."""
+    """Rows of a table (final errors of our runs against the paper's Table 6 and public reproductions by
+    default), shown as text, as markdown and, in a notebook, as a rendered table."""
 
     rows: list[dict[str, Any]]
-    COLUMNS = ("model", "params (M)", "iterations", "train err %", "test err %", "paper %", "reproductions %")
+    columns: tuple[str, ...] = (
+        "model",
+        "params (M)",
+        "iterations",
+        "train err %",
+        "test err %",
+        "paper %",
+        "reproductions %",
+    )
 
     def to_markdown(self) -> str:
-        lines = ["| " + " | ".join(self.COLUMNS) + " |", "|" + "---|" * len(self.COLUMNS)]
-        lines += ["| " + " | ".join(str(r[c]) for c in self.COLUMNS) + " |" for r in self.rows]
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(str(r[c]) for c in self.columns) + " |" for r in self.rows]
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        cells = [self.COLUMNS] + [tuple(str(r[c]) for c in self.COLUMNS) for r in self.rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
+        cells = [self.columns] + [tuple(str(r[c]) for c in self.columns) for r in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells)
 
     def _repr_markdown_(self) -> str:
@@ -97,6 +107,27 @@ def results_table(results: Results) -> ResultsTable:
             }
         )
     return ResultsTable(rows)
+
+
+def public_table(ours: Results, public: Mapping[str, dict]) -> ResultsTable:
+    """Our test error beside the public full-schedule run's at every epoch both recorded, then the public
+    run's final error and the paper's (Table 6): one row per net of ours that the public run also trained."""
+    rows, epochs = [], []
+    for r in sorted(as_results(ours), key=lambda r: (not r["model"].startswith("plain"), depth_of(r))):
+        if r["model"] not in public:
+            continue
+        pub = public[r["model"]]
+        cmp = compare_with_public(r, pub)
+        epochs = epochs or [c["epoch"] for c in cmp]
+        row = {"model": label(r["model"])}
+        row |= {f"ep {c['epoch']}": f"{c['ours']:.1f} / {c['public']:.1f}" for c in cmp}
+        row |= {
+            "public final %": f"{pub['history']['test_error'][-1]:.2f}",
+            "paper %": PAPER_TABLE6.get(r["model"], "-"),
+        }
+        rows.append(row)
+    columns = ("model", *(f"ep {e}" for e in epochs), "public final %", "paper %")
+    return ResultsTable([{c: row.get(c, "-") for c in columns} for row in rows], columns)
 
 
 # The paper's claims read off Fig. 6: (better net, worse net, the claim).

@@ -103,3 +103,19 @@ def test_confusion_matrix_writes_every_count_readably():
     assert texts[(1, 1)].get_color() == "white" and texts[(0, 0)].get_color() == "black"  # dark cell, light cell
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "ship"]
     assert ax.get_images()[0].get_array().tolist() == cm
+
+
+def test_our_run_is_drawn_over_the_public_run_at_the_same_iterations():
+    from course_utils import public
+
+    theirs = public.load_public(["plain20", "plain56", "resnet20", "resnet56"])
+    ours = [fake_result(m, 20.0, 25.0, its=3128, step=391) for m in theirs]
+    fig = plots.plot_over_public(ours, theirs)
+    left, right = fig.axes
+    assert (left.get_title(), right.get_title()) == ("plain networks", "ResNets") and left.get_xlim() == (0, 3128)
+    faint = [ln for ln in left.get_lines() if ln.get_alpha() is not None]
+    assert len(faint) == 4 and all(ln.get_xdata()[-1] == 3128 for ln in faint)  # 8 epochs of the public run
+    assert [round(y, 1) for y in faint[1].get_ydata()][-1] == 22.2  # plain-20's public test error after 8 epochs
+    ours_test = [ln for ln in left.get_lines() if ln.get_alpha() is None and ln.get_linestyle() == "-"]
+    assert [ln.get_label() for ln in ours_test] == ["plain-20", "plain-56"] and ours_test[0].get_ydata()[-1] == 25.0
+    assert "a-martyn/resnet" in fig.get_suptitle()

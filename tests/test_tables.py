@@ -92,3 +92,13 @@ def test_the_whole_test_set_error_wins_over_a_subset_record(tmp_path):
     r = fake_result("resnet56", 10.0, 20.0, its=3000, step=500, n_test_images=2000)
     assert tables.results_table([r]).rows[0]["test err %"] == "20.00*"
     assert tables.results_table([dict(r, test_error_full=19.5)]).rows[0]["test err %"] == "19.50"
+
+
+def test_public_table_sets_our_epochs_beside_the_public_run():
+    ours = [_cut(r, 3128, shift=1.0) for r in PUBLIC.values()]
+    table = tables.public_table(ours, PUBLIC)
+    assert table.columns == ("model", *(f"ep {e}" for e in range(1, 9)), "public final %", "paper %")
+    rows = {r["model"]: r for r in table.rows}
+    assert rows["plain-56"]["ep 8"] == "64.1 / 63.1" and rows["plain-20"]["ep 8"] == "23.2 / 22.2"  # its README
+    assert rows["ResNet-56"]["public final %"] == "7.46" and rows["ResNet-56"]["paper %"] == 6.97
+    assert list(rows) == ["plain-20", "plain-56", "ResNet-20", "ResNet-56"]
