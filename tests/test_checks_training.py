@@ -57,32 +57,6 @@ def test_check_mean_shape_agrees_with_per_pixel_mean():
         assert not checks.check_mean_shape(wrong)
 
 
-def test_check_fig6_lines():
-    assert checks.check_fig6_lines("train", "test")
-    assert checks.check_fig6_lines(" Training", "TEST")
-    for thin, bold in [("test", "train"), ("train", "train"), ("thin", "bold"), (None, "test")]:
-        assert not checks.check_fig6_lines(thin, bold)
-
-
-def test_check_shortcut_params_agrees_with_the_models():
-    truth = models.count_params(models.resnet_cifar(20)) - models.count_params(models.plain_cifar(20))
-    assert checks.check_shortcut_params(truth)
-    b_shortcuts = models.count_params(models.resnet_cifar(20, shortcut="B")) - models.count_params(
-        models.plain_cifar(20)
-    )
-    assert b_shortcuts > 0  # option B would add projections: a real wrong answer
-    for wrong in (b_shortcuts, 1, "none", None):
-        assert not checks.check_shortcut_params(wrong)
-
-
-def test_check_milestone_epoch():
-    s = schedule.Schedule()
-    truth = s.milestones[0] * s.batch_size / 45_000
-    assert checks.check_milestone_epoch(truth)
-    for wrong in (s.milestones[0] * s.batch_size / 50_000, 100, 32, None):
-        assert not checks.check_milestone_epoch(wrong)
-
-
 def test_check_error_noise_matches_a_simulation():
     gen = torch.Generator().manual_seed(0)
     simulated = 100 * (torch.rand(2000, 4000, generator=gen) < 0.07).float().mean(0).std().item()  # 4000 test sets

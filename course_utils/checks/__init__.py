@@ -12,21 +12,23 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 - ``blocks``: notebook 04 (building blocks: a basic or bottleneck block, a stage, a CIFAR
   ResNet, an ImageNet-style ResNet (``check_resnet``), layer and projection counts, the
   Bottleneck's stride; symptoms, not fixes)
-- ``training``: notebooks 05-07 (training, Fig. 6, why it works)
+- ``training``: notebooks 05 and 07 (training, why it works)
+- ``curves``: notebook 06 (reading Fig. 6's curves: the public full-schedule run and ours)
 - ``transfer``: notebook 08 (transfer learning; what came after ResNet)
 
 Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup);
 shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located forward pass).
 """
 
-from course_utils.checks import blocks, residuals, shapes, training, transfer
+from course_utils.checks import blocks, curves, residuals, shapes, training, transfer
 from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
 from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
+from course_utils.checks.curves import *  # noqa: F403
 from course_utils.checks.residuals import *  # noqa: F403
 from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
 from course_utils.checks.transfer import *  # noqa: F403
 
 __all__ = ["Verdict", "as_number", "numeric", "report", "unanswered"] + [
-    name for module in (residuals, shapes, blocks, training, transfer) for name in module.__all__
+    name for module in (residuals, shapes, blocks, curves, training, transfer) for name in module.__all__
 ]

@@ -1,4 +1,4 @@
-"""Exercise checks of notebooks 05-07 (training, Fig. 6, why it works)."""
+"""Exercise checks of notebooks 05 and 07 (training on CIFAR-10, why it works)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ from typing import Any
 import torch
 
 from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
-from course_utils.models import count_params, plain_cifar, resnet_cifar
+from course_utils.schedule import RECIPES
 
 __all__ = [
     "check_epochs",
     "check_lr",
     "check_augmentation_views",
     "check_mean_shape",
-    "check_fig6_lines",
-    "check_shortcut_params",
-    "check_milestone_epoch",
     "check_error_noise",
     "check_response_count",
     "check_deletable_blocks",
@@ -29,7 +26,7 @@ __all__ = [
 # notebooks 05-06 (training on CIFAR-10, Fig. 6): the paper's recipe in numbers
 
 _PAPER_TRAIN_IMAGES = 45_000  # the 45k/5k train/val split of He et al. 2015, sec. 4.2
-_PAPER_MILESTONES = (32_000, 48_000)
+_PAPER_MILESTONES = RECIPES["paper"].milestones  # (32,000, 48,000): the schedule module is the one source
 
 
 @checker
@@ -140,65 +137,6 @@ def check_mean_shape(answer: Any) -> bool:
         "one mean for every channel and pixel: (3, 32, 32), the shape of one image.",
         hints.get(shape, "average the training images (N, 3, 32, 32) over the image axis."),
     )
-
-
-@checker
-def check_fig6_lines(thin: Any, bold: Any) -> bool:
-    """Exercise 06.1: in Fig. 6, which error the thin (dashed) and the bold lines show: 'train' or 'test'."""
-    if unanswered(thin) or unanswered(bold):
-        return False
-    words = {"train": "train", "training": "train", "test": "test", "testing": "test"}
-    t, b = (words.get(str(a).strip().lower()) for a in (thin, bold))
-    if t is None or b is None:
-        return report(False, "", "answer each with 'train' or 'test'.")
-    if (t, b) == ("train", "test"):
-        return report(
-            True,
-            "thin/dashed = training error (a running mean over the last iterations), "
-            "bold = test error (the whole test set, at intervals).",
-            "",
-        )
-    if t == b:
-        return report(False, "", "each model has one curve of each kind.")
-    return report(
-        False,
-        "",
-        "swapped: which curve sits *below* the other at the end of training, and which error should be the lower one?",
-    )
-
-
-@checker
-def check_shortcut_params(answer: Any) -> bool:
-    """Exercise 06.2: parameters of ResNet-20 minus those of plain-20 (option A shortcuts)."""
-    value = numeric(answer)
-    if value is None:
-        return False
-    want = count_params(resnet_cifar(20)) - count_params(plain_cifar(20))
-    return report(
-        value == want,
-        "option A shortcuts are identities (subsampled and zero-padded where the shape changes): "
-        "no parameters, so Fig. 6 compares nets of exactly the same size.",
-        "count the parameters of an option-A shortcut: it only subsamples and pads with zeros.",
-    )
-
-
-@checker
-def check_milestone_epoch(answer: Any) -> bool:
-    """Exercise 06.3: the epoch (on the 45k split, batch 128) of the paper's first lr drop at 32k iterations."""
-    value = numeric(answer)
-    if value is None:
-        return False
-    want = _PAPER_MILESTONES[0] * 128 / _PAPER_TRAIN_IMAGES
-    if abs(value - want) < 0.05:
-        return report(
-            True,
-            f"32,000 x 128 / 45,000 = {want:.2f} epochs; the second drop comes at "
-            f"{_PAPER_MILESTONES[1] * 128 / _PAPER_TRAIN_IMAGES:.1f} and the end at 182.0.",
-            "",
-        )
-    if abs(value - _PAPER_MILESTONES[0] * 128 / 50_000) < 0.05:
-        return report(False, "", "divide by the 45,000 images of the training split, not 50,000.")
-    return report(False, "", "epochs = iterations x batch size / training images.")
 
 
 @checker
