@@ -20,7 +20,7 @@ from course_utils import data as cdata
 from course_utils.profile import Profile
 from course_utils.transforms import Normalizer, per_pixel_mean, train_val_split
 
-__all__ = ["TRAIN_SETS", "Budget", "Split", "split_data", "make_normalizer"]
+__all__ = ["TRAIN_SETS", "Budget", "Split", "split_data", "test_subset_of", "make_normalizer"]
 
 TRAIN_SETS = ("split", "all")
 
@@ -91,6 +91,19 @@ def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5
     if test_idx is not None:
         test_x, test_y = test_x[test_idx], test_y[test_idx]
     return Split(data.train_images[train_idx], data.train_labels[train_idx], test_x, test_y)
+
+
+def test_subset_of(test_images: int | str) -> int | None:
+    """A test-set size as a user gives it: ``"all"`` -> None (all 10,000 images); a positive count stays."""
+    if isinstance(test_images, str) and test_images.strip().lower() == "all":
+        return None
+    try:
+        n = int(test_images)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError(f"test_images must be a positive count or 'all', got {test_images!r}")
+    return n
 
 
 def make_normalizer(mode: str, train_x: torch.Tensor) -> Normalizer:

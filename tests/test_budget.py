@@ -40,3 +40,11 @@ def test_budget_of_a_profile():
     gpu, cpu = train.Budget.of(get_profile("gpu", "cpu")), train.Budget.of(get_profile("cpu", "cpu"))
     assert gpu.train_set == "all" and gpu.test_subset is None  # the paper's reported models: all 50k
     assert cpu.train_set == "split" and train.Budget.of(get_profile("smoke", "cpu"), eval_every=3).eval_every == 3
+
+
+def test_a_test_set_size_as_a_user_gives_it():
+    assert cbudget.test_subset_of("all") is None and cbudget.test_subset_of(" ALL ") is None
+    assert ccbudget.test_subset_of("2000") == 2000 and cbudget.test_subset_of(500) == 500
+    for bad in ("0", -3, "many", None):
+        with pytest.raises(ValueError, match="positive count or 'all'"):
+            cbudget.test_subset_of(bad)

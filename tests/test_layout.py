@@ -13,9 +13,9 @@ PKG = repo_root() / "course_utils"
 # The layers, lowest first: a module imports only from its own layer or the ones below it
 # (data flows data -> train -> experiments -> results files -> plots; the package imports follow it).
 LAYERS = [
-    {"paths", "profile", "shapes", "blocks", "checkpoint", "schedule", "evaluation", "transforms"},
+    {"paths", "profile", "shapes", "blocks", "checkpoint", "schedule", "transforms"},
     {"models", "data", "loader", "step"},
-    {"budget", "results", "diagrams"},
+    {"budget", "results", "diagrams", "evaluation", "public"},
     {"train"},
     {"engine"},
     {"probe"},
@@ -23,7 +23,7 @@ LAYERS = [
     {"tables"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
-# Over ~300 lines, and why (see the closing notes): one class or one CLI each, which would not read better split.
+# Over ~300 lines, and why: one class or one CLI each, which would not read better split.
 LONG_OK = {
     "models/resnet.py": 360,
     "train.py": 350,
@@ -31,7 +31,7 @@ LONG_OK = {
     "data.py": 350,
     "checks/training.py": 350,
     "checks/blocks.py": 350,
-    "experiments/figure6.py": 340,
+    "experiments/figure6.py": 360,
     "diagrams.py": 330,
 }
 

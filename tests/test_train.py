@@ -115,6 +115,31 @@ def test_default_normalisation_is_the_per_pixel_mean_of_the_training_images(tiny
     assert run.make_loader().normalizer is run.normalizer  # the batches are normalised with it too
 
 
+def test_training_batches_are_random_crops_and_flips_of_their_images(tiny_data):
+    # The paper's augmentation: pad 4 (zeros), a random 32x32 crop, a horizontal flip with probability 1/2.
+    # Each image of a training batch must be one of the 81 x 2 views of its source image (found by brute
+    # force here), and over a batch both flips and many offsets must occur.
+    run = train.TrainRun(_net(), tiny_data, SCHED, budget=BUDGET, device="cpu")
+    loader = run.make_loader()
+    x, _ = next(loader.batches(1))
+    src = run.train_x[loader.perm[: len(x)]]  # uint8 (B, 3, 32, 32): the images before augmentation
+    padded = F.pad(src, (4, 4, 4, 4))  # black borders, before the mean is subtracted
+    views = set()
+    for i in range(len(x)):
+        found = []
+        for dy in range(9):
+            for dx in range(9):
+                crop = padded[i : i + 1, :, dy : dy + 32, dx : dx + 32]
+                for flip in (False, True):
+                    view = run.normalizer(crop.flip(-1) if flip else crop)[0]
+                    if torch.allclose(x[i], view, atol=1e-6):
+                        found.append((dy, dx, flip))
+        assert found, f"batch image {i} is no crop/flip of its source image"
+        views.add(found[0])
+    assert {f for *_, f in views} == {False, True} and len(views) > len(x) // 2  # random, not one fixed view
+    assert not torch.allclose(x, run.normalizer(src))  # not the plain images
+
+
 def test_the_seeded_run_is_pinned(tiny_data):
     # The exact history of this seeded, deterministic CPU run (also measured with the engine before the
     # second edition's refactor: the same floats). Any change in the recipe, the data order, the

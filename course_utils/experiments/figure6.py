@@ -26,6 +26,7 @@ import torch
 
 from course_utils import data as cdata
 from course_utils import engine, models, probe, results
+from course_utils.budget import test_subset_of
 from course_utils.models import canonical_name
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
@@ -81,16 +82,6 @@ def plan(names: Sequence[str], seeds: Sequence[int], iterations: int, prefix: bo
 def default_out(profile_name: str) -> Path:
     """Where ``fig6`` writes unless told: ``runs/fig6-<profile>`` (git-ignored), never the committed results."""
     return runs_dir(f"fig6-{profile_name}")
-
-
-def _test_subset(test_images: int | str) -> int | None:
-    """``"all"`` -> None (all 10,000 test images); a positive count stays; anything else is refused."""
-    if isinstance(test_images, str) and test_images.strip().lower() == "all":
-        return None
-    n = int(test_images)
-    if n < 1:
-        raise ValueError(f"test_images must be a positive count or 'all', got {test_images!r}")
-    return n
 
 
 def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
@@ -276,7 +267,7 @@ def fig6(
     iterations = int(iterations or prof.iterations)
     sizes = {} if train_set is None else {"train_set": train_set}
     if test_images is not None:
-        sizes["test_subset"] = _test_subset(test_images)
+        sizes["test_subset"] = test_subset_of(test_images)
     budget = Budget.of(
         prof,
         eval_every=min(int(eval_every or prof.eval_every), iterations),
