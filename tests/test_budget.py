@@ -44,7 +44,7 @@ def test_budget_of_a_profile():
 
 def test_a_test_set_size_as_a_user_gives_it():
     assert cbudget.test_subset_of("all") is None and cbudget.test_subset_of(" ALL ") is None
-    assert ccbudget.test_subset_of("2000") == 2000 and cbudget.test_subset_of(500) == 500
+    assert cbudget.test_subset_of("2000") == 2000 and cbudget.test_subset_of(500) == 500
     for bad in ("0", -3, "many", None):
         with pytest.raises(ValueError, match="positive count or 'all'"):
             cbudget.test_subset_of(bad)
