@@ -14,7 +14,6 @@ from torchvision.models.resnet import BasicBlock as TvBasicBlock
 from torchvision.models.resnet import Bottleneck as TvBottleneck
 
 from course_utils import checks, models
-from course_utils.checks import blocks
 from course_utils.paths import repo_root
 
 
@@ -418,7 +417,3 @@ def test_code_checks_never_raise_on_junk(check, junk, capsys):
 @pytest.mark.parametrize("junk", [[128, 28, 28], "128x28x28", 512, [(128, 28)]])
 def test_check_stride_shapes_never_raises(junk):
     assert not checks.check_stride_shapes(junk, "1x1")
-
-
-def test_every_blocks_check_is_reexported():
-    assert blocks.__all__ and all(getattr(checks, n) is getattr(blocks, n) for n in blocks.__all__)

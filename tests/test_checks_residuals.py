@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from course_utils import checks, models
-from course_utils.checks import residuals
 
 
 def _says(capsys, text: str) -> bool:
@@ -172,7 +171,3 @@ def test_check_block_factors(capsys):
     assert _says(capsys, "pass the measured norms")
     assert not checks.check_block_factors(None, 1.05, flows)
     assert not checks.check_block_factors(1.3, "x", flows)
-
-
-def test_every_residuals_check_is_reexported():
-    assert residuals.__all__ and all(getattr(checks, n) is getattr(residuals, n) for n in residuals.__all__)

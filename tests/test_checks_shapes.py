@@ -13,7 +13,6 @@ from torchvision.models.resnet import BasicBlock as TvBasicBlock
 from torchvision.models.resnet import Bottleneck as TvBottleneck
 
 from course_utils import checks
-from course_utils.checks import shapes
 
 
 def _said(capsys, text: str) -> bool:
@@ -159,7 +158,3 @@ def test_check_head(capsys):
 def test_check_head_never_raises_on_junk(junk, capsys):
     assert not checks.check_head(junk)
     assert "Not yet" in capsys.readouterr().out
-
-
-def test_every_shapes_check_is_reexported():
-    assert shapes.__all__ and all(getattr(checks, n) is getattr(shapes, n) for n in shapes.__all__)

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from course_utils import analysis, checks, models, schedule, transforms
-from course_utils.checks import training
 
 # --- notebooks 05-06: the paper's recipe in numbers ----------------------------
 
@@ -156,7 +155,3 @@ def test_check_rescaled_step_agrees_with_a_measurement(capsys):
         assert not checks.check_rescaled_step(wrong, measured, centre)
     out = capsys.readouterr().out
     assert "alpha = 0" in out and "batch std" in out and f"{measured:.3g}" in out
-
-
-def test_every_training_check_is_reexported():
-    assert training.__all__ and all(getattr(checks, n) is getattr(training, n) for n in training.__all__)

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from course_utils import analysis
-from course_utils.analysis import gradients
 
 
 def test_toy_mlp_counts_layers_like_the_cifar_nets():
@@ -240,7 +239,3 @@ def test_residual_sensitivity_five_to_five_point_one():
     assert out["residual"] == pytest.approx(1.0)
     assert analysis.relative_change(0.0, 0.0) == 0.0
     assert analysis.relative_change(0.0, 1.0) == math.inf
-
-
-def test_every_gradients_name_is_reexported():
-    assert gradients.__all__ and all(getattr(analysis, n) is getattr(gradients, n) for n in gradients.__all__)

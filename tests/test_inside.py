@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from course_utils import analysis, evaluation, models
-from course_utils.analysis import inside
 from tests.fakes import small_data, small_net
 
 BLOCKS14 = ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1"]
@@ -140,7 +139,3 @@ def test_lesion_of_preact_blocks_keeps_exactly_the_shortcut_path():
     name, _, _, rep = analysis.lesion_plan(net, (1, 3, 16, 16))[2]
     with analysis.lesioned(net, name, rep), torch.no_grad():
         assert torch.allclose(net(x), logits, atol=1e-5)  # the logits themselves, not only the error
-
-
-def test_every_inside_name_is_reexported():
-    assert inside.__all__ and all(getattr(analysis, n) is getattr(inside, n) for n in inside.__all__)

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import analysis, evaluation
-from course_utils.analysis import landscape
 from tests.fakes import small_data, small_net
 
 
@@ -83,7 +82,3 @@ def test_landscape_bad_arguments():
         analysis.loss_landscape_1d(net, x, y, steps=1)
     with pytest.raises(ValueError):
         analysis.loss_landscape_2d(net, x, y, span=0)
-
-
-def test_every_landscape_name_is_reexported():
-    assert landscape.__all__ and all(getattr(analysis, n) is getattr(landscape, n) for n in landscape.__all__)

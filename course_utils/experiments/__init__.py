@@ -6,14 +6,14 @@
 """
 
 from course_utils.experiments.cli import main
-from course_utils.experiments.figure6 import EXTRA_NET, FIG6_NETS, RunSpec, fig6, plan, plan_schedule
+from course_utils.experiments.figure6 import EXTRA_NET, FIG6_NETS, RunSpec, default_out, fig6, plan, plan_schedule
 from course_utils.experiments.provision import TrainedNet, normalizer_for, trained_networks
 
 __all__ = [
     "fig6",
     "plan",
     "plan_schedule",
-    "canonical",
+    "default_out",
     "RunSpec",
     "FIG6_NETS",
     "EXTRA_NET",
