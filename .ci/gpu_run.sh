@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The GPU run of the Fig. 6 reproduction, as one script (issue: "fit the whole Fig. 6 set into one
-# short GPU run"). The device machine runs it twice; the CPU rehearsal (tests/test_gpu_run.py) runs
+# The GPU run of the Fig. 6 reproduction, as one script. A GPU machine runs it twice; the CPU rehearsal (tests/test_gpu_run.py) runs
 # exactly the same steps at smoke size:
 #
 #   bash .ci/gpu_run.sh start  OUT SECONDS   # report the machine, extract the data, probe + train the set

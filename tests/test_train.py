@@ -141,9 +141,8 @@ def test_training_batches_are_random_crops_and_flips_of_their_images(tiny_data):
 
 
 def test_the_seeded_run_is_pinned(tiny_data):
-    # The exact history of this seeded, deterministic CPU run (also measured with the engine before the
-    # second edition's refactor: the same floats). Any change in the recipe, the data order, the
-    # augmentation or the bookkeeping moves these numbers.
+    # The exact history of this seeded, deterministic CPU run. Any change in the recipe, the data order,
+    # the augmentation or the bookkeeping moves these numbers.
     h = _train(_net(), tiny_data)["history"]
     assert h["iteration"] == [2, 4, 6, 8]
     assert h["train_error"] == [82.8125, 87.5, 82.8125, 79.6875]
