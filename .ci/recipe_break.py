@@ -47,7 +47,7 @@ def _optimizer_without(field: str):
 
 
 def apply(name: str) -> None:
-    import course_utils.engine  # noqa: F401  (load every module that binds the functions)
+    import course_utils.engine
     import course_utils.experiments  # noqa: F401
     from course_utils import loader, schedule, train, transforms
 

@@ -141,7 +141,7 @@ def run_bench(
     data: cdata.CIFAR10 | None = None,
 ) -> dict[str, Any]:
     """Time both pipelines on ``model`` (same data, same process) and return the measurement."""
-    if steps is not None and steps < 1 or warmup is not None and warmup < 0:
+    if (steps is not None and steps < 1) or (warmup is not None and warmup < 0):
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     device = get_device(None if device in (None, "auto") else str(device))
     cuda = device.type == "cuda"

@@ -50,7 +50,7 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001  (truncated zip, pickle error, foreign object: all "corrupt")
+    except Exception as err:
         raise CheckpointError(
             f"{path}: cannot read this checkpoint ({type(err).__name__}: {err}). It is corrupt or not a "
             f"course_utils checkpoint. Delete it to restart this run from iteration 0 (nothing else is lost), "

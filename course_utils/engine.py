@@ -65,10 +65,10 @@ def _restore(model: nn.Module, opt: torch.optim.Optimizer, snap: tuple[list, lis
     """
     tensors, moms = snap
     with torch.no_grad():
-        for t, s in zip([*model.parameters(), *model.buffers()], tensors):
+        for t, s in zip([*model.parameters(), *model.buffers()], tensors, strict=True):
             t.copy_(s)
         params = [p for g in opt.param_groups for p in g["params"]]
-        for p, m in zip(params, moms):
+        for p, m in zip(params, moms, strict=True):
             buf = opt.state.get(p, {}).get("momentum_buffer")
             if buf is not None:
                 buf.copy_(m) if m is not None else buf.zero_()

@@ -12,6 +12,7 @@ bold = test error; iterations in units of 1e4 on x, error in % on y (0-20).
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import re
 import textwrap
@@ -158,7 +159,7 @@ def plot_fig6(
     if len(axes) < len(panels):
         raise ValueError(f"need {len(panels)} axes for {[t for _, t in panels]}, got {len(axes)}")
     top = _auto_ymax(items) if ymax == "auto" else ymax  # one y-scale for every panel, as in the paper
-    for ax, (group, panel) in zip(axes, panels):
+    for ax, (group, panel) in zip(axes[: len(panels)], panels, strict=True):
         plot_curves(group, ax, ymax=top, title=panel)
     fig = axes[0].figure
     what = textwrap.fill(f"CIFAR-10, {describe(items[0])}", 100) + ";\ndashed: training error, bold: test error"
@@ -227,7 +228,7 @@ def plot_lr_schedule(schedules: Schedule | dict | Mapping[str, Schedule | dict],
         s = s if isinstance(s, Schedule) else Schedule.from_dict(s.get("schedule", s))
         edges = sorted({0, s.iterations, s.warmup_iterations, *s.milestones})
         xs, ys = [], []
-        for a, b in zip(edges, edges[1:]):  # piecewise constant: two points per segment
+        for a, b in itertools.pairwise(edges):  # piecewise constant: two points per segment
             xs += [a, b]
             ys += [s.lr_at(a)] * 2
         ax.plot(xs, ys, lw=2, label=name)

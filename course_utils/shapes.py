@@ -130,7 +130,7 @@ class Summary:
     def __str__(self) -> str:
         head = ("Layer", "Type", "Output shape", "Params", "MACs")
         body = [(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in self.rows]
-        widths = [max(len(c) for c in col) for col in zip(head, *body)]
+        widths = [max(len(c) for c in col) for col in zip(head, *body, strict=True)]
         fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
         rule = "-" * len(fmt.format(*head))
         lines = [f"input {tuple(self.input_shape)}", fmt.format(*head), rule]

@@ -71,7 +71,7 @@ class ResultsTable:
     def __str__(self) -> str:
         cells = [self.columns] + [tuple(str(r[c]) for c in self.columns) for r in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
-        return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells)
+        return "\n".join("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()

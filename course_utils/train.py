@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils import data as cdata
-from course_utils.budget import Budget, Split, make_normalizer, split_data  # noqa: F401  (re-exported)
+from course_utils.budget import Budget, Split, make_normalizer, split_data
 from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader

@@ -31,7 +31,7 @@ def test_train_set_all_uses_every_training_image(tiny_data):
 def test_split_and_subsets_are_fixed(tiny_data):
     b = train.Budget(train_subset=100, test_subset=50)
     s1, s2 = train.split_data(tiny_data, b), train.split_data(tiny_data, b)
-    assert all(torch.equal(u, v) for u, v in zip(s1, s2))
+    assert all(torch.equal(u, v) for u, v in zip(s1, s2, strict=True))
     assert len(s1.train_y) == 100 and len(s1.test_y) == 50 and len(torch.unique(s1.test_y)) > 3
 
 

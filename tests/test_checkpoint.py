@@ -20,7 +20,7 @@ def test_load_checks_format_and_identity(tmp_path):
     with pytest.raises(CheckpointError, match="seed: checkpoint has 0, this run has 1"):
         load_checkpoint(path, expect={"seed": 1})
     save_checkpoint(path, {"format": CKPT_FORMAT + 1, "meta": {}})
-    with pytest.raises(CheckpointError, match="not a course_utils.train checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not a course_utils\.train checkpoint"):
         load_checkpoint(path)
 
 

@@ -265,7 +265,7 @@ class _ResNet(nn.Module):
         self.layer1 = make(block, 64, layers[0])
         self.layer2, self.layer3 = make(block, 128, layers[1], 2), make(block, 256, layers[2], 2)
         self.layer4 = make(block, 512, layers[3], 2)
-        f = lambda v: v // 32  # noqa: E731 -- seed 000's head, sized from the input
+        f = lambda v: v // 32
         self.avgpool = nn.AvgPool2d((1, 1)) if "pool (1, 1)" in bugs else nn.AdaptiveAvgPool2d(1)
         width = 512 * f(input_size[0] * f(input_size[1])) if "fc from input size" in bugs else 512 * block.expansion
         self.fc = nn.Linear(width, num_classes)
@@ -360,7 +360,7 @@ _ROUND_2 = [
 
 def test_the_notebooks_buggy_round_two_fails_and_its_solution_passes(capsys):
     buggy = {"nn": nn, "torch": torch}
-    exec(_cells("buggy-round-2"), buggy)  # noqa: S102 -- the notebook's own cells
+    exec(_cells("buggy-round-2"), buggy)
     assert not checks.check_block(buggy["BuggyBottleneck"], kind="bottleneck")
     assert "kernel_size" in capsys.readouterr().out
     assert not checks.check_resnet(lambda: buggy["BuggyResNet"](buggy["BuggyBottleneck"], [3, 4, 6, 3]))
@@ -370,9 +370,9 @@ def test_the_notebooks_buggy_round_two_fails_and_its_solution_passes(capsys):
     for right, wrong, symptom in [(None, None, "Correct")] + _ROUND_2:
         ns = {"nn": nn, "torch": torch}
         assert right is None or fixed.count(right) == 1, right
-        exec(fixed if right is None else fixed.replace(right, wrong), ns)  # noqa: S102
+        exec(fixed if right is None else fixed.replace(right, wrong), ns)
         verdicts = [checks.check_block(ns["Bottleneck"], kind="bottleneck")]
-        verdicts.append(checks.check_resnet(lambda: ns["ResNet"](ns["Bottleneck"], tiny), layers=tiny))  # noqa: B023
+        verdicts.append(checks.check_resnet(lambda: ns["ResNet"](ns["Bottleneck"], tiny), layers=tiny))
         out = capsys.readouterr().out
         assert all(verdicts) == (right is None) and symptom in out, (wrong, out)
 
@@ -388,7 +388,7 @@ _ROUND_1 = [  # each bug of round 1 put back, alone, into the notebook's solutio
 
 def test_the_notebooks_buggy_round_one_fails_and_its_solution_passes(capsys):
     buggy = {"nn": nn, "torch": torch}
-    exec(_cells("buggy-round-1"), buggy)  # noqa: S102
+    exec(_cells("buggy-round-1"), buggy)
     assert not checks.check_block(buggy["BuggyBasicBlock"])
     assert not checks.check_make_stage(buggy["buggy_make_stage"])
     assert not checks.check_cifar_resnet(lambda: buggy["BuggyCifarResNet"](buggy["BuggyBasicBlock"], n=3))
@@ -397,11 +397,11 @@ def test_the_notebooks_buggy_round_one_fails_and_its_solution_passes(capsys):
     for right, wrong, symptom in [(None, None, "Correct")] + _ROUND_1:
         ns = {"nn": nn, "torch": torch}
         assert right is None or fixed.count(right) == 1, right
-        exec(fixed if right is None else fixed.replace(right, wrong), ns)  # noqa: S102
+        exec(fixed if right is None else fixed.replace(right, wrong), ns)
         verdicts = [
             checks.check_block(ns["BasicBlock"]),
             checks.check_make_stage(ns["make_stage"]),
-            checks.check_cifar_resnet(lambda: ns["CifarResNet"](ns["BasicBlock"], n=3)),  # noqa: B023
+            checks.check_cifar_resnet(lambda: ns["CifarResNet"](ns["BasicBlock"], n=3)),
         ]
         out = capsys.readouterr().out
         assert all(verdicts) == (right is None) and symptom in out, (wrong, out)

@@ -9,13 +9,13 @@ PUBLIC = public.load_public(("plain20", "plain56", "resnet20", "resnet56"))
 
 def right(better, worse, iterations):
     start = None
-    for it, a, b in zip(iterations, better, worse):
+    for it, a, b in zip(iterations, better, worse, strict=True):
         start = (it if start is None else start) if a < b else None
     return start
 
 
 def first_below(better, worse, iterations):
-    return next((it for it, a, b in zip(iterations, better, worse) if a < b), None)
+    return next((it for it, a, b in zip(iterations, better, worse, strict=True) if a < b), None)
 
 
 def backwards(better, worse, iterations):  # a second correct way: walk back from the end

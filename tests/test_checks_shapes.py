@@ -148,7 +148,7 @@ def test_check_head(capsys):
     assert _said(capsys, "fails on a 1x1 feature map")
     assert not checks.check_head(lambda c, k: nn.Sequential(nn.Flatten(), nn.Linear(c * 49, k)))
     assert _said(capsys, "fits one input size only")
-    top_left = lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(8), nn.Flatten(), nn.Linear(64 * c, k))  # noqa: E731
+    top_left = lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(8), nn.Flatten(), nn.Linear(64 * c, k))
     assert not checks.check_head(top_left)
     assert _said(capsys, "different answer")
     assert not checks.check_head(None)

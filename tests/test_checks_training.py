@@ -96,8 +96,8 @@ def _normalize_filters(d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def test_check_filter_normalization(capsys):
     assert checks.check_filter_normalization(_normalize_filters)
-    whole = lambda d, w: d * w.norm() / d.norm()  # noqa: E731  (one scale for the whole tensor)
-    flipped = lambda d, w: -_normalize_filters(d, w)  # noqa: E731  (right norms, wrong direction)
+    whole = lambda d, w: d * w.norm() / d.norm()
+    flipped = lambda d, w: -_normalize_filters(d, w)
 
     def crashes(d, w):
         raise RuntimeError("student bug")
@@ -112,7 +112,7 @@ def _loss_after_step(net: torch.nn.Module, direction: list[torch.Tensor], x, y) 
     """Cross-entropy at theta + 1 * direction, BN in train mode (this batch's statistics), on a copy."""
     twin = copy.deepcopy(net).train()
     with torch.no_grad():
-        for p, d in zip(twin.parameters(), direction):
+        for p, d in zip(twin.parameters(), direction, strict=True):
             p.add_(d)
         return torch.nn.functional.cross_entropy(twin(x), y).item()
 

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib import pyplot as plt
+from matplotlib.patches import Rectangle
 
-from course_utils import diagrams, models, paths  # noqa: E402
+from course_utils import diagrams, models, paths
 
 
 def _texts(ax) -> str:

@@ -65,7 +65,9 @@ def test_warm_up_leaves_no_trace(small):
     for run in (a, b):
         run.lr_changed()
         run.eager_step(x, y)
-    assert all(torch.equal(u, v) for u, v in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    assert all(
+        torch.equal(u, v) for u, v in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
+    )
     assert torch.equal(a.loss_sum, b.loss_sum) and torch.equal(a.wrong, b.wrong)
 
 

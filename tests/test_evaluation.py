@@ -113,14 +113,14 @@ def test_confusion_matrix_and_per_class_error_match_a_manual_count():
     preds = torch.where(torch.rand(200, generator=g) < 0.7, labels, torch.randint(0, 5, (200,), generator=g))
     cm = evaluation.confusion_matrix(preds, labels, num_classes=5)
     manual = [[0] * 5 for _ in range(5)]
-    for p, t in zip(preds.tolist(), labels.tolist()):
+    for p, t in zip(preds.tolist(), labels.tolist(), strict=True):
         manual[t][p] += 1  # row = true class, column = predicted class
     assert cm.dtype == torch.int64 and cm.tolist() == manual
     err = evaluation.per_class_error(cm)
     assert err.shape == (5,)
     for c in range(4):
         total = sum(1 for t in labels.tolist() if t == c)
-        wrong = sum(1 for p, t in zip(preds.tolist(), labels.tolist()) if t == c and p != c)
+        wrong = sum(1 for p, t in zip(preds.tolist(), labels.tolist(), strict=True) if t == c and p != c)
         assert err[c].item() == pytest.approx(100.0 * wrong / total)
     assert math.isnan(err[4].item())  # an absent class has no error rate
     # shapes are flattened: (N, 1) predictions against (N,) labels count the same

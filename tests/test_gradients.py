@@ -114,7 +114,7 @@ def test_grad_norms_during_training_matches_hand_written_sgd():
         want_w.append([ps[0].norm().item(), ps[2].norm().item()])
         want_loss.append(loss.item())
         with torch.no_grad():
-            for i, (p, g) in enumerate(zip(ps, grads)):
+            for i, (p, g) in enumerate(zip(ps, grads, strict=True)):
                 d = g + wd * p
                 bufs[i] = d.clone() if bufs[i] is None else mom * bufs[i] + d
                 params[i] = (p - lr * bufs[i]).detach()
@@ -125,7 +125,7 @@ def test_grad_norms_during_training_matches_hand_written_sgd():
     np.testing.assert_allclose(got["weights"], want_w, rtol=1e-10)
     np.testing.assert_allclose(got["loss"], want_loss, rtol=1e-10)
     assert not np.allclose(got["norms"][0], got["norms"][2])  # the net did train between the records
-    for p, q in zip(net.parameters(), params):  # trained in place, to the same weights
+    for p, q in zip(net.parameters(), params, strict=True):  # trained in place, to the same weights
         assert torch.allclose(p, q, rtol=1e-10)
     with pytest.raises(ValueError, match="no batches"):
         analysis.grad_norms_during_training(net, [])

@@ -48,7 +48,7 @@ def test_layer_responses_match_a_hand_walk(kind):
     ref = {k: v.double().std(correction=0).item() for k, v in _manual_responses(net, x).items()}
     assert list(got) == list(ref)
     assert got == pytest.approx(ref, rel=1e-6)
-    assert all(torch.equal(a, b) for a, b in zip(before.values(), net.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(before.values(), net.state_dict().values(), strict=True))
     net.train()
     analysis.layer_responses(net, x)
     assert net.training
@@ -59,7 +59,7 @@ def test_layer_responses_uint8_needs_the_normalizer():
     imgs = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
     with pytest.raises(ValueError, match="normalizer"):
         analysis.layer_responses(net, imgs)
-    norm = lambda u: (u.float() - 128) / 64  # noqa: E731
+    norm = lambda u: (u.float() - 128) / 64
     assert analysis.layer_responses(net, imgs, normalizer=norm) == pytest.approx(
         analysis.layer_responses(net, norm(imgs))
     )

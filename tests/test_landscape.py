@@ -20,17 +20,17 @@ def test_filter_normalized_direction(kind):
     params = list(net.parameters())
     assert [t.shape for t in d] == [p.shape for p in params]
     n_filters = 0
-    for p, t in zip(params, d):
+    for p, t in zip(params, d, strict=True):
         if p.dim() == 1:  # BN weights and biases, the fc bias
             assert not t.any()
             continue
-        for w_f, d_f in zip(p.detach(), t):  # one filter (conv output channel / linear row)
+        for w_f, d_f in zip(p.detach(), t, strict=True):  # one filter (conv output channel / linear row)
             assert d_f.norm().item() == pytest.approx(w_f.norm().item(), rel=1e-5)
             n_filters += 1
     assert n_filters == 16 * (1 + 4) + 32 * 4 + 64 * 4 + 10  # conv output channels + fc rows
     again = analysis.filter_normalized_direction(net, seed=3)
     other = analysis.filter_normalized_direction(net, seed=4)
-    assert all(torch.equal(a, b) for a, b in zip(d, again))
+    assert all(torch.equal(a, b) for a, b in zip(d, again, strict=True))
     assert not torch.equal(d[0], other[0])
 
 
@@ -58,7 +58,7 @@ def test_landscape_1d(kind):
     d = analysis.filter_normalized_direction(net, seed=7)
     assert out["loss"][4].item() == pytest.approx(_loss_at(net, x, y, [(0.5, d)]), rel=1e-4)
     assert out["loss"][0].item() == pytest.approx(_loss_at(net, x, y, [(-0.5, d)]), rel=1e-4)
-    assert all(torch.equal(a, b) for a, b in zip(before.values(), net.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(before.values(), net.state_dict().values(), strict=True))
 
 
 def test_landscape_2d_grid_orientation():

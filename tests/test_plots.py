@@ -20,13 +20,13 @@ def test_fig6_panels_lines_and_styles(folder):
     fig = plots.plot_fig6(results.load_results(folder))
     axes = fig.axes
     assert [a.get_title() for a in axes] == ["plain networks", "ResNets", "CIFAR ResNet-18"]
-    for ax, models in zip(axes, (["plain20", "plain56"], ["resnet20", "resnet56"], ["resnet18_cifar"])):
+    for ax, models in zip(axes, (["plain20", "plain56"], ["resnet20", "resnet56"], ["resnet18_cifar"]), strict=True):
         lines = ax.get_lines()
         assert len(lines) == 2 * len(models)  # a dashed training and a bold test curve per model
         dashed = [ln for ln in lines if ln.get_linestyle() == "--"]
         solid = [ln for ln in lines if ln.get_linestyle() == "-"]
         assert len(dashed) == len(solid) == len(models)
-        assert all(s.get_linewidth() > 2 * d.get_linewidth() for s, d in zip(solid, dashed))
+        assert all(s.get_linewidth() > 2 * d.get_linewidth() for s, d in zip(solid, dashed, strict=True))
         assert [s.get_label() for s in solid] == [plots.label(m) for m in models]
         assert ax.get_ylim() == (0, 20) and ax.get_xlim() == (0, 6.4)  # the paper's axes
         assert ax.get_xlabel() == "iter. (1e4)" and ax.get_ylabel() == "error (%)"

@@ -24,7 +24,7 @@ def test_every_curve_matches_its_csv_line_by_line():
 
 def test_the_facts_its_readme_states():
     runs = public.load_public(["plain20", "plain56", "resnet20", "resnet56"])
-    at = lambda m, epoch: public.value_at(runs[m], (epoch + 1) * 391)  # noqa: E731
+    at = lambda m, epoch: public.value_at(runs[m], (epoch + 1) * 391)
     assert (round(at("plain56", 7), 1), round(at("plain20", 7), 1)) == (63.1, 22.2)
     assert (round(at("resnet56", 10), 1), round(at("resnet20", 10), 1)) == (25.8, 19.1)
     assert (round(at("resnet56", 40), 1), round(at("resnet20", 40), 1)) == (13.3, 15.7)

@@ -227,7 +227,7 @@ def test_leaf_rows_follow_the_forward_pass():
     s = summarize(M.resnet_cifar(20), (1, 3, 32, 32))
     convs = [r for r in s.rows if r.type == "Conv2d"]
     assert len(convs) == 19  # 1 + 3 stages x 3 blocks x 2
-    assert [r for r in s.rows if r.type == "Linear"][0].macs == 64 * 10
+    assert next(r for r in s.rows if r.type == "Linear").macs == 64 * 10
     assert convs[0].macs == 32 * 32 * 16 * 3 * 9
     assert [r.output_shape for r in s.rows if r.type == "ShortcutA"] == [(1, 32, 16, 16), (1, 64, 8, 8)]
     assert all(r.macs == 0 for r in s.rows if r.type in ("BatchNorm2d", "ReLU", "ShortcutA"))
@@ -280,7 +280,7 @@ def _windows(size, kernel, stride, padding, dilation):
 
 def _evaluate(side: str) -> int:
     """Evaluate one side of a displayed equation (its · is a product, floor is math.floor)."""
-    return eval(side.replace("·", "*").replace("floor(", "math.floor("), {"math": math})  # noqa: S307
+    return eval(side.replace("·", "*").replace("floor(", "math.floor("), {"math": math})
 
 
 @pytest.mark.parametrize(

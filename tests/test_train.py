@@ -79,12 +79,12 @@ def test_two_sgd_steps_equal_the_paper_formula(tiny_data):
     g1 = _grads(run.model, *batches[0])
     run.advance(run.eager_step, *batches[0], loader)
     p1 = [p.detach().clone() for p in params]
-    buf1 = [g + 1e-4 * p for g, p in zip(g1, p0)]
-    for got, before, b in zip(p1, p0, buf1):
+    buf1 = [g + 1e-4 * p for g, p in zip(g1, p0, strict=True)]
+    for got, before, b in zip(p1, p0, buf1, strict=True):
         torch.testing.assert_close(got, before - 0.1 * b, rtol=0, atol=1e-6)
     g2 = _grads(run.model, *batches[1])
     run.advance(run.eager_step, *batches[1], loader)
-    for p, before, b, g in zip(params, p1, buf1, g2):
+    for p, before, b, g in zip(params, p1, buf1, g2, strict=True):
         torch.testing.assert_close(p.detach(), before - 0.1 * (0.9 * b + g + 1e-4 * before), rtol=0, atol=1e-6)
 
 
@@ -199,7 +199,7 @@ def test_progress_bar_redraws_at_least_every_2_seconds(tiny_data, monkeypatch):
             run.advance(run.eager_step, x, y, loader)
             now[0] += next(durations)  # the step took this long
             run.show(bar)
-    gaps = [b - a for a, b in zip([0.0, *drawn], drawn)]
+    gaps = [b - a for a, b in zip([0.0, *drawn[:-1]], drawn, strict=True)]
     assert drawn and drawn[0] <= 2.0 and max(gaps) <= 2.0, drawn
     assert bar.n == 50
 
@@ -231,7 +231,7 @@ def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatc
     resumed = _train(net, tiny_data, budget, checkpoint=ck)
     assert resumed["history"] == full["history"]
     assert load_checkpoint(ck)["iteration"] == 8
-    for (k, a), b in zip(ref.state_dict().items(), net.state_dict().values()):
+    for (k, a), b in zip(ref.state_dict().items(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
@@ -304,4 +304,4 @@ def test_resume_is_bitwise_equal_on_cuda(tiny_data, tmp_path, monkeypatch):
     monkeypatch.undo()
     net = _net()
     assert _train(net, tiny_data, budget, checkpoint=ck, **kw)["history"] == full["history"]
-    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), net.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), net.state_dict().values(), strict=True))

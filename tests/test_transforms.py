@@ -107,7 +107,7 @@ def test_both_augmentations_have_the_same_distribution():
     fast = T.random_crop_flip(batch, generator=torch.Generator().manual_seed(0)).long()
     truth = T.sample_crop_flip(n, 4, torch.Generator().manual_seed(0))
     got_fast = recover(fast)
-    assert all(torch.equal(g, t) for g, t in zip(got_fast, truth))  # recover() reads the offsets right
+    assert all(torch.equal(g, t) for g, t in zip(got_fast, truth, strict=True))  # recover() reads the offsets right
 
     ds = T.TensorImageDataset(img[None], torch.tensor([0]), T.dataloader_transform(True))
     torch.manual_seed(0)

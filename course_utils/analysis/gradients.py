@@ -112,7 +112,7 @@ def grad_norms_per_layer(
     named = _weighted_layers(model)
     loss = loss_fn(model(x), y)
     grads = torch.autograd.grad(loss, [w for _, w in named])
-    return [(name, g.norm().item()) for (name, _), g in zip(named, grads)]
+    return [(name, g.norm().item()) for (name, _), g in zip(named, grads, strict=True)]
 
 
 def _weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -182,7 +182,7 @@ def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
     model.train()
     with torch.no_grad():
         model(x)
-    for m, mom in zip(bns, saved):
+    for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     return model.eval()
 

@@ -47,7 +47,7 @@ def _loss_and_error(
     """Mean loss and error % over ``x`` ``(N, 3, H, W)``; eval mode, no autograd."""
     total, wrong = 0.0, 0
     with evaluating(model):
-        for xb, yb in zip(batches(model, x, batch_size), labels.split(batch_size)):
+        for xb, yb in zip(batches(model, x, batch_size), labels.split(batch_size), strict=True):
             logits = model(xb)  # (B, classes)
             yb = yb.to(logits.device)
             total += loss_fn(logits, yb).item() * len(yb)
@@ -75,14 +75,14 @@ def _landscape(
             with torch.no_grad():
                 for i, p in enumerate(params):
                     p.copy_(theta0[i])
-                    for c, d in zip(coeffs, directions):
+                    for c, d in zip(coeffs, directions, strict=True):
                         p.add_(d[i], alpha=c)
             loss, err = _loss_and_error(model, x, labels, loss_fn, batch_size)
             losses.append(loss)
             errors.append(err)
     finally:
         with torch.no_grad():
-            for p, t in zip(params, theta0):
+            for p, t in zip(params, theta0, strict=True):
                 p.copy_(t)
     return losses, errors
 

@@ -86,7 +86,7 @@ def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None,
     try:
         with torch.no_grad():
             return model(x), ""
-    except Exception as err:  # noqa: BLE001 -- any student error becomes a message
+    except Exception as err:
         where = next((n for n in reversed(stack) if n), "forward")
         return None, f"in {where}: {type(err).__name__}: {str(err).splitlines()[0]}"
     finally:
@@ -185,7 +185,7 @@ def compare_nets(build: Any, ref: nn.Module, sizes: tuple[int, ...], pools: list
     """The symptoms of ``build()`` against the reference network (already randomised)."""
     try:
         model = build().eval()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return [f"build() fails: {type(err).__name__}: {err}"]
     if not isinstance(model, nn.Module):
         return [f"build() returned a {type(model).__name__}, not an nn.Module."]

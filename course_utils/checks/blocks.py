@@ -56,7 +56,7 @@ def _block_symptoms(block_cls: Callable, kind: str, in_p: int, planes: int, stri
     what = f"block {in_p}->{planes}, stride {stride}"
     try:
         student = block_cls(in_p, planes, stride, ref.downsample)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         name = getattr(block_cls, "__name__", "block_cls")
         return [f"{name}({in_p}, {planes}, {stride}, downsample) fails: {type(err).__name__}: {err}"]
     if not isinstance(student, nn.Module):
@@ -147,7 +147,7 @@ def _build_stage(make_stage: Callable, block: type, args: tuple, problems: list[
         )
         alias = type(block.__name__, (block,), {err.name: block.expansion})  # look past the typo
         return _build_stage(make_stage, alias, args, problems)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         problems.append(f"{what} fails: {type(err).__name__}: {err}")
         return None
 
@@ -213,7 +213,7 @@ def check_cifar_resnet(build: Any, depth: int = 20) -> bool:
     ref = randomize(models.resnet_cifar(depth, shortcut="B"))
     try:
         pools = pool_symptoms(build(), 64, (8, 16))  # the last map at 32x32 and 64x64 inputs
-    except Exception:  # noqa: BLE001 -- _compare_nets reports it
+    except Exception:
         pools = []
     return tell(
         compare_nets(build, ref, (32, 64), pools),
@@ -234,7 +234,7 @@ def check_resnet(build: Any, layers: tuple[int, ...] = (3, 4, 6, 3), bottleneck:
     ref = randomize(models.ResNet(block, list(layers)))
     try:
         pools = pool_symptoms(build(), 512 * block.expansion, (2, 3))  # the last map at 64x64 and 80x80
-    except Exception:  # noqa: BLE001 -- _compare_nets reports it
+    except Exception:
         pools = []
     depth = sum(layers) * (3 if bottleneck else 2) + 2
     return tell(

@@ -189,7 +189,7 @@ def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bo
         return report(False, "", "pass the function itself: check_head(make_head)")
     try:
         head = make_head(channels, num_classes).eval()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return report(
             False,
             "",

@@ -150,16 +150,16 @@ def check_error_noise(se_2000: Any, se_10000: Any, error: float = 7.0) -> bool:
         return False
     p = error / 100
     want = [100 * math.sqrt(p * (1 - p) / n) for n in (2000, 10_000)]
-    if all(abs(x - w) <= 0.02 for x, w in zip((a, b), want)):
+    if all(abs(x - w) <= 0.02 for x, w in zip((a, b), want, strict=True)):
         return report(
             True,
             f"+-{want[0]:.2f} and +-{want[1]:.2f} percentage points: differences of a few tenths "
             "of a point between runs are within the noise of the measurement.",
             "",
         )
-    if all(abs(x - w / 100) <= 0.0002 for x, w in zip((a, b), want)):
+    if all(abs(x - w / 100) <= 0.0002 for x, w in zip((a, b), want, strict=True)):
         return report(False, "", "right, but as a fraction; give percentage points (multiply by 100).")
-    if all(abs(x - 1e4 * p * (1 - p) / n) <= 0.002 for x, n in zip((a, b), (2000, 10_000))):  # pp^2
+    if all(abs(x - 1e4 * p * (1 - p) / n) <= 0.002 for x, n in zip((a, b), (2000, 10_000), strict=True)):  # pp^2
         return report(False, "", "that is the variance; take its square root.")
     return report(
         False,
@@ -244,7 +244,7 @@ def check_filter_normalization(fn: Any) -> bool:
         d = torch.randn(shape, generator=gen)
         try:
             out = fn(d.clone(), w.clone())
-        except Exception as err:  # noqa: BLE001  (a student's bug must not stop the notebook)
+        except Exception as err:
             return report(False, "", f"your function raised {type(err).__name__}: {err}")
         if not isinstance(out, torch.Tensor) or out.shape != d.shape:
             return report(False, "", f"return a tensor of the direction's shape {tuple(shape)}")

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from course_utils.blocks import (  # noqa: F401  (re-exported: notebooks write models.BasicBlock)
+from course_utils.blocks import (
     SHORTCUTS,
     STRIDE_ON,
     BasicBlock,
