@@ -14,6 +14,7 @@ Cells with ``slide_type: skip`` (setup, plumbing) are left out by nbconvert's sl
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import importlib.util
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "execute",
     "strip_solutions",
     "drop_noise",
+    "embed_pictures",
     "to_deck",
     "build_decks",
     "write_handouts",
@@ -167,6 +169,36 @@ def _inline_reveal(html: str) -> str:
     return html.replace(_INLINE_JS, js, 1)
 
 
+_MD_PICTURE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_HTML_PICTURE = re.compile(r'(<img\b[^>]*\bsrc=")([^"]+)(")')
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
+
+
+def _data_uri(src: str, folder: Path) -> str:
+    """``src`` (a picture path relative to ``folder``) as a data URI; a URI that is already one stays."""
+    if src.startswith(("data:", "http://", "https://")):
+        return src
+    file = (folder / src).resolve()
+    mime = _MIME.get(file.suffix.lower())
+    if mime is None or not file.is_file():
+        raise FileNotFoundError(f"{src}: the deck shows this picture, but {file} is not a picture file")
+    return f"data:{mime};base64,{base64.b64encode(file.read_bytes()).decode('ascii')}"
+
+
+def embed_pictures(nb: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """Every markdown picture (``![alt](path)`` or ``<img src="path">``) as a data URI, in place.
+
+    nbconvert embeds only pictures inside the notebook's own folder; the course's live in ``md_img/``
+    beside ``notebooks/``, so without this a deck copied anywhere else would show broken images.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        src = _MD_PICTURE.sub(lambda m: f'<img src="{_data_uri(m.group(2), folder)}" alt="{m.group(1)}">', cell.source)
+        cell.source = _HTML_PICTURE.sub(lambda m: m.group(1) + _data_uri(m.group(2), folder) + m.group(3), src)
+    return nb
+
+
 def to_deck(nb: nbformat.NotebookNode, path: Path, mathjax: bool = True, keep_solutions: bool = False) -> str:
     """The offline deck of an (executed) notebook: solutions removed, figures embedded, reveal.js inlined.
 
@@ -177,10 +209,11 @@ def to_deck(nb: nbformat.NotebookNode, path: Path, mathjax: bool = True, keep_so
         template_file="course_deck.html.j2",
         reveal_url_prefix=_PLACEHOLDER,
         reveal_theme="white",
-        embed_images=True,  # the markdown's pictures (md_img/) as data URIs
+        embed_images=True,  # attachments and pictures beside the notebook; md_img/ is done by embed_pictures
         mathjax_url=f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe" if mathjax else "",
     )
     clean = drop_noise(copy.deepcopy(nb) if keep_solutions else strip_solutions(nb))
+    embed_pictures(clean, path.parent)
     html, _ = exporter.from_notebook_node(clean, resources={"metadata": {"path": str(path.parent), "name": path.stem}})
     return _inline_reveal(html)
 

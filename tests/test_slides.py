@@ -257,3 +257,35 @@ def test_every_notebook_with_figures_has_a_deck_with_figures(decks):
     assert sorted(decks) == [p.stem for p in NOTEBOOKS]
     with_figures = [s for s, d in decks.items() if not isinstance(d, Exception) and _figures(d.executed)]
     assert len(with_figures) >= len(decks) // 2, f"only {with_figures} made figures in the smoke profile"
+
+
+def test_a_deck_copied_anywhere_still_shows_its_markdown_pictures(tmp_path):
+    # the course's pictures live in md_img/ beside notebooks/, outside the notebook's folder, which
+    # nbconvert alone does not embed: built with --out elsewhere and copied into an empty folder, the
+    # deck must still carry every picture itself
+    (tmp_path / "course" / "md_img").mkdir(parents=True)
+    (tmp_path / "course" / "notebooks").mkdir()
+    png = base64.b64decode(_png())
+    (tmp_path / "course" / "md_img" / "diagram.png").write_bytes(png)
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell(
+                "# Pictures\n\n![a diagram](../md_img/diagram.png)", metadata={"slideshow": {"slide_type": "slide"}}
+            ),
+            new_markdown_cell(
+                '<img src="../md_img/diagram.png" width="300">', metadata={"slideshow": {"slide_type": "slide"}}
+            ),
+        ]
+    )
+    deck = slides.to_deck(nb, tmp_path / "course" / "notebooks" / "pictures.ipynb", mathjax=False)
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    (elsewhere / "pictures.slides.html").write_text(deck, encoding="utf-8")
+    html = (elsewhere / "pictures.slides.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', html)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs), [s[:40] for s in srcs]
+    assert all(base64.b64decode(s.split(",", 1)[1]) == png for s in srcs)  # the picture itself, whole
+    assert 'alt="a diagram"' in html and 'width="300"' in html
+    missing = new_notebook(cells=[new_markdown_cell("![gone](../md_img/nothing.png)")])
+    with pytest.raises(FileNotFoundError, match=r"nothing\.png"):
+        slides.to_deck(missing, tmp_path / "course" / "notebooks" / "x.ipynb", mathjax=False)
