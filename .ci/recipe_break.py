@@ -56,12 +56,11 @@ def apply(name: str) -> None:
     elif name == "no_momentum":
         _optimizer_without("momentum")
     elif name == "frozen_lr":  # the optimizer keeps its first lr: the schedule is never applied
-        original = train.TrainRun.lr_changed
-        train.TrainRun.lr_changed = lambda self: False
-        APPLIED.append("course_utils.train.TrainRun.lr_changed") if original is not None else None
+        if hasattr(train.TrainRun, "set_lr"):
+            train.TrainRun.set_lr = lambda self: None
+            APPLIED.append("course_utils.train.TrainRun.set_lr")
     elif name == "per_channel_default":  # the per-pixel mean replaced by per-channel statistics
-        original = transforms.make_normalizer if hasattr(transforms, "make_normalizer") else train.make_normalizer
-        _rebind(original, lambda mode, train_x: transforms.Normalizer("per_channel"))
+        _rebind(transforms.make_normalizer, lambda mode, train_x: transforms.Normalizer("per_channel"))
     elif name == "augmentation_off":
         _rebind(loader.crop_flip, lambda x, *args, **kwargs: x)
     elif name == "wrong_milestones":  # lr drops at 50% and 75% of a 48k run instead of 32k / 48k of 64k

@@ -32,10 +32,12 @@ import torch.nn.functional as F
 
 from course_utils import data as cdata
 from course_utils import engine, models, probe
+from course_utils.budget import Budget
 from course_utils.paths import results_dir
 from course_utils.profile import get_device, get_profile, seed_everything
 from course_utils.schedule import Schedule
-from course_utils.train import Budget, TrainRun, device_name
+from course_utils.step import device_name
+from course_utils.train import TrainRun
 from course_utils.transforms import TensorImageDataset, dataloader_transform
 
 __all__ = ["run_bench", "default_workers", "main"]
@@ -89,7 +91,7 @@ def _time_ours(
     choices = engine.candidates(device, engine_name)
     variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices, seconds=2.0))[model]
     loader = run.make_loader()
-    run.lr_changed()
+    run.set_lr()
     step = engine.make_step(run, variant, next(loader.batches(1)))
     return _timed(step, loader.batches(), warmup, steps, device), variant
 

@@ -18,9 +18,9 @@ import torch
 
 from course_utils import data as cdata
 from course_utils.profile import Profile
-from course_utils.transforms import Normalizer, per_pixel_mean, train_val_split
+from course_utils.transforms import train_val_split
 
-__all__ = ["TRAIN_SETS", "Budget", "Split", "split_data", "test_subset_of", "make_normalizer"]
+__all__ = ["TRAIN_SETS", "Budget", "Split", "split_data", "test_subset_of"]
 
 TRAIN_SETS = ("split", "all")
 
@@ -104,10 +104,3 @@ def test_subset_of(test_images: int | str) -> int | None:
     if n < 1:
         raise ValueError(f"test_images must be a positive count or 'all', got {test_images!r}")
     return n
-
-
-def make_normalizer(mode: str, train_x: torch.Tensor) -> Normalizer:
-    """``per_pixel`` (the paper: subtract the per-pixel mean of the training images) or ``per_channel``."""
-    if mode == "per_pixel":
-        return Normalizer("per_pixel", mean=per_pixel_mean(train_x))
-    return Normalizer(mode)

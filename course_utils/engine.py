@@ -8,7 +8,7 @@ remedies, tried in this order and kept when they are correct and faster (:func:`
   CUDA graph and replayed from static buffers: one launch per step. The lr is baked into the
   capture, so the graph is captured again when the schedule changes it (twice per run).
 - ``compile``: ``torch.compile`` of the network (fused kernels), stepped eagerly.
-- ``eager``: the plain step of ``train.train_step``.
+- ``eager``: the plain step of ``step.train_step``.
 
 :func:`train_together` steps runs round-robin, each on its own CUDA stream so that their
 kernels overlap; runs with the same seed and training images share one batch stream (one
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.loader import DeviceLoader
-from course_utils.train import Step, TrainRun, train_step
+from course_utils.step import train_step
+from course_utils.train import Step, TrainRun
 
 __all__ = ["VARIANTS", "candidates", "warm_up", "make_step", "GraphStep", "group_runs", "train_together", "sync"]
 

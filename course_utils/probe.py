@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from course_utils import engine
 from course_utils.loader import DeviceLoader
-from course_utils.step import uses_channels_last
-from course_utils.train import TrainRun, make_optimizer
+from course_utils.step import make_optimizer, uses_channels_last
+from course_utils.train import TrainRun
 
 __all__ = ["ProbeRow", "probe", "pick", "probe_table"]
 
@@ -78,7 +78,7 @@ def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.
         )
         batches = list(loader.batches(8))
         eager_copy = _copy_run(run)
-        eager_copy.lr_changed()
+        eager_copy.set_lr()
         eager_loss = float(eager_copy.eager_step(*batches[0]).detach())
         mine: list[ProbeRow] = []
         for v in variants:
@@ -87,7 +87,7 @@ def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.
                 mine.append(ProbeRow(run.name, v, eager_loss=eager_loss, note="not tried: graphs work"))
                 continue
             trial = _copy_run(run)
-            trial.lr_changed()
+            trial.set_lr()
             mine.append(_probe_one(trial, v, batches, seconds, eager_loss))
         rows += mine
     return rows

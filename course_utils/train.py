@@ -29,13 +29,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils import data as cdata
-from course_utils.budget import Budget, Split, make_normalizer, split_data
+from course_utils.budget import Budget, split_data
 from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader
 from course_utils.profile import get_device, seed_everything
 from course_utils.schedule import Schedule
 from course_utils.step import device_name, is_fast, make_optimizer, prepare_model, train_step, uses_channels_last
+from course_utils.transforms import make_normalizer
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,19 +47,7 @@ Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> loss; u
 
 DEFAULT_BUDGET = Budget()
 
-__all__ = [
-    "Budget",
-    "Split",
-    "split_data",
-    "make_normalizer",
-    "prepare_model",
-    "make_optimizer",
-    "train_step",
-    "TrainRun",
-    "train_model",
-    "NonFiniteLossError",
-    "device_name",
-]
+__all__ = ["TrainRun", "train_model", "NonFiniteLossError", "Step", "DEFAULT_BUDGET"]
 
 
 class TrainRun:
@@ -189,15 +178,13 @@ class TrainRun:
         self.saved_at, self._last_save_t = self.iteration, time.perf_counter()
 
     # --- stepping ---------------------------------------------------------------
-    def lr_changed(self) -> bool:
-        """Set the optimizer's lr for the next step from the schedule; True when it changed."""
+    def set_lr(self) -> None:
+        """Give the optimizer the schedule's lr for the next step (a no-op while it stays the same)."""
         lr = self.schedule.lr_at(self.iteration)
-        if lr == self._lr:
-            return False
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        self._lr = lr
-        return True
+        if lr != self._lr:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            self._lr = lr
 
     def eager_step(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
         """One SGD step that adds to the running sums; returns the loss (no host sync).
@@ -211,7 +198,7 @@ class TrainRun:
 
     def advance(self, step: Step, x: torch.Tensor, y: torch.Tensor, loader: DeviceLoader) -> None:
         """One training step through ``step`` on ``x (B, 3, 32, 32)``, ``y (B,)``, then the bookkeeping."""
-        self.lr_changed()
+        self.set_lr()
         loss = step(x, y)
         if not is_fast(self.device):  # on the CPU a check per step costs nothing
             self.check_finite(loss, self.iteration + 1)

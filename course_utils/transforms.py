@@ -25,6 +25,7 @@ __all__ = [
     "per_pixel_mean",
     "channel_stats",
     "Normalizer",
+    "make_normalizer",
     "sample_crop_flip",
     "crop_flip",
     "random_crop_flip",
@@ -116,6 +117,13 @@ class Normalizer:
 
     def __repr__(self) -> str:
         return f"Normalizer(mode={self.mode!r})"
+
+
+def make_normalizer(mode: str, train_x: torch.Tensor) -> Normalizer:
+    """``per_pixel`` (the paper: subtract the per-pixel mean of the training images) or ``per_channel``."""
+    if mode == "per_pixel":
+        return Normalizer("per_pixel", mean=per_pixel_mean(train_x))
+    return Normalizer(mode)
 
 
 def sample_crop_flip(n: int, pad: int = 4, generator: torch.Generator | None = None, device=None):

@@ -5,7 +5,7 @@ import torch
 
 from course_utils import budget as cbudget
 from course_utils import data as cdata
-from course_utils import train
+from course_utils.budget import Budget, split_data
 from course_utils.profile import get_profile
 
 
@@ -18,28 +18,27 @@ def test_the_split_is_the_45k_part_stratified(tiny_data):
     s = cbudget.split_data(tiny_data)
     assert len(s.train_y) == 540  # 10% held out, as 5k of 50k
     assert torch.bincount(s.train_y).tolist() == [54] * 10  # every class gives its share
-    assert train.split_data is cbudget.split_data and train.Budget is cbudget.Budget  # re-exported
 
 
 def test_train_set_all_uses_every_training_image(tiny_data):
-    split = train.split_data(tiny_data, train.Budget(train_set="all"))
+    split = split_data(tiny_data, Budget(train_set="all"))
     assert len(split.train_y) == 600 and torch.equal(split.train_x, tiny_data.train_images)
     with pytest.raises(ValueError, match="train_set"):
-        train.Budget(train_set="everything")
+        Budget(train_set="everything")
 
 
 def test_split_and_subsets_are_fixed(tiny_data):
-    b = train.Budget(train_subset=100, test_subset=50)
-    s1, s2 = train.split_data(tiny_data, b), train.split_data(tiny_data, b)
+    b = Budget(train_subset=100, test_subset=50)
+    s1, s2 = split_data(tiny_data, b), split_data(tiny_data, b)
     assert all(torch.equal(u, v) for u, v in zip(s1, s2, strict=True))
     assert len(s1.train_y) == 100 and len(s1.test_y) == 50 and len(torch.unique(s1.test_y)) > 3
 
 
 def test_budget_of_a_profile():
 
-    gpu, cpu = train.Budget.of(get_profile("gpu", "cpu")), train.Budget.of(get_profile("cpu", "cpu"))
+    gpu, cpu = Budget.of(get_profile("gpu", "cpu")), Budget.of(get_profile("cpu", "cpu"))
     assert gpu.train_set == "all" and gpu.test_subset is None  # the paper's reported models: all 50k
-    assert cpu.train_set == "split" and train.Budget.of(get_profile("smoke", "cpu"), eval_every=3).eval_every == 3
+    assert cpu.train_set == "split" and Budget.of(get_profile("smoke", "cpu"), eval_every=3).eval_every == 3
 
 
 def test_a_test_set_size_as_a_user_gives_it():

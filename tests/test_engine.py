@@ -6,9 +6,10 @@ import torch
 
 from course_utils import data as cdata
 from course_utils import engine, models
+from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
-from course_utils.train import Budget, TrainRun, train_model
+from course_utils.train import TrainRun, train_model
 
 SCHED = Schedule().scaled(6)  # lr drops at 3 and 4: the milestones are inside the test
 BUDGET = Budget(eval_every=2, test_subset=40, checkpoint_seconds=None)
@@ -63,7 +64,7 @@ def test_warm_up_leaves_no_trace(small):
     if bn_before is not None:
         assert torch.equal(b.model.bn1.running_mean, bn_before)  # ... the BN statistics are untouched
     for run in (a, b):
-        run.lr_changed()
+        run.set_lr()
         run.eager_step(x, y)
     assert all(
         torch.equal(u, v) for u, v in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
@@ -113,7 +114,7 @@ def test_graph_step_matches_eager_on_cuda(small):
     steps = {v: engine.make_step(r, v, (x, y)) for v, r in runs.items()}
     for _ in range(4):
         for v, r in runs.items():
-            r.lr_changed()
+            r.set_lr()
             steps[v](x, y)
     torch.cuda.synchronize()
     assert abs(runs["graphs"].loss_sum.item() - runs["eager"].loss_sum.item()) < 0.1

@@ -5,9 +5,10 @@ import torch
 
 from course_utils import data as cdata
 from course_utils import engine, models, probe
+from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
-from course_utils.train import Budget, TrainRun
+from course_utils.train import TrainRun
 
 SCHED = Schedule().scaled(6)
 BUDGET = Budget(eval_every=2, test_subset=40, checkpoint_seconds=None)

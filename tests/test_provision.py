@@ -15,9 +15,15 @@ def cifar():
 
 
 def _commit(folder, net, result, its, device):
+    """Write ``result`` as a committed run: the whole schedule on a GPU, or the CPU reference run
+    (a prefix of the paper's schedule on all images, the whole test set every 391 iterations)."""
     results.save_weights(folder / "weights" / f"{result['model']}-s0.pt", net)
-    res = dict(result, schedule=Schedule().scaled(its).to_dict(), device=device)
-    results.write_json(folder / f"{result['model']}-s0.json", res)
+    if device == "cpu":
+        sched = Schedule().prefix(its)
+        res = dict(result, train_set="all", n_test_images=10_000, eval_every=results.REFERENCE_EVAL_EVERY)
+    else:
+        sched, res = Schedule().scaled(its), dict(result)
+    results.write_json(folder / f"{result['model']}-s0.json", dict(res, schedule=sched.to_dict(), device=device))
 
 
 def test_sources_in_order_gpu_then_reference_then_live(cifar, tmp_path):
@@ -36,14 +42,15 @@ def test_sources_in_order_gpu_then_reference_then_live(cifar, tmp_path):
     assert torch.equal(live["resnet20"].normalizer(imgs), again["resnet20"].normalizer(imgs))
 
     for n in pair:  # the CPU reference run comes before any live run
-        _commit(tmp_path / "results" / "fig6-cpu", live[n].model, live[n].result, 3000, "cpu")
+        _commit(tmp_path / "results" / "fig6-cpu", live[n].model, live[n].result, 3128, "cpu")
     ref = experiments.trained_networks(pair, cifar, **kw)
-    assert all(
-        n.source.startswith("results/fig6-cpu: 3,000 iterations on cpu")
-        or "fig6-cpu: 3,000 iterations on cpu" in n.source
-        for n in ref.values()
-    )
-    assert all(n.iterations == 3000 for n in ref.values())
+    assert all("fig6-cpu: 3,128 iterations on cpu" in n.source for n in ref.values()), [n.source for n in ref.values()]
+    assert all(n.iterations == 3128 for n in ref.values())
+    # a squeezed schedule (lr drops moved inside 3,000 iterations) is not the reference run: a live run instead
+    squeezed = tmp_path / "results" / "fig6-cpu" / "plain20-s0.json"
+    results.write_json(squeezed, dict(results.read_json(squeezed), schedule=Schedule().scaled(3000).to_dict()))
+    assert "fig6-cpu" not in experiments.trained_networks(pair, cifar, **kw)["plain20"].source
+    _commit(tmp_path / "results" / "fig6-cpu", live["plain20"].model, live["plain20"].result, 3128, "cpu")
     _commit(tmp_path / "results" / "fig6", live["resnet20"].model, live["resnet20"].result, 64_000, "NVIDIA H100")
     assert all("fig6-cpu" in n.source for n in experiments.trained_networks(pair, cifar, **kw).values())
     _commit(tmp_path / "results" / "fig6", live["plain20"].model, live["plain20"].result, 64_000, "NVIDIA H100")
@@ -68,4 +75,4 @@ def test_the_committed_reference_run_is_found_from_the_repository():
     found = results.committed_fig6(("plain56", "resnet56"), need_weights=True)
     assert found is not None and found[0] in (results.results_dir("fig6"), results.results_dir("fig6-cpu"))
     for r in found[1].values():
-        assert r["n_train_images"] >= 45_000 and r["schedule"]["iterations"] >= 3000
+        assert r["n_train_images"] == 50_000 and r["schedule"]["iterations"] >= 3128

@@ -16,6 +16,7 @@ from torch import nn
 
 from course_utils import data as cdata
 from course_utils import train
+from course_utils.budget import Budget
 from course_utils.checkpoint import CheckpointError, load_checkpoint
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
@@ -51,7 +52,7 @@ def _net(**kw) -> TinyNet:
 
 
 SCHED = Schedule(batch_size=32, iterations=8, milestones=(4, 6))
-BUDGET = train.Budget(eval_every=2, test_subset=64, checkpoint_seconds=None)
+BUDGET = Budget(eval_every=2, test_subset=64, checkpoint_seconds=None)
 
 
 def _train(net, data, budget=BUDGET, **kw):
@@ -93,7 +94,7 @@ def test_the_lr_the_optimizer_used_follows_the_milestones(tiny_data):
         _net(),
         tiny_data,
         SCHED,
-        budget=train.Budget(eval_every=1, test_subset=16, checkpoint_seconds=None),
+        budget=Budget(eval_every=1, test_subset=16, checkpoint_seconds=None),
         device="cpu",
     )
     loader = run.make_loader()
@@ -163,7 +164,7 @@ def test_history_follows_the_results_contract(tiny_data):
 
 
 def test_train_error_is_the_running_mean_since_the_last_record(tiny_data):
-    one = _train(_net(), tiny_data, train.Budget(eval_every=1, test_subset=64))["history"]["train_error"]
+    one = _train(_net(), tiny_data, Budget(eval_every=1, test_subset=64))["history"]["train_error"]
     two = _train(_net(), tiny_data)["history"]["train_error"]
     assert two == pytest.approx([(one[i] + one[i + 1]) / 2 for i in range(0, 8, 2)], abs=1e-9)
 
@@ -173,7 +174,7 @@ def test_progress_bar_shows_errors_and_lr(tiny_data, capsys):
         _net(),
         tiny_data,
         Schedule(batch_size=32, iterations=40, milestones=(20, 30)),
-        budget=train.Budget(eval_every=20, test_subset=32),
+        budget=Budget(eval_every=20, test_subset=32),
         device="cpu",
         name="tiny",
     )
@@ -188,7 +189,7 @@ def test_progress_bar_redraws_at_least_every_2_seconds(tiny_data, monkeypatch):
     now = [0.0]
     monkeypatch.setattr(tqdm.std, "time", lambda: now[0])  # the clock tqdm reads (bound when a bar is made)
     run = train.TrainRun(
-        _net(), tiny_data, Schedule(batch_size=8, iterations=50), budget=train.Budget(eval_every=50, test_subset=8)
+        _net(), tiny_data, Schedule(batch_size=8, iterations=50), budget=Budget(eval_every=50, test_subset=8)
     )
     loader = run.make_loader()
     drawn = []
@@ -214,7 +215,7 @@ class _Interrupt(Exception):
 def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatch):
     ref = _net()
     full = _train(ref, tiny_data)
-    ck, budget = tmp_path / "ck.pt", train.Budget(eval_every=2, test_subset=64, checkpoint_every=2)
+    ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     real_advance = train.TrainRun.advance
 
     def dies_in_step_6(self, step, x, y, loader):  # a deterministic point of interruption
@@ -240,7 +241,7 @@ def test_checkpoint_every_minute_of_wall_time(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))
     ck = tmp_path / "ck.pt"
     run = train.TrainRun(
-        _net(), tiny_data, SCHED, budget=train.Budget(eval_every=8, test_subset=16), device="cpu", checkpoint=ck
+        _net(), tiny_data, SCHED, budget=Budget(eval_every=8, test_subset=16), device="cpu", checkpoint=ck
     )
     loader = run.make_loader()
     saves = []
@@ -275,9 +276,7 @@ def test_mismatched_checkpoint_raises(tiny_data, tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     ck = tmp_path / "ck.pt"
     with pytest.raises(FloatingPointError) as err:
-        _train(
-            _net(nan_after=5), tiny_data, train.Budget(eval_every=2, test_subset=64, checkpoint_every=2), checkpoint=ck
-        )
+        _train(_net(nan_after=5), tiny_data, Budget(eval_every=2, test_subset=64, checkpoint_every=2), checkpoint=ck)
     assert isinstance(err.value, train.NonFiniteLossError) and "iteration 6" in str(err.value)
     state = load_checkpoint(ck)
     assert state["iteration"] == 4
@@ -290,7 +289,7 @@ def test_resume_is_bitwise_equal_on_cuda(tiny_data, tmp_path, monkeypatch):
     kw = dict(device="cuda", deterministic=True)
     ref = _net()
     full = _train(ref, tiny_data, **kw)
-    ck, budget = tmp_path / "ck.pt", train.Budget(eval_every=2, test_subset=64, checkpoint_every=2)
+    ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     real_advance = train.TrainRun.advance
 
     def dies_in_step_6(self, step, x, y, loader):

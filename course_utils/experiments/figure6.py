@@ -26,12 +26,13 @@ import torch
 
 from course_utils import data as cdata
 from course_utils import engine, models, probe, results
-from course_utils.budget import test_subset_of
+from course_utils.budget import Budget, test_subset_of
 from course_utils.models import canonical_name
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import Schedule, model_depth, recipe_for
-from course_utils.train import Budget, TrainRun, device_name
+from course_utils.step import device_name
+from course_utils.train import TrainRun
 
 __all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "default_out", "fig6"]
 

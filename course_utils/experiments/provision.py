@@ -21,10 +21,12 @@ from torch import nn
 
 from course_utils import data as cdata
 from course_utils import models, results
+from course_utils.budget import Budget, split_data
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, seed_everything
 from course_utils.schedule import recipe_for
-from course_utils.train import Budget, make_normalizer, split_data, train_model
+from course_utils.train import train_model
+from course_utils.transforms import make_normalizer
 
 __all__ = ["TrainedNet", "trained_networks", "normalizer_for"]
 
