@@ -3,6 +3,8 @@ rejects wrong ones with the hint for that slip, never raises."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -115,35 +117,31 @@ def test_check_sensitivity(capsys):
     assert not checks.check_sensitivity(None, r)
 
 
-def test_check_gradient_factor(capsys):
-    # the factor, by autograd through 50 scalar residual blocks x + 0.02 x
-    x = torch.tensor(1.0, requires_grad=True)
-    h = x
-    for _ in range(50):
-        h = h + 0.02 * h
-    h.backward()
-    assert checks.check_gradient_factor(x.grad.item())
-    assert _says(capsys, "same derivative 1.02")
-    # a plain stack computing the same H(x) = 1.02 x has the same derivative
-    x2 = torch.tensor(1.0, requires_grad=True)
-    h2 = x2
-    for _ in range(50):
-        h2 = 1.02 * h2
-    h2.backward()
-    assert x2.grad.item() == pytest.approx(x.grad.item(), rel=1e-6)
-    assert checks.check_gradient_factor(2.7)  # rounded
-    for wrong, text in [
-        (2.0, "multiplies"),
-        (51.0, "multiplies"),
-        (0.02**50, "branch F alone"),
-        (1.02, "one block"),
-        (1 / 2.69, "upside down"),
-        (5.0, "1 + 0.02"),
-    ]:
-        assert not checks.check_gradient_factor(wrong)
-        assert _says(capsys, text), text
-    assert not checks.check_gradient_factor("big")
-    assert not checks.check_gradient_factor(...)
+def test_check_path_share_against_enumerated_paths(capsys):
+    from itertools import product
+
+    def enumerated(n, d, k_max):  # the independent truth: every path of the unrolled stack, one by one
+        total = sum(d ** sum(p) for p in product((0, 1), repeat=n))
+        return sum(d ** sum(p) for p in product((0, 1), repeat=n) if sum(p) <= k_max) / total
+
+    def closed_form(n, d, k_max):
+        return sum(math.comb(n, j) * d**j for j in range(k_max + 1)) / (1 + d) ** n
+
+    for n, d, k in [(10, 0.5, 2), (3, 1.0, 1), (12, 0.1, 3)]:
+        assert closed_form(n, d, k) == pytest.approx(enumerated(n, d, k), rel=1e-12)
+    assert checks.check_path_share(closed_form)
+    assert _says(capsys, "99.9")
+    slips = {
+        "C(n, j)": lambda n, d, k: sum(d**j for j in range(k + 1)) / (1 + d) ** n,
+        "exactly k_max": lambda n, d, k: closed_form(n, d, k - 1),
+        "a share": lambda n, d, k: sum(math.comb(n, j) * d**j for j in range(k + 1)),
+        "contributes d^j": lambda n, d, k: 0.5,
+    }
+    for said, wrong in slips.items():
+        assert not checks.check_path_share(wrong)
+        assert _says(capsys, said)
+    assert not checks.check_path_share(None) and not checks.check_path_share(0.99)
+    assert not checks.check_path_share(lambda n, d, k: [][0])
 
 
 def test_check_block_factors(capsys):

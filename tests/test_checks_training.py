@@ -14,26 +14,35 @@ from course_utils import analysis, checks, models, schedule, transforms
 # --- notebooks 05-06: the paper's recipe in numbers ----------------------------
 
 
-def test_check_epochs_matches_the_schedule(capsys):
-    s = schedule.Schedule()  # the engine's own recipe is the independent truth
-    truth = s.iterations * s.batch_size / 45_000
-    assert checks.check_epochs(truth)
-    assert checks.check_epochs(round(truth))
-    for wrong in (s.iterations * s.batch_size / 50_000, s.iterations / s.batch_size, 64, "many", None, ...):
-        assert not checks.check_epochs(wrong)
-    assert "45,000" in capsys.readouterr().out
+def test_check_lr_function_agrees_with_the_engine(capsys):
+    def truth(it, depth):  # the engine's own schedule is the independent truth
+        return schedule.paper_schedule(f"resnet{depth}").lr_at(it)
 
+    assert checks.check_lr_function(truth)
 
-@pytest.mark.parametrize(
-    "iteration,depth",
-    [(0, 20), (31_999, 56), (32_000, 56), (40_000, 56), (48_000, 20), (63_999, 56), (200, 110), (399, 110), (400, 110)],
-)
-def test_check_lr_agrees_with_the_engine(iteration, depth):
-    truth = schedule.paper_schedule(f"resnet{depth}").lr_at(iteration)
-    assert checks.check_lr(truth, iteration, depth=depth)
-    for wrong in {0.1, 0.01, 0.001, 1e-4} - {round(truth, 12)}:
-        assert not checks.check_lr(wrong, iteration, depth=depth)
-    assert not checks.check_lr(None, iteration)
+    def late_drop(it, depth):  # > instead of >=: one step late at each milestone
+        return 0.01 if depth >= 110 and it < 400 else 0.1 / 10 ** sum(it > m for m in (32_000, 48_000))
+
+    def no_warmup(it, depth):
+        return 0.1 / 10 ** sum(it >= m for m in (32_000, 48_000))
+
+    def warm_everyone(it, depth):
+        return 0.01 if it < 400 else no_warmup(it, depth)
+
+    def epochs(it, depth):  # milestones read as epochs
+        return 0.1 / 10 ** sum(it >= m for m in (91, 136))
+
+    for wrong, said in [
+        (late_drop, "32,000"),
+        (no_warmup, "warms up"),
+        (warm_everyone, "only the 110"),
+        (epochs, "milestone passed"),
+    ]:
+        capsys.readouterr()
+        assert not checks.check_lr_function(wrong)
+        assert said in capsys.readouterr().out
+    assert not checks.check_lr_function(None) and not checks.check_lr_function(0.1)
+    assert not checks.check_lr_function(lambda it, depth: 1 / 0)
 
 
 def test_check_augmentation_views_counts_real_augmentations():
@@ -48,12 +57,24 @@ def test_check_augmentation_views_counts_real_augmentations():
         assert not checks.check_augmentation_views(wrong)
 
 
-def test_check_mean_shape_agrees_with_per_pixel_mean():
-    truth = tuple(transforms.per_pixel_mean(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape)
-    assert checks.check_mean_shape(truth)
-    assert checks.check_mean_shape(list(truth))
-    for wrong in ((3,), (32, 32, 3), (50000, 3, 32, 32), 3, "3x32x32", None):
-        assert not checks.check_mean_shape(wrong)
+def test_check_normalizer_agrees_with_the_pipeline(capsys):
+    def truth(images, train):  # the pipeline's own normalizer is the independent truth
+        return transforms.Normalizer("per_pixel", mean=transforms.per_pixel_mean(train))(images)
+
+    assert checks.check_normalizer(truth)
+    slips = {
+        "training images": lambda x, t: x.float() / 255 - x.float().mean(0) / 255,
+        "per channel": lambda x, t: x.float() / 255 - (t.float() / 255).mean((0, 2, 3))[:, None, None],
+        "averages over the channels": lambda x, t: x.float() / 255 - (t.float() / 255).mean((0, 1)),
+        "0-255": lambda x, t: x.float() - t.float().mean(0),
+        "negative": lambda x, t: x - t.float().mean(0).to(torch.uint8),
+        "shape": lambda x, t: (x.float() / 255 - (t.float() / 255).mean(0))[0],
+    }
+    for said, wrong in slips.items():
+        capsys.readouterr()
+        assert not checks.check_normalizer(wrong)
+        assert said in capsys.readouterr().out
+    assert not checks.check_normalizer(None)
 
 
 def test_check_error_noise_matches_a_simulation():

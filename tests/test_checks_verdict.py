@@ -30,7 +30,7 @@ def test_a_verdict_is_truthy_and_shows_nothing_in_a_notebook():
     assert sum([right, wrong, right]) == 2 and int(right) == 1
     for v in (right, wrong):  # IPython hands display to _ipython_display_: no "True"/"False" echo
         assert shell.display_formatter.format(v) == ({}, {})
-    assert checks.check_epochs(None) == False and isinstance(checks.check_epochs(None), _verdict.Verdict)  # noqa: E712
+    assert checks.check_lr_function(None) == False and isinstance(checks.check_lr_function(None), _verdict.Verdict)  # noqa: E712
 
 
 @pytest.mark.parametrize("placeholder", [None, ...])

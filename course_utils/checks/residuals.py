@@ -18,7 +18,7 @@ __all__ = [
     "check_lag1_autocorrelation",
     "check_identity_init",
     "check_sensitivity",
-    "check_gradient_factor",
+    "check_path_share",
     "check_block_factors",
 ]
 
@@ -216,36 +216,44 @@ def check_sensitivity(mapping: Any, residual: Any) -> bool:
     )
 
 
+def _path_share(n_blocks: int, d: float, k_max: int) -> float:
+    """Share of ``prod (1 + d)`` over ``n_blocks`` carried by the paths through at most ``k_max`` branches."""
+    return sum(math.comb(n_blocks, k) * d**k for k in range(k_max + 1)) / (1 + d) ** n_blocks
+
+
 @checker
-def check_gradient_factor(answer: Any) -> bool:
-    """Exercise 02.3a: 50 blocks, each computing ``H(x) = x + F(x)`` with the scalar ``dF/dx = 0.02``,
-    i.e. ``dH/dx = 1.02``: the factor ``dL/dx_0 / dL/dx_50`` (gradient at the input over the output)."""
-    value = numeric(answer)
-    if value is None:
+def check_path_share(fn: Any) -> bool:
+    """Exercise 02.3a: ``fn(n_blocks, d, k_max)``, the share of the input gradient ``prod (1 + d)`` of
+    ``n_blocks`` residual blocks (each branch derivative ``d``) carried by paths through at most
+    ``k_max`` branches (Veit et al. 2016's unrolled view); compared with exact sums at five settings."""
+    if unanswered(fn):
         return False
-    want = 1.02**50
-    if math.isclose(value, want, rel_tol=0.02):  # 2.7 is right
-        return report(
-            True,
-            f"1.02^50 = {want:.2f}. A plain block that computes the same H(x) = 1.02 x has the same "
-            "derivative 1.02: the Jacobian belongs to the function, not to how the block writes it.",
-            "",
-        )
-    hints = [
-        (1 + 50 * 0.02, "the chain rule multiplies the 50 factors dH/dx = 1.02; it does not add them."),
-        (50 * 1.02, "the chain rule multiplies the 50 factors dH/dx = 1.02; it does not add them."),
-        (
-            0.02**50,
-            "0.02 is the derivative of the branch F alone. The block outputs H(x) = x + F(x), with "
-            "dH/dx = 1.02, and so would a plain block computing the same H: multiply the blocks' dH/dx.",
-        ),
-        (1.02, "that is one block; there are 50."),
-        (1 / 1.02**50, "upside down: the question asks for the input's gradient over the output's."),
-    ]
-    for val, hint in hints:
-        if math.isclose(value, val, rel_tol=0.02):
-            return report(False, "", hint)
-    return report(False, "", "each block multiplies the gradient by dH/dx = d(x + F(x))/dx = 1 + 0.02.")
+    if not callable(fn):
+        return report(False, "", "pass your function itself: check_path_share(path_share)")
+    cases = [(50, 0.02, 5), (10, 0.5, 2), (54, 0.1, 3), (3, 1.0, 1), (20, 0.3, 20)]
+    for n, d, k in cases:
+        want = _path_share(n, d, k)
+        try:
+            got = as_number(fn(n, d, k))
+        except Exception as err:
+            return report(False, "", f"path_share({n}, {d}, {k}) raised {type(err).__name__}: {err}")
+        if got is not None and math.isclose(got, want, rel_tol=1e-6):
+            continue
+        where = f"path_share({n}, {d}, {k}) = {got!r}, want {want:.6g}"
+        slips = [
+            (sum(d**j for j in range(k + 1)) / (1 + d) ** n, "count the paths: C(n, j) ways to pick j branches."),
+            (_path_share(n, d, k - 1) if k else -1.0, "'at most k_max' includes paths through exactly k_max branches."),
+            (sum(math.comb(n, j) * d**j for j in range(k + 1)), "divide by the whole product (1 + d)^n: a share."),
+        ]
+        hint = "a path through j branches contributes d^j; sum over j <= k_max."
+        hint = next((h for v, h in slips if got is not None and math.isclose(got, v, rel_tol=1e-6)), hint)
+        return report(False, "", f"{where}: {hint}")
+    return report(
+        True,
+        f"with d = 0.02, paths through at most 5 of 50 branches carry {_path_share(50, 0.02, 5):.2%} of the "
+        "gradient: at initialisation the long paths contribute almost nothing.",
+        "",
+    )
 
 
 @checker

@@ -8,13 +8,13 @@ from typing import Any
 import torch
 
 from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
-from course_utils.schedule import RECIPES
+from course_utils.schedule import RECIPES, paper_schedule
+from course_utils.transforms import Normalizer, per_pixel_mean
 
 __all__ = [
-    "check_epochs",
-    "check_lr",
+    "check_lr_function",
+    "check_normalizer",
     "check_augmentation_views",
-    "check_mean_shape",
     "check_error_noise",
     "check_response_count",
     "check_deletable_blocks",
@@ -25,73 +25,38 @@ __all__ = [
 
 # notebooks 05-06 (training on CIFAR-10, Fig. 6): the paper's recipe in numbers
 
-_PAPER_TRAIN_IMAGES = 45_000  # the 45k/5k train/val split of He et al. 2015, sec. 4.2
-_PAPER_MILESTONES = RECIPES["paper"].milestones  # (32,000, 48,000): the schedule module is the one source
-
 
 @checker
-def check_epochs(
-    answer: Any, iterations: int = 64_000, batch_size: int = 128, n_train_images: int = _PAPER_TRAIN_IMAGES
-) -> bool:
-    """Exercise 05.1: epochs (passes over the training split) in ``iterations`` minibatches."""
-    value = numeric(answer)
-    if value is None:
+def check_lr_function(fn: Any, iterations: int = 64_000) -> bool:
+    """Exercise 05.1: ``fn(iteration, depth)`` is the paper's learning rate at 0-based ``iteration`` for
+    a CIFAR net of ``depth`` layers; compared at every iteration of the schedule, depths 20, 56 and 110."""
+    if unanswered(fn):
         return False
-    want = iterations * batch_size / n_train_images
-    if abs(value - want) <= 0.05 * max(1.0, want / 100):
-        return report(
-            True,
-            f"{iterations:,} x {batch_size} = {iterations * batch_size:,} images seen = "
-            f"{want:.2f} passes over {n_train_images:,} images.",
-            "",
-        )
-    if abs(value - iterations * batch_size / 50_000) < 0.1:
-        return report(
-            False,
-            "",
-            "that divides by all 50,000 training images; the paper's schedule was "
-            f"set on the {n_train_images:,}-image training part of the 45k/5k split.",
-        )
-    if abs(value - iterations / batch_size) < 0.1 or abs(value - iterations / n_train_images) < 0.01:
-        return report(
-            False,
-            "",
-            "one iteration processes one minibatch of images: images seen = "
-            "iterations x batch size; an epoch is one pass over the training images.",
-        )
-    return report(False, "", "epochs = iterations x batch size / training images.")
-
-
-def _paper_lr(iteration: int, depth: int) -> float:
-    """The paper's lr at 0-based ``iteration``: warm-up 0.01 for 400 its at depth >= 110, then 0.1 / 10 a milestone."""
-    if depth >= 110 and iteration < 400:
-        return 0.01
-    return 0.1 * 0.1 ** sum(iteration >= m for m in _PAPER_MILESTONES)
-
-
-@checker
-def check_lr(answer: Any, iteration: int, depth: int = 56) -> bool:
-    """Exercise 05.2: the paper's learning rate at ``iteration`` for a CIFAR net of ``depth`` layers."""
-    value = numeric(answer)
-    if value is None:
-        return False
-    want = _paper_lr(iteration, depth)
-    if math.isclose(value, want, rel_tol=1e-6):
-        return report(True, f"lr = {want:g} at iteration {iteration:,} for a depth-{depth} net.", "")
-    passed = sum(iteration >= m for m in _PAPER_MILESTONES)
-    if depth >= 110 and iteration < 400 and math.isclose(value, 0.1, rel_tol=1e-6):
-        hint = "a net of depth >= 110 first warms up at lr 0.01 for about 400 iterations, then goes back to 0.1."
-    elif value > want:
-        hint = (
-            f"iteration {iteration:,} is past {passed} milestone(s) ({', '.join(f'{m:,}' for m in _PAPER_MILESTONES)}):"
-            " divide 0.1 by 10 once per milestone passed."
-        )
-    else:
-        hint = (
-            f"only {passed} milestone(s) of {', '.join(f'{m:,}' for m in _PAPER_MILESTONES)} lie at or before "
-            f"iteration {iteration:,}."
-        )
-    return report(False, "", hint)
+    if not callable(fn):
+        return report(False, "", "pass your function itself: check_lr_function(lr_at)")
+    for depth in (20, 56, 110):
+        sched = paper_schedule(f"resnet{depth}")
+        for it in range(iterations):
+            want = sched.lr_at(it)
+            try:
+                got = as_number(fn(it, depth))
+            except Exception as err:
+                return report(False, "", f"lr_at({it}, {depth}) raised {type(err).__name__}: {err}")
+            if got is not None and math.isclose(got, want, rel_tol=1e-6):
+                continue
+            where = f"lr_at({it:,}, {depth}) = {got!r}, the paper's is {want:g}"
+            if it in RECIPES["paper"].milestones:
+                hint = "the drop happens *at* the milestone: step 32,000 already runs at the lower lr (>=, not >)."
+            elif depth >= 110 and it < 400:
+                hint = "depth 110 warms up: lr 0.01 for steps 0-399, then 0.1 (the code's 400 iterations)."
+            elif depth >= 110 and it == 400:
+                hint = "the warm-up covers steps 0-399 only: step 400 is back at 0.1."
+            elif depth < 110 and it == 0 and math.isclose(got or 0, 0.01):
+                hint = "only the 110-layer net warms up; depths 20 and 56 start at 0.1."
+            else:
+                hint = "lr 0.1, divided by 10 at each milestone passed (32k and 48k)."
+            return report(False, "", f"{where}: {hint}")
+    return report(True, f"your schedule matches the paper's at all {iterations:,} steps of depths 20, 56, 110.", "")
 
 
 @checker
@@ -117,26 +82,43 @@ def check_augmentation_views(answer: Any, pad: int = 4) -> bool:
 
 
 @checker
-def check_mean_shape(answer: Any) -> bool:
-    """Exercise 05.4: the shape of the paper's per-pixel mean of CIFAR-10 (PyTorch layout)."""
-    if unanswered(answer):
+def check_normalizer(fn: Any) -> bool:
+    """Exercise 05.2: ``fn(images, train_images)`` subtracts the paper's per-pixel mean: uint8 ``(N, 3, H, W)``
+    -> float ``images / 255 - mean(train_images / 255 over the image axis)``, the mean of shape ``(3, H, W)``."""
+    if unanswered(fn):
         return False
+    if not callable(fn):
+        return report(False, "", "pass your function itself: check_normalizer(normalize)")
+    gen = torch.Generator().manual_seed(11)
+    train = torch.randint(0, 256, (64, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    train[:, 2] //= 2  # the blue channel darker on average: a per-channel mean is not a per-pixel one
+    train[:, :, :16] //= 3  # and the top half darker: nor is a per-image-position grey
+    test = torch.randint(0, 256, (5, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    want = Normalizer("per_pixel", mean=per_pixel_mean(train))(test)
     try:
-        shape = tuple(int(s) for s in answer)
-    except (TypeError, ValueError):
-        return report(False, "", f"answer with a shape, e.g. (2, 5), got {answer!r}")
-    hints = {
-        (3,): "that is the per-channel mean; the per-pixel mean has one value per channel *and* position.",
-        (32, 32, 3): "right numbers, but PyTorch stores images channels first: (C, H, W).",
-        (32, 32): "each colour channel has its own mean at every position.",
-        (50000, 3, 32, 32): "the mean is taken over the images: that axis disappears.",
-        (45000, 3, 32, 32): "the mean is taken over the images: that axis disappears.",
-    }
-    return report(
-        shape == (3, 32, 32),
-        "one mean for every channel and pixel: (3, 32, 32), the shape of one image.",
-        hints.get(shape, "average the training images (N, 3, 32, 32) over the image axis."),
-    )
+        got = fn(test.clone(), train.clone())
+    except Exception as err:
+        return report(False, "", f"your function raised {type(err).__name__}: {err}")
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return report(False, "", f"return a tensor of the images' shape {tuple(want.shape)}, got {shape}")
+    if not got.is_floating_point():
+        return report(False, "", "uint8 cannot hold negative numbers: convert to float before subtracting.")
+    got = got.double()
+    if torch.allclose(got, want.double(), atol=1e-5):
+        return report(True, "images / 255 minus the mean training image (3, H, W): the per-pixel mean.", "")
+    f = test.double() / 255
+    t = train.double() / 255
+    slips = [
+        (f - test.double().mean(0) / 255, "that is the mean of the images you normalise; use the training images."),
+        (f - t.mean((0, 2, 3))[:, None, None], "one mean per channel; the paper has one per channel *and* pixel."),
+        (f - t.mean((0, 1))[None], "that averages over the channels too; keep one mean per channel and pixel."),
+        (test.double() - train.double().mean(0), "right mean, but in 0-255 units: divide the images by 255 first."),
+    ]
+    for wrong, hint in slips:
+        if torch.allclose(got, wrong, atol=1e-5):
+            return report(False, "", hint)
+    return report(False, "", "x / 255 - train_images.float().div(255).mean(0): average over the image axis only.")
 
 
 @checker
