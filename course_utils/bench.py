@@ -43,11 +43,6 @@ from course_utils.transforms import TensorImageDataset, dataloader_transform
 __all__ = ["run_bench", "default_workers", "main"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def default_workers(device: torch.device) -> int:
     """DataLoader workers for the baseline: up to 8 feeding a GPU; on a CPU, a core is left to the model."""
     cores = os.cpu_count() or 1
@@ -58,11 +53,11 @@ def _timed(step, batches: Iterator, warmup: int, steps: int, device: torch.devic
     """Seconds for ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step(*next(batches))
-    _sync(device)
+    engine.sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step(*next(batches))
-    _sync(device)
+    engine.sync(device)
     return time.perf_counter() - t0
 
 
@@ -208,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)
     try:
-        names = [models.canonical_name(n) for n in a.models.replace(" ", ",").split(",") if n]
+        names = models.canonical_names(a.models)
     except ValueError as err:
         p.error(str(err))
     runs = [

@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 
 from course_utils.paths import md_img_dir
 from course_utils.results import describe, load_results
-from course_utils.schedule import Schedule
+from course_utils.schedule import Schedule, model_depth
 
 __all__ = [
     "as_results",
@@ -39,7 +39,6 @@ __all__ = [
     "plot_lr_schedule",
     "plot_confusion_matrix",
     "save_fig6",
-    "depth_of",
     "main",
 ]
 DEPTH_COLORS = {
@@ -93,6 +92,10 @@ def _auto_ymax(items: list[dict]) -> float:
     return min(100.0, 10.0 * math.ceil(top * 1.05 / 10))
 
 
+def _depth(r: dict) -> int:  # the sort key of a result: its net's depth
+    return model_depth(r["model"])
+
+
 def plot_curves(
     results: Results,
     ax: Axes | None = None,
@@ -129,12 +132,6 @@ def plot_curves(
     return ax
 
 
-def depth_of(r: dict) -> int:
-    """The depth in a result's model name: 56 for resnet56, 18 for resnet18_cifar (0 when none)."""
-    m = re.search(r"\d+", r["model"])
-    return int(m.group(0)) if m else 0
-
-
 def plot_fig6(
     results: Results,
     axes: Iterable[Axes] | None = None,
@@ -148,8 +145,8 @@ def plot_fig6(
     The figure's title says what it shows (``results.describe``), after ``title`` when given.
     """
     items = as_results(results)
-    plain = sorted((r for r in items if r["model"].startswith("plain")), key=depth_of)
-    res = sorted((r for r in items if re.fullmatch(r"(preact_)?resnet\d+", r["model"])), key=depth_of)
+    plain = sorted((r for r in items if r["model"].startswith("plain")), key=_depth)
+    res = sorted((r for r in items if re.fullmatch(r"(preact_)?resnet\d+", r["model"])), key=_depth)
     r18 = [r for r in items if r["model"] == "resnet18_cifar"] if include_resnet18 else []
     panels = [(p, t) for p, t in ((plain, "plain networks"), (res, "ResNets"), (r18, "CIFAR ResNet-18")) if p]
     if axes is None:
@@ -179,7 +176,7 @@ def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0) -> 
     theirs = {r["model"]: r for r in as_results(public)}
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.0), sharey=True)
     for ax, (title, kind) in zip(axes, (("plain networks", "plain"), ("ResNets", "resnet")), strict=True):
-        for r in sorted((r for r in mine if re.fullmatch(kind + r"\d+", r["model"])), key=depth_of):
+        for r in sorted((r for r in mine if re.fullmatch(kind + r"\d+", r["model"])), key=_depth):
             c, pub = _color(r["model"]), theirs.get(r["model"])
             if pub is not None:
                 h = pub["history"]

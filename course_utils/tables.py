@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from course_utils.plots import Results, as_results, depth_of, label
+from course_utils.plots import Results, as_results, label
 from course_utils.public import compare_with_public, load_public, value_at
+from course_utils.schedule import model_depth
 
 __all__ = [
     "PAPER_TABLE6",
@@ -88,7 +89,7 @@ def results_table(results: Results) -> ResultsTable:
 
     def order(r: dict) -> tuple:  # plain nets, the paper's ResNets, then the rest (CIFAR ResNet-18)
         group = 0 if r["model"].startswith("plain") else 1 if r["model"] in PAPER_TABLE6 else 2
-        return group, depth_of(r), r["seed"]
+        return group, model_depth(r["model"]), r["seed"]
 
     for r in sorted(as_results(results), key=order):
         h = r["history"]
@@ -113,7 +114,7 @@ def public_table(ours: Results, public: Mapping[str, dict]) -> ResultsTable:
     """Our test error beside the public full-schedule run's at every epoch both recorded, then the public
     run's final error and the paper's (Table 6): one row per net of ours that the public run also trained."""
     rows, epochs = [], []
-    for r in sorted(as_results(ours), key=lambda r: (not r["model"].startswith("plain"), depth_of(r))):
+    for r in sorted(as_results(ours), key=lambda r: (not r["model"].startswith("plain"), model_depth(r["model"]))):
         if r["model"] not in public:
             continue
         pub = public[r["model"]]

@@ -275,3 +275,11 @@ def test_canonical_name_accepts_the_spellings_get_model_does():
     ]
     with pytest.raises(ValueError, match="resnet56"):
         M.canonical_name("resnet57")
+
+
+def test_canonical_names_reads_lists():
+    assert models.canonical_names("plain20, ResNet-56") == ["plain20", "resnet56"]
+    assert models.canonical_names("plain20 resnet20") == ["plain20", "resnet20"]
+    assert models.canonical_names(["ResNet-20"]) == ["resnet20"]
+    with pytest.raises(ValueError, match="choose one of"):
+        models.canonical_names("resnet21")

@@ -27,7 +27,7 @@ import torch
 from course_utils import data as cdata
 from course_utils import engine, models, probe, results
 from course_utils.budget import Budget, test_subset_of
-from course_utils.models import canonical_name
+from course_utils.models import canonical_names
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import Schedule, model_depth, recipe_for
@@ -263,7 +263,7 @@ def fig6(
     deadline = t0 + time_budget if time_budget else None
     prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
     prof = prof.with_device(device) if device is not None and isinstance(profile, Profile) else prof
-    names = [canonical_name(m) for m in (models.split(",") if isinstance(models, str) else models or prof.models)]
+    names = canonical_names(models or prof.models)
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
     sizes = {} if train_set is None else {"train_set": train_set}

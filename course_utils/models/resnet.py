@@ -17,7 +17,7 @@ Networks" (arXiv:1603.05027).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -61,6 +61,7 @@ __all__ = [
     "resnet152",
     "MODEL_NAMES",
     "canonical_name",
+    "canonical_names",
     "get_model",
     "count_params",
 ]
@@ -335,6 +336,12 @@ def canonical_name(name: str) -> str:
     if key not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
     return key
+
+
+def canonical_names(names: str | Sequence[str]) -> list[str]:
+    """Registry names of a comma- or space-separated string (``"plain20, ResNet-56"``) or a sequence of names."""
+    items = names.replace(" ", ",").split(",") if isinstance(names, str) else list(names)
+    return [canonical_name(n) for n in items if n]
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:
