@@ -278,8 +278,8 @@ def test_canonical_name_accepts_the_spellings_get_model_does():
 
 
 def test_canonical_names_reads_lists():
-    assert models.canonical_names("plain20, ResNet-56") == ["plain20", "resnet56"]
-    assert models.canonical_names("plain20 resnet20") == ["plain20", "resnet20"]
-    assert models.canonical_names(["ResNet-20"]) == ["resnet20"]
+    assert M.canonical_names("plain20, ResNet-56") == ["plain20", "resnet56"]
+    assert M.canonical_names("plain20 resnet20") == ["plain20", "resnet20"]
+    assert M.canonical_names(["ResNet-20"]) == ["resnet20"]
     with pytest.raises(ValueError, match="choose one of"):
-        models.canonical_names("resnet21")
+        M.canonical_names("resnet21")
