@@ -137,7 +137,7 @@ def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Te
         if example is None:
             raise ValueError("the graphs variant needs an example batch (x, y) for its static buffers")
         return GraphStep(run, *example)
-    raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    raise ValueError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
 
 
 def sync(device: torch.device) -> None:

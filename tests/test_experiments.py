@@ -177,6 +177,8 @@ def test_bad_input_gets_a_clear_error(capsys, tmp_path):
     assert "unknown model 'resnet57'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["fig6", "--engine", "turbo"])
+    assert cli.main(["evaluate", str(tmp_path / "nowhere"), "--profile", "smoke"]) == 2
+    assert "is not a results folder" in capsys.readouterr().err
 
 
 def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):

@@ -156,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.experiment == "evaluate":
-        evaluate_finished(args.folder, profile=args.profile, seed=None)
-        return 0
     try:
+        if args.experiment == "evaluate":
+            evaluate_finished(args.folder, profile=args.profile, seed=None)
+            return 0
         fig6(
             args.models,
             seeds=args.seeds,
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_set=args.train_set,
             test_images=args.test_images,
         )
-    except (CheckpointError, FloatingPointError, ValueError, cdata.DataNotFoundError) as err:
+    except (CheckpointError, FloatingPointError, ValueError, FileNotFoundError, cdata.DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -26,6 +26,8 @@ def evaluate_finished(
     their JSON; returns ``{run name: error %}``.
     """
     out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"{out} is not a results folder; give one that holds <model>-s<seed>.json files")
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     data = cdata.load_cifar10(profile=prof)
     errors = {}

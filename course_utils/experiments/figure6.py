@@ -95,7 +95,7 @@ def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
         raise ValueError(
             f"{path} holds a finished run with schedule {done.get('schedule')}, but this call "
             f"asks for {spec.schedule.to_dict()}. Delete it (and {out / 'checkpoints'}/{spec.stem}.pt) "
-            f"to retrain, or use another --out."
+            f"to retrain, or write elsewhere (out=, --out)."
         )
     return done
 
@@ -277,7 +277,7 @@ def fig6(
     )
     deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
     if jobs > 1 and prof.device.type == "cuda":
-        raise ValueError("--jobs > 1 is for CPUs; on a GPU the runs share one process (round-robin streams)")
+        raise ValueError("jobs > 1 (--jobs) is for CPUs; on a GPU the runs share one process (round-robin streams)")
     out = Path(out) if out is not None else default_out(prof.name)
     phases = plan(names, seeds, iterations, prefix)
     print(
