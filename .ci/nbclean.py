@@ -3,10 +3,19 @@
     python .ci/nbclean.py notebooks/03_shape_arithmetic.ipynb          # run + clean
     python .ci/nbclean.py --no-execute notebooks/*.ipynb               # clean only
     python .ci/nbclean.py --check notebooks/*.ipynb                    # exit 1 if dirty
+    python .ci/nbclean.py --filter < executed.ipynb > clean.ipynb      # git's clean filter
 
 A cell tagged ``nbval-check-output`` keeps its (fresh,
 smoke-profile) output: nbval compares it on every test run. Every other cell
-is committed without outputs and without execution counts.
+is committed without outputs and without execution counts, and every notebook
+with the same kernel metadata (``KERNELSPEC``, ``LANGUAGE_INFO``): the kernel
+JupyterLab starts reports exactly these on the course's Python, so a notebook
+opens without an unsaved mark.
+
+``--filter`` is the clean filter of ``.gitattributes`` (enabled once per clone with
+``git config --local include.path ../.gitconfig``): git then sees a notebook a
+student has run, with outputs, as unchanged, so executed outputs never show in
+``git diff`` and never conflict with ``git pull``; edits of cells still do.
 """
 
 from __future__ import annotations
@@ -19,6 +28,16 @@ import time
 import nbformat
 
 TAG = "nbval-check-output"  # a cell tag, not a comment: the student's view stays clean
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}  # ipykernel's own
+LANGUAGE_INFO = {  # what that kernel reports on the course's Python (3.11)
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": "3.11.7",
+}
 
 
 def is_checked(cell) -> bool:
@@ -45,6 +64,8 @@ def clean(nb) -> int:
             cell.execution_count = count
         cell.metadata.pop("execution", None)
     nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
     return changed
 
 
@@ -65,11 +86,19 @@ def execute(nb, path: str, timeout: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("notebooks", nargs="+")
+    ap.add_argument("notebooks", nargs="*")
+    ap.add_argument("--filter", action="store_true", help="read a notebook on stdin, write it cleaned to stdout")
     ap.add_argument("--no-execute", action="store_true", help="only strip outputs")
     ap.add_argument("--check", action="store_true", help="report dirty notebooks, change nothing")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = ap.parse_args(argv)
+    if args.filter:
+        nb = nbformat.reads(sys.stdin.read(), as_version=4)
+        clean(nb)
+        sys.stdout.write(nbformat.writes(nb) + "\n")
+        return 0
+    if not args.notebooks:
+        ap.error("give notebooks, or --filter")
     dirty = 0
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)

@@ -102,3 +102,46 @@ def test_pictures_exist_where_jupyterlab_serves_them(path):
             target = (path.parent / link).resolve()
             assert target.is_file(), f"{path.name}: missing picture {link}"
             assert target.is_relative_to(root), f"{path.name}: {link} lies outside what JupyterLab serves"
+
+
+ROOT = NB_DIR.parent
+NBCLEAN = [sys.executable, str(ROOT / ".ci" / "nbclean.py"), "--filter"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_pass_the_clean_filter_unchanged(path):
+    # git's clean filter must be a no-op on what is committed, or every clone would show changes
+    out = subprocess.run(NBCLEAN, input=path.read_text(encoding="utf-8"), capture_output=True, text=True, check=True)
+    assert out.stdout == path.read_text(encoding="utf-8"), f"run .ci/nbclean.py --no-execute {path.name}"
+
+
+def test_a_students_outputs_never_show_in_git_diff(tmp_path):
+    # a clone with the filter enabled as the README says; a notebook executed by "another Python"
+    for rel in (".gitattributes", ".gitconfig", ".ci/nbclean.py", "notebooks/03_shape_arithmetic.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes((ROOT / rel).read_bytes())
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-c", "user.name=student", "-c", "user.email=s@example.org", *args]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "--local", "include.path", "../.gitconfig")
+    git("config", "--local", "filter.course-notebook.clean", " ".join(NBCLEAN))  # this interpreter, not PATH's
+    git("add", "-A")
+    git("commit", "-qm", "course")
+    nb_path = tmp_path / "notebooks" / "03_shape_arithmetic.ipynb"
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    for n, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        if TAG not in _tags(cell):
+            cell["execution_count"] = n + 7
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["student output\n"]}]
+    nb["metadata"]["language_info"]["version"] = "3.12.4"
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3"
+    nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    assert git("diff") == ""  # executed and saved: no difference to the course
+    git("add", "-A")  # stages nothing (the filter strips the outputs); refreshes git's view of the file
+    assert git("status", "--porcelain") == ""  # nothing to commit, nothing for `git pull` to refuse
+    nb["cells"][0]["source"] = ["# 03 · edited by the student\n"]
+    nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    assert "03_shape_arithmetic.ipynb" in git("status", "--porcelain")  # a real edit still shows
