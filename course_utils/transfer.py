@@ -136,6 +136,7 @@ def fine_tune(
     mode: str,
     iterations: int,
     lr: float,
+    head_lr: float | None = None,
     batch_size: int = 64,
     weight_decay: float = 5e-4,
     bn_frozen_eval: bool = True,
@@ -145,8 +146,9 @@ def fine_tune(
     """Train ``model`` on uint8 ``images (N, 3, 32, 32)`` / ``labels (N,)`` for ``iterations`` SGD steps.
 
     ``mode``: "frozen" (only the head learns; BN in eval mode unless ``bn_frozen_eval=False``),
-    "finetune" or "scratch" (every weight learns). SGD with momentum 0.9 and a cosine lr decay,
-    crop + flip augmentation, per-channel normalisation. Returns the training loss of every step.
+    "finetune" or "scratch" (every weight learns; ``head_lr``: the head ``fc`` at its own lr, the rest
+    at ``lr``). SGD with momentum 0.9 and a cosine lr decay, crop + flip augmentation, per-channel
+    normalisation. Returns the training loss of every step.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -156,12 +158,13 @@ def fine_tune(
         params = list(freeze_backbone(model).values())
     else:
         params = [p.requires_grad_(True) for p in model.parameters()]
+    if head_lr is not None and mode != "frozen":  # two groups: the backbone at lr, the new head at head_lr
+        head = list(model.fc.parameters())
+        params = [{"params": [p for p in params if all(p is not h for h in head)]}, {"params": head, "lr": head_lr}]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
-    bs = min(batch_size, len(labels))
-    loader = DeviceLoader(
-        images, labels, bs, train=True, normalizer=Normalizer("per_channel"), device=device, seed=seed
-    )
+    bs, norm = min(batch_size, len(labels)), Normalizer("per_channel")
+    loader = DeviceLoader(images, labels, bs, train=True, normalizer=norm, device=device, seed=seed)
     set_train_mode(model, frozen=mode == "frozen" and bn_frozen_eval)
     losses = []
     for x, y in loader.batches(iterations):  # x (B, 3, 32, 32) float, y (B,)

@@ -79,6 +79,18 @@ def test_finetune_changes_the_backbone(synth):
         transfer.fine_tune(net, sub.train_images, sub.train_labels, mode="linear", iterations=1, lr=0.1)
 
 
+def test_head_lr_gives_the_head_its_own_learning_rate(synth):
+    sub = transfer.class_subset(synth, transfer.TARGET_CLASSES)
+    for lr, head_lr in ((0.0, 0.1), (0.1, 0.0)):  # one group at lr 0 must not move at all
+        net = transfer.replace_head(models.resnet_cifar(8, num_classes=5), 5)
+        conv, fc = net.conv1.weight.clone(), net.fc.weight.clone()
+        transfer.fine_tune(
+            net, sub.train_images, sub.train_labels, mode="finetune", iterations=2, lr=lr, head_lr=head_lr
+        )
+        assert torch.equal(conv, net.conv1.weight) == (lr == 0.0)
+        assert torch.equal(fc, net.fc.weight) == (head_lr == 0.0)
+
+
 def test_cache_lookup_is_offline_fast_and_finds_a_planted_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     t0 = time.perf_counter()
