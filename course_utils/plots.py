@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from course_utils.paths import md_img_dir
+from course_utils.public import load_public
 from course_utils.results import describe, load_results
 from course_utils.schedule import Schedule, model_depth
 
@@ -269,14 +270,16 @@ def save_fig6(results: Results, path: str | Path | None = None, dpi: int = 150) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course_utils.plots RESULTS_DIR OUT.png``: Fig. 6 of a results folder as a PNG."""
+    """``python -m course_utils.plots RESULTS_DIR OUT.png``: Fig. 6 of a results folder as a PNG
+    (``--over-public``: the runs drawn over the public full-schedule curves at the same iterations)."""
     p = argparse.ArgumentParser(prog="python -m course_utils.plots", description=main.__doc__)
     p.add_argument("folder", type=Path, help="a results folder, e.g. results/fig6-cpu")
     p.add_argument("png", type=Path, nargs="?", default=None, help="output (default md_img/fig6_reproduction.png)")
     p.add_argument("--title", default=None, help="a title before the one-line description of the run")
+    p.add_argument("--over-public", action="store_true", help="draw the runs over the public full-schedule curves")
     a = p.parse_args(argv)
     found = load_results(a.folder)
-    fig = plot_fig6(found, title=a.title)
+    fig = plot_over_public(found, load_public()) if a.over_public else plot_fig6(found, title=a.title)
     out = a.png or md_img_dir() / "fig6_reproduction.png"
     fig.savefig(out, dpi=150, bbox_inches="tight")
     plt.close(fig)

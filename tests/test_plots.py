@@ -85,6 +85,9 @@ def test_command_line_writes_the_figure(folder, tmp_path):
     out = tmp_path / "fig.png"
     assert plots.main([str(folder), str(out), "--title", "fake run"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    over = tmp_path / "over.png"
+    assert plots.main([str(folder), str(over), "--over-public"]) == 0
+    assert over.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and over.stat().st_size > 10_000
 
 
 def test_the_figure_title_says_what_it_shows(folder):
