@@ -9,7 +9,12 @@ fused SGD, no host sync inside the loop, and the step as a CUDA graph or compile
 conventional script: a torchvision-style dataset of PIL images with ``transforms`` in a
 ``DataLoader`` (worker processes, pinned memory), fp32, eager, and the per-step ``loss.item()``
 of the usual training loop. Both run in the same process on the same data; warm-up steps are
-excluded and the clock is read after a device synchronisation. Writes
+excluded and the clock is read after a device synchronisation.
+
+On a CPU two more paths are timed in the same run, to show where the CPU time goes: the same
+pipeline in NCHW memory (``nchw``: the CPU path before channels_last), and two nets trained at
+once in two processes of one thread each (``pair``: what ``fig6 --jobs 2`` does), against the
+same two nets one after the other with every thread. Writes
 ``results/bench/bench-<device>.json``, one entry per model::
 
     python -m course_utils.bench --models resnet20,resnet56,resnet18_cifar
@@ -19,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,7 @@ import torch.nn.functional as F
 from course_utils import data as cdata
 from course_utils import engine, models, probe
 from course_utils.budget import Budget
+from course_utils.loader import DeviceLoader
 from course_utils.paths import results_dir
 from course_utils.profile import get_device, get_profile, seed_everything
 from course_utils.schedule import Schedule
@@ -49,16 +57,21 @@ def default_workers(device: torch.device) -> int:
     return min(8, cores) if device.type == "cuda" else max(1, min(2, cores // 2))
 
 
-def _timed(step, batches: Iterator, warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones."""
+Clock = Callable[[], float]
+
+
+def _timed(
+    step, batches: Iterator, warmup: int, steps: int, device: torch.device, clock: Clock = time.perf_counter
+) -> float:
+    """Seconds (of ``clock``) for ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step(*next(batches))
     engine.sync(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(steps):
         step(*next(batches))
     engine.sync(device)
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def _bench_data(n_train: int) -> cdata.CIFAR10:
@@ -70,10 +83,7 @@ def _bench_data(n_train: int) -> cdata.CIFAR10:
         return cdata.synthetic_cifar10(n_train=n_train, n_test=100)
 
 
-def _time_ours(
-    model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int, engine_name: str
-) -> tuple[float, str]:
-    """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
+def _ours_run(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int) -> TrainRun:
     seed_everything(0)
     run = TrainRun(
         models.get_model(model),
@@ -83,16 +93,75 @@ def _time_ours(
         budget=Budget(train_set="all"),
         device=device,
     )
-    choices = engine.candidates(device, engine_name)
-    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices, seconds=2.0))[model]
-    loader = run.make_loader()
     run.set_lr()
+    return run
+
+
+def _time_ours(
+    model: str,
+    data: cdata.CIFAR10,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    engine_name: str,
+    clock: Clock = time.perf_counter,
+) -> tuple[float, str]:
+    """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
+    run = _ours_run(model, data, device, batch_size)
+    choices = engine.candidates(device, engine_name)
+    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices))[model]
+    loader = run.make_loader()
     step = engine.make_step(run, variant, next(loader.batches(1)))
-    return _timed(step, loader.batches(), warmup, steps, device), variant
+    return _timed(step, loader.batches(), warmup, steps, device, clock), variant
+
+
+def _time_nchw(
+    model: str,
+    data: cdata.CIFAR10,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    clock: Clock = time.perf_counter,
+) -> float:
+    """Our CPU pipeline with NCHW (contiguous) weights and batches instead of channels_last: seconds."""
+    run = _ours_run(model, data, device, batch_size)
+    run.model.to(memory_format=torch.contiguous_format)
+    loader = DeviceLoader(
+        run.train_x, run.train_y, batch_size, normalizer=run.normalizer, device=device, channels_last=False
+    )
+    return _timed(run.eager_step, loader.batches(), warmup, steps, device, clock)
+
+
+def _pair_worker(args: tuple) -> float:
+    """One of the two ``pair`` processes: one thread, our pipeline; waits for the other before timing."""
+    model, data, batch_size, warmup, steps, barrier = args
+    torch.set_num_threads(1)
+    run = _ours_run(model, data, torch.device("cpu"), batch_size)
+    loader = run.make_loader()
+    _timed(run.eager_step, loader.batches(), warmup, 0, run.device)
+    barrier.wait()  # both processes start their timed steps together
+    return _timed(run.eager_step, loader.batches(), 0, steps, run.device)
+
+
+def _time_pair(model: str, data: cdata.CIFAR10, batch_size: int, warmup: int, steps: int) -> float:
+    """Two copies of the net in two processes of one thread each: seconds until both have made ``steps``."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        barrier = manager.Barrier(2)
+        return max(pool.map(_pair_worker, [(model, data, batch_size, warmup, steps, barrier)] * 2))
 
 
 def _time_baseline(
-    model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int, warmup: int, steps: int, num_workers: int
+    model: str,
+    data: cdata.CIFAR10,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    num_workers: int,
+    clock: Clock = time.perf_counter,
 ) -> float:
     """The conventional loop: PIL transforms in DataLoader workers, fp32, eager, ``loss.item()`` every step."""
     seed_everything(0)
@@ -123,7 +192,7 @@ def _time_baseline(
         opt.step()
         loss.item()  # the running-loss bookkeeping of a conventional loop: a host sync per step
 
-    return _timed(step, endless(), warmup, steps, device)
+    return _timed(step, endless(), warmup, steps, device, clock)
 
 
 def run_bench(
@@ -136,8 +205,10 @@ def run_bench(
     num_workers: int | None = None,
     engine_name: str = "auto",
     data: cdata.CIFAR10 | None = None,
+    clock: Clock = time.perf_counter,
 ) -> dict[str, Any]:
-    """Time both pipelines on ``model`` (same data, same process) and return the measurement."""
+    """Time both pipelines on ``model`` (same data, same process) and return the measurement; on a CPU
+    also the NCHW path and the pair of one-thread processes (see the module docstring)."""
     if (steps is not None and steps < 1) or (warmup is not None and warmup < 0):
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     device = get_device(None if device in (None, "auto") else str(device))
@@ -146,9 +217,19 @@ def run_bench(
     warmup = warmup if warmup is not None else (30 if cuda else 2)
     num_workers = default_workers(device) if num_workers is None else num_workers
     data = data or _bench_data(batch_size * (steps + warmup))
-    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, engine_name)
-    base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers)
+    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, engine_name, clock)
+    base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers, clock)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
+    cpu_paths = {}
+    if device.type == "cpu":
+        nchw_img_s = steps * batch_size / _time_nchw(model, data, device, batch_size, warmup, steps, clock)
+        pair_img_s = 2 * steps * batch_size / _time_pair(model, data, batch_size, warmup, steps)
+        cpu_paths = {
+            "nchw_img_s": round(nchw_img_s, 1),
+            "channels_last_speedup": round(ours_img_s / nchw_img_s, 3),
+            "pair_img_s": round(pair_img_s, 1),
+            "pair_speedup": round(pair_img_s / ours_img_s, 3),
+        }
     return {
         "device": device_name(device),
         "device_type": device.type,
@@ -156,6 +237,7 @@ def run_bench(
         "ours_img_s": round(ours_img_s, 1),
         "baseline_img_s": round(base_img_s, 1),
         "speedup": round(ours_img_s / base_img_s, 3),
+        **cpu_paths,
         "engine": variant,
         "batch_size": batch_size,
         "steps": steps,
@@ -228,6 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)"
         )
         print(f"  speedup  {r['speedup']:10.2f}x")
+        if "pair_img_s" in r:
+            print(f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  (ours without channels_last: x{r['channels_last_speedup']:.2f})")
+            print(
+                f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread: "
+                f"x{r['pair_speedup']:.2f} over one after the other)"
+            )
     print(f"-> {path}")
     return 0
 
