@@ -11,8 +11,9 @@ as a frozen backbone with a new linear head, fully fine-tuned, or trained from s
     >>> sorted(trainable), net(torch.zeros(2, 3, 32, 32)).shape
     (['fc.bias', 'fc.weight'], torch.Size([2, 5]))
 
-ImageNet weights are used only when already in the local torch cache (:func:`cached_imagenet_weights`):
-nothing here touches the network. ``python -m course_utils.transfer pretrain`` trains the source network.
+ImageNet weights are used only when already in the local torch cache (:func:`cached_imagenet_weights`),
+fed their own input normalisation (:func:`weights_normalizer`); nothing here touches the network.
+``python -m course_utils.transfer pretrain`` trains the source network.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "set_train_mode",
     "fine_tune",
     "cached_imagenet_weights",
+    "weights_normalizer",
     "imagenet_resnet18",
     "pretrain_source",
     "load_source",
@@ -72,14 +74,8 @@ def class_subset(data: cdata.CIFAR10, classes: tuple[int, ...]) -> cdata.CIFAR10
     lut = torch.full((10,), -1, dtype=torch.int64)
     lut[list(classes)] = torch.arange(len(classes))
     tr, te = lut[data.train_labels], lut[data.test_labels]
-    return cdata.CIFAR10(
-        data.train_images[tr >= 0],
-        tr[tr >= 0],
-        data.test_images[te >= 0],
-        te[te >= 0],
-        source=data.source,
-        classes=tuple(data.classes[c] for c in classes),
-    )
+    train, test = (data.train_images[tr >= 0], tr[tr >= 0]), (data.test_images[te >= 0], te[te >= 0])
+    return cdata.CIFAR10(*train, *test, source=data.source, classes=tuple(data.classes[c] for c in classes))
 
 
 def few_labels(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
@@ -110,12 +106,9 @@ def freeze_backbone(model: nn.Module, head: str = "fc") -> dict[str, nn.Paramete
     BN layers still update their running statistics in train mode: train a frozen net with
     :func:`set_train_mode` (``frozen=True``) so the backbone stays bit-for-bit unchanged.
     """
-    trainable = {}
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(head + "."))
-        if p.requires_grad:
-            trainable[name] = p
-    return trainable
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
 def set_train_mode(model: nn.Module, frozen: bool) -> nn.Module:
@@ -140,6 +133,7 @@ def fine_tune(
     batch_size: int = 64,
     weight_decay: float = 5e-4,
     bn_frozen_eval: bool = True,
+    normalizer: Normalizer | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> list[float]:
@@ -147,24 +141,21 @@ def fine_tune(
 
     ``mode``: "frozen" (only the head learns; BN in eval mode unless ``bn_frozen_eval=False``),
     "finetune" or "scratch" (every weight learns; ``head_lr``: the head ``fc`` at its own lr, the rest
-    at ``lr``). SGD with momentum 0.9 and a cosine lr decay, crop + flip augmentation, per-channel
-    normalisation. Returns the training loss of every step.
+    at ``lr``). SGD with momentum 0.9 and a cosine lr decay, crop + flip augmentation, then ``normalizer``
+    (None: CIFAR's per-channel one; the ImageNet one for ImageNet weights). Returns every step's training loss.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     seed_everything(seed)
     model.to(device)
-    if mode == "frozen":
-        params = list(freeze_backbone(model).values())
-    else:
-        params = [p.requires_grad_(True) for p in model.parameters()]
+    model.requires_grad_(True)  # every weight learns, unless frozen here:
+    params = list(freeze_backbone(model).values()) if mode == "frozen" else list(model.parameters())
     if head_lr is not None and mode != "frozen":  # two groups: the backbone at lr, the new head at head_lr
         head = list(model.fc.parameters())
         params = [{"params": [p for p in params if all(p is not h for h in head)]}, {"params": head, "lr": head_lr}]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
-    bs, norm = min(batch_size, len(labels)), Normalizer("per_channel")
-    loader = DeviceLoader(images, labels, bs, train=True, normalizer=norm, device=device, seed=seed)
+    loader = DeviceLoader(images, labels, min(batch_size, len(labels)), normalizer=normalizer, device=device, seed=seed)
     set_train_mode(model, frozen=mode == "frozen" and bn_frozen_eval)
     losses = []
     for x, y in loader.batches(iterations):  # x (B, 3, 32, 32) float, y (B,)
@@ -178,10 +169,15 @@ def fine_tune(
 
 
 def test_error(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: str | torch.device = "cpu"
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: str | torch.device = "cpu",
+    normalizer: Normalizer | None = None,
 ) -> float:
-    """Error in percent of ``model`` (eval mode) on uint8 ``images (N, 3, 32, 32)``, per-channel normalised."""
-    return error_percent(model, images, labels, normalizer=Normalizer("per_channel"), device=device)
+    """Error in percent of ``model`` (eval mode) on uint8 ``images (N, 3, 32, 32)`` fed through ``normalizer``
+    (None: CIFAR's per-channel one, as in :func:`fine_tune`)."""
+    return error_percent(model, images, labels, normalizer=normalizer or Normalizer("per_channel"), device=device)
 
 
 def compare(
@@ -209,9 +205,8 @@ def compare(
         idx = few_labels(target.train_labels, k, seed)
         for mode in modes:
             seed_everything(seed)
-            net = models.resnet_cifar(20, num_classes=n) if mode == "scratch" else copy.deepcopy(source)
-            if mode != "scratch":
-                replace_head(net, n)
+            fresh = mode == "scratch"
+            net = models.resnet_cifar(20, num_classes=n) if fresh else replace_head(copy.deepcopy(source), n)
             t0 = time.perf_counter()
             x, y = target.train_images[idx], target.train_labels[idx]
             kw = dict(iterations=iterations, lr=LRS[mode], bn_frozen_eval=bn_frozen_eval, seed=seed, device=device)
@@ -240,19 +235,24 @@ def cached_imagenet_weights(arch: str = "resnet18", *, required: bool = False) -
     return None
 
 
-def imagenet_resnet18(num_classes: int) -> tuple[nn.Module, str]:
-    """torchvision's ``resnet18`` with a new ``num_classes`` head: ImageNet weights if cached, else random.
+def weights_normalizer(arch: str = "resnet18") -> Normalizer:
+    """The per-channel mean and std of ``weights.transforms()`` of ``arch``'s ImageNet weights, without their
+    resize and crop (256, then 224): a 32x32 image stays 32x32 (upsampling adds no detail and 49x the MACs)."""
+    t = torchvision.models.get_model_weights(arch).DEFAULT.transforms()
+    return Normalizer("per_channel", mean=t.mean, std=t.std)
 
-    Returns ``(model, where)``, ``where`` saying which it got (the path, or "random init: ...").
-    """
-    path = cached_imagenet_weights("resnet18")
-    net = torchvision.models.resnet18(weights=None)
-    if path is not None:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        where = f"ImageNet weights from the local cache {path}"
-    else:
-        where = "random init: no ImageNet weights in the local torch cache (nothing was downloaded)"
-    return replace_head(net, num_classes), where
+
+def imagenet_resnet18(num_classes: int) -> tuple[nn.Module, Normalizer, str]:
+    """torchvision's ``resnet18`` with a new ``num_classes`` head: ImageNet weights if cached, else random.
+    Returns ``(model, normalizer, where)``: the input normalisation those weights expect (ImageNet's,
+    :func:`weights_normalizer`; CIFAR's for a random init) and a sentence saying which it got."""
+    path, net = cached_imagenet_weights("resnet18"), torchvision.models.resnet18(weights=None)
+    if path is None:
+        where = "random init: no ImageNet weights in the local torch cache (nothing downloaded); CIFAR mean/std"
+        return replace_head(net, num_classes), Normalizer("per_channel"), where
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    where = f"ImageNet weights from the local cache {path}; ImageNet mean/std, no resize"
+    return replace_head(net, num_classes), weights_normalizer("resnet18"), where
 
 
 def pretrain_source(

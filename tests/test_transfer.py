@@ -1,4 +1,5 @@
-"""Transfer helpers: class subsets, few-label draws, new heads, a frozen backbone, an offline cache lookup."""
+"""Transfer helpers: class subsets, few-label draws, new heads, a frozen backbone, an offline cache lookup,
+and the input normalisation that belongs to the weights (ImageNet's when cached, CIFAR's otherwise)."""
 
 from __future__ import annotations
 
@@ -103,8 +104,70 @@ def test_cache_lookup_is_offline_fast_and_finds_a_planted_file(tmp_path, monkeyp
     planted.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), planted)
     assert transfer.cached_imagenet_weights("resnet18") == planted
-    net, where = transfer.imagenet_resnet18(5)
+    net, _, where = transfer.imagenet_resnet18(5)
     assert str(planted) in where and net.fc.out_features == 5
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's published preprocessing
+
+
+def test_weights_normalizer_is_what_torchvisions_own_transforms_compute():
+    t = torchvision.models.ResNet18_Weights.DEFAULT.transforms()
+    assert (tuple(t.mean), tuple(t.std)) == (IMAGENET_MEAN, IMAGENET_STD)
+    norm = transfer.weights_normalizer("resnet18")
+    # a 256x256 image passes torchvision's resize 256 unchanged and is centre-cropped to 224: only the
+    # normalisation is left to compare, and it must match to the last bit
+    x = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(norm(x)[..., 16:240, 16:240], t(x), rtol=0, atol=0)
+    assert norm(x[..., :32, :32]).shape == (2, 3, 32, 32)  # no resize: a CIFAR image stays 32x32
+
+
+def _plant_resnet18(tmp_path, monkeypatch) -> dict:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # the hub dir, and so the cache, inside tmp_path
+    torch.manual_seed(1)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    name = torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(state, tmp_path / "hub" / "checkpoints" / name)
+    return state
+
+
+def _inputs_seen(net) -> list[torch.Tensor]:
+    seen = []
+    net.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+def test_cached_weights_come_with_imagenet_normalisation_end_to_end(tmp_path, monkeypatch, synth):
+    state = _plant_resnet18(tmp_path, monkeypatch)
+    net, norm, where = transfer.imagenet_resnet18(5)
+    assert torch.equal(net.conv1.weight, state["conv1.weight"]) and "ImageNet mean/std" in where
+    assert torch.equal(norm.mean.flatten(), torch.tensor(IMAGENET_MEAN))
+    assert torch.equal(norm.std.flatten(), torch.tensor(IMAGENET_STD))
+    seen = _inputs_seen(net)
+    x, y = synth.train_images[:16], synth.train_labels[:16] % 5
+    transfer.fine_tune(net, x, y, mode="frozen", iterations=2, lr=0.1, batch_size=8, normalizer=norm)
+    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    for batch in seen:  # undone with ImageNet's mean/std, every input is back on the uint8 grid k / 255
+        k = (batch * std + mean) * 255
+        torch.testing.assert_close(k, k.round().clamp(0, 255), rtol=0, atol=1e-3)
+    seen.clear()
+    err = transfer.test_error(net, x, y, normalizer=norm)
+    want = (x.float() / 255 - mean) / std  # written out: no crop, no flip at test time
+    torch.testing.assert_close(torch.cat(seen), want)
+    with torch.no_grad():
+        wrong = net.eval()(want).argmax(1) != y
+    assert err == pytest.approx(100.0 * wrong.float().mean().item())
+
+
+def test_random_init_keeps_the_cifar_normalisation(tmp_path, monkeypatch, synth):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    net, norm, where = transfer.imagenet_resnet18(5)
+    assert where.startswith("random init") and "CIFAR mean/std" in where
+    assert torch.equal(norm.mean.flatten(), torch.tensor(CHANNEL_MEAN))
+    assert torch.equal(norm.std.flatten(), torch.tensor(CHANNEL_STD))
+    x, y = synth.test_images[:8], synth.test_labels[:8] % 5
+    assert transfer.test_error(net, x, y, normalizer=norm) == transfer.test_error(net, x, y)  # None: CIFAR's
 
 
 def test_source_round_trip(tmp_path, synth):
