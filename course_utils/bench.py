@@ -5,7 +5,7 @@
 *Ours* is what the training engine runs (``engine``): the dataset resident on the device
 (``loader.DeviceLoader``, batched crop + flip there), and on CUDA channels_last, bf16 autocast,
 fused SGD, no host sync inside the loop, and the step as a CUDA graph or compiled
-(``--engine``; ``auto`` probes and takes the fastest correct one). The *baseline* is the
+(``--variant``; ``auto`` takes CUDA graphs where the probe finds them correct). The *baseline* is the
 conventional script: a torchvision-style dataset of PIL images with ``transforms`` in a
 ``DataLoader`` (worker processes, pinned memory), fp32, eager, and the per-step ``loss.item()``
 of the usual training loop. Both run in the same process on the same data; warm-up steps are
@@ -104,12 +104,12 @@ def _time_ours(
     batch_size: int,
     warmup: int,
     steps: int,
-    engine_name: str,
+    variant: str,
     clock: Clock = time.perf_counter,
 ) -> tuple[float, str]:
     """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
     run = _ours_run(model, data, device, batch_size)
-    choices = engine.candidates(device, engine_name)
+    choices = engine.candidates(device, variant)
     variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices))[model]
     loader = run.make_loader()
     step = engine.make_step(run, variant, next(loader.batches(1)))
@@ -131,7 +131,7 @@ def _time_nchw(
     loader = DeviceLoader(
         run.train_x, run.train_y, batch_size, normalizer=run.normalizer, device=device, channels_last=False
     )
-    return _timed(run.eager_step, loader.batches(), warmup, steps, device, clock)
+    return _timed(run.step, loader.batches(), warmup, steps, device, clock)
 
 
 def _pair_worker(args: tuple) -> float:
@@ -140,9 +140,9 @@ def _pair_worker(args: tuple) -> float:
     torch.set_num_threads(1)
     run = _ours_run(model, data, torch.device("cpu"), batch_size)
     loader = run.make_loader()
-    _timed(run.eager_step, loader.batches(), warmup, 0, run.device)
+    _timed(run.step, loader.batches(), warmup, 0, run.device)
     barrier.wait()  # both processes start their timed steps together
-    return _timed(run.eager_step, loader.batches(), 0, steps, run.device)
+    return _timed(run.step, loader.batches(), 0, steps, run.device)
 
 
 def _time_pair(model: str, data: cdata.CIFAR10, batch_size: int, warmup: int, steps: int) -> float:
@@ -203,7 +203,7 @@ def run_bench(
     steps: int | None = None,
     warmup: int | None = None,
     num_workers: int | None = None,
-    engine_name: str = "auto",
+    variant: str = "auto",
     data: cdata.CIFAR10 | None = None,
     clock: Clock = time.perf_counter,
 ) -> dict[str, Any]:
@@ -217,7 +217,7 @@ def run_bench(
     warmup = warmup if warmup is not None else (30 if cuda else 2)
     num_workers = default_workers(device) if num_workers is None else num_workers
     data = data or _bench_data(batch_size * (steps + warmup))
-    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, engine_name, clock)
+    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, variant, clock)
     base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers, clock)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
     cpu_paths = {}
@@ -238,7 +238,7 @@ def run_bench(
         "baseline_img_s": round(base_img_s, 1),
         "speedup": round(ours_img_s / base_img_s, 3),
         **cpu_paths,
-        "engine": variant,
+        "variant": variant,
         "batch_size": batch_size,
         "steps": steps,
         "warmup": warmup,
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="DataLoader workers of the baseline (default: up to 8 for a GPU, 1 or 2 on a CPU)",
     )
     p.add_argument(
-        "--engine",
+        "--variant",
         default="auto",
         choices=("auto", *engine.VARIANTS),
         help="our step: graphs, compile, eager, or auto (probe on a GPU, pick the fastest correct)",
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps=a.steps,
             warmup=a.warmup,
             num_workers=a.workers,
-            engine_name=a.engine,
+            variant=a.variant,
         )
         for n in names
     ]
@@ -304,14 +304,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in runs:
         fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
         print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
-        print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['engine']})")
+        print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['variant']})")
         print(
             f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
             f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)"
         )
         print(f"  speedup  {r['speedup']:10.2f}x")
         if "pair_img_s" in r:
-            print(f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  (ours without channels_last: x{r['channels_last_speedup']:.2f})")
+            print(
+                f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  (ours without channels_last: x{r['channels_last_speedup']:.2f})"
+            )
             print(
                 f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread: "
                 f"x{r['pair_speedup']:.2f} over one after the other)"

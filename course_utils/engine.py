@@ -1,143 +1,75 @@
 """The fast engine: several networks trained at once in one process, each step as fast as the machine allows.
 
 Small CIFAR nets cannot keep a GPU busy: an eager ResNet-56 step launches about 600 small
-kernels, and the host time to launch them is longer than the GPU time to run them. Three
-remedies, tried in this order and kept when they are correct and faster (:func:`probe`):
+kernels, and the host time to launch them is longer than the GPU time to run them. The
+remedy is ``graphs``: the whole step (``TrainRun.step``: forward, backward, SGD update,
+loss/error sums) captured once as a CUDA graph and replayed from static buffers, one launch
+per step. The lr is baked into the capture, so the graph is captured again when the schedule
+changes it (twice per run). ``probe`` checks it against ``eager`` (the same step, run as Python
+code) and falls back to eager for a net where graphs fail; ``compile`` (``torch.compile`` of the
+network) is used only when asked for.
 
-- ``graphs``: the whole step (forward, backward, SGD update, loss/error sums) captured as a
-  CUDA graph and replayed from static buffers: one launch per step. The lr is baked into the
-  capture, so the graph is captured again when the schedule changes it (twice per run).
-- ``compile``: ``torch.compile`` of the network (fused kernels), stepped eagerly.
-- ``eager``: the plain step of ``step.train_step``.
-
-:func:`train_together` steps runs round-robin, each on its own CUDA stream so that their
-kernels overlap; runs with the same seed and training images share one batch stream (one
-augmented batch per step for all of them: a paired comparison). On a CPU the same code runs
-without graphs and streams, and gives bit-for-bit the histories of training each run alone.
+A :class:`Group` is runs that share one batch stream (same seed, same batches: a paired
+comparison); the scheduler (``scheduler.run_set``) starts, steps, saves and pauses groups. On a
+GPU each group makes its batches on a producer stream of its own, each run steps on its own
+stream and waits only for its group's batch (an event), and each graph is captured on a stream
+of its own. On a CPU the same code runs without graphs and streams, and gives bit-for-bit the
+histories of training each run alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from course_utils.loader import DeviceLoader
-from course_utils.step import train_step
+from course_utils import scheduler
+from course_utils.graphs import CudaGraphs, EmulatedGraphs, GraphStep
 from course_utils.train import Step, TrainRun
 
-__all__ = ["VARIANTS", "candidates", "warm_up", "make_step", "GraphStep", "group_runs", "train_together", "sync"]
+__all__ = [
+    "VARIANTS",
+    "candidates",
+    "make_step",
+    "sync",
+    "Group",
+    "train_together",
+]
 
 VARIANTS = ("graphs", "compile", "eager")
-WARMUP_STEPS = 3  # eager steps on a side stream before a capture (cuDNN autotuning, optimizer state)
 
 
-def candidates(device: torch.device, engine: str = "auto") -> tuple[str, ...]:
-    """The variants ``engine`` allows on ``device``: ``auto`` = graphs, compile, eager on CUDA; eager elsewhere."""
-    if engine not in ("auto", *VARIANTS):
-        raise ValueError(f"unknown engine {engine!r}; choose auto, {', '.join(VARIANTS)}")
-    if engine == "graphs" and device.type != "cuda":
-        raise ValueError("engine 'graphs' needs CUDA; use --engine auto, compile or eager on this machine")
-    if engine != "auto":
-        return (engine,)
-    return VARIANTS if device.type == "cuda" else ("eager",)
+def candidates(device: torch.device, variant: str = "auto") -> tuple[str, ...]:
+    """The variants ``variant`` allows on ``device``: ``auto`` = graphs, then eager on CUDA; eager elsewhere."""
+    if variant not in ("auto", *VARIANTS):
+        raise ValueError(f"unknown variant {variant!r}: choose one of auto, {', '.join(VARIANTS)}")
+    if variant == "graphs" and device.type != "cuda":
+        raise ValueError("the graphs variant needs CUDA: choose auto, compile or eager on this machine")
+    if variant != "auto":
+        return (variant,)
+    return ("graphs", "eager") if device.type == "cuda" else ("eager",)
 
 
-# --- the graph step -------------------------------------------------------------
-
-
-def _snapshot(model: nn.Module, opt: torch.optim.Optimizer) -> tuple[list, list]:
-    """Copies of every parameter and buffer, and of the optimizer's momentum buffers (None where absent)."""
-    tensors = [t.detach().clone() for t in [*model.parameters(), *model.buffers()]]
-    moms = [opt.state.get(p, {}).get("momentum_buffer") for g in opt.param_groups for p in g["params"]]
-    return tensors, [None if m is None else m.clone() for m in moms]
-
-
-def _restore(model: nn.Module, opt: torch.optim.Optimizer, snap: tuple[list, list]) -> None:
-    """Copy a :func:`_snapshot` back *into the same tensors* (a captured graph keeps their addresses).
-
-    A momentum buffer that did not exist before is set to zero: SGD's first step, ``buf = grad``,
-    then equals ``buf = 0.9 * 0 + grad`` exactly, so warm-up leaves no trace.
-    """
-    tensors, moms = snap
-    with torch.no_grad():
-        for t, s in zip([*model.parameters(), *model.buffers()], tensors, strict=True):
-            t.copy_(s)
-        params = [p for g in opt.param_groups for p in g["params"]]
-        for p, m in zip(params, moms, strict=True):
-            buf = opt.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                buf.copy_(m) if m is not None else buf.zero_()
-
-
-def warm_up(run: TrainRun, x: torch.Tensor, y: torch.Tensor, steps: int = WARMUP_STEPS) -> None:
-    """Run ``steps`` eager steps on ``(x, y)`` and undo them: the optimizer state exists afterwards,
-    the weights, BN statistics and running sums are what they were (tested on the CPU)."""
-    snap = _snapshot(run.model, run.opt)
-    for _ in range(steps):
-        train_step(run.model, run.opt, x, y)
-    _restore(run.model, run.opt, snap)
-
-
-class GraphStep:
-    """The whole training step of ``run`` as a CUDA graph, replayed from static input buffers."""
-
-    def __init__(self, run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> None:
-        if run.device.type != "cuda":
-            raise RuntimeError("CUDA graphs need a CUDA device")
-        self.run = run
-        self.static_x, self.static_y = x.clone(), y.clone()  # (B, 3, 32, 32) channels_last, (B,)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.lr: float | None = None
-        self.captures = 0
-
-    def capture(self) -> None:
-        run, model, opt = self.run, self.run.model, self.run.opt
-        self.graph = None  # free the old graph's pool first
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            warm_up(run, self.static_x, self.static_y)
-        torch.cuda.current_stream().wait_stream(side)
-        opt.zero_grad(set_to_none=True)  # gradients are then allocated (and overwritten) inside the graph
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
-                logits = model(self.static_x)  # (B, 10)
-                loss = F.cross_entropy(logits, self.static_y)
-            loss.backward()
-            opt.step()  # BN running statistics were updated by the forward pass, inside the graph too
-            run.loss_sum += loss.detach().float()
-            run.wrong += (logits.argmax(1) != self.static_y).sum()
-        self.graph, self.static_loss, self.lr = graph, loss, opt.param_groups[0]["lr"]
-        self.captures += 1
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.graph is None or self.lr != self.run.opt.param_groups[0]["lr"]:
-            self.capture()  # the first step, and each lr milestone
-        self.static_x.copy_(x, non_blocking=True)
-        self.static_y.copy_(y, non_blocking=True)
-        self.graph.replay()
-        return self.static_loss
-
-
-def make_step(run: TrainRun, variant: str, example: tuple[torch.Tensor, torch.Tensor] | None = None) -> Step:
+def make_step(
+    run: TrainRun,
+    variant: str,
+    example: tuple[torch.Tensor, torch.Tensor] | None = None,
+    graphs: CudaGraphs | EmulatedGraphs | None = None,
+) -> Step:
     """The step function of ``variant`` for ``run``; ``graphs`` needs an ``example`` batch for its buffers."""
     if variant == "eager":
-        return run.eager_step
+        return run.step
     if variant == "compile":
         compiled = torch.compile(run.model)  # shares the run's parameters
-        return lambda x, y: run.eager_step(x, y, model=compiled)
+        return lambda x, y: run.step(x, y, model=compiled)
     if variant == "graphs":
         if example is None:
             raise ValueError("the graphs variant needs an example batch (x, y) for its static buffers")
-        return GraphStep(run, *example)
-    raise ValueError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+        return GraphStep(run, *example, graphs=graphs)
+    raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
 
 
 def sync(device: torch.device) -> None:
@@ -146,39 +78,138 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# --- training several runs at once ----------------------------------------------
+# --- groups of runs -------------------------------------------------------------
+
+
+def _on(stream: torch.cuda.Stream | None) -> contextlib.AbstractContextManager:
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
 
 @dataclass
-class _Group:
-    """Runs that share one batch stream: same seed, same training images, same position."""
+class _Feed:
+    """Runs that are fed the same batches: same seed, training images, batch size and position."""
 
     runs: list[TrainRun]
-    loader: DeviceLoader
-    steps: dict[int, Step] = field(default_factory=dict)
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
-def group_runs(runs: Sequence[TrainRun]) -> list[_Group]:
-    """Runs with equal seed, training images, batch size and iteration share a loader (restored from the
-    first run's checkpoint); the rest get their own."""
-    groups: dict[tuple, list[TrainRun]] = {}
+def _feeds(runs: Sequence[TrainRun]) -> list[_Feed]:
+    by: dict[tuple, list[TrainRun]] = {}
     for r in runs:
-        key = (
-            r.seed,
-            r.meta["train_set"],
-            r.n_train,
-            r.schedule.batch_size,
-            r.iteration,
-            r.device,
-            r.meta["normalization"],
-        )
-        groups.setdefault(key, []).append(r)
-    return [_Group(rs, rs[0].make_loader()) for rs in groups.values()]
+        key = (r.seed, r.meta["train_set"], r.n_train, r.schedule.batch_size, r.iteration, r.meta["normalization"])
+        by.setdefault(key, []).append(r)
+    feeds = []
+    for rs in by.values():
+        loader = rs[0].make_loader()  # restored from the first run's checkpoint
+        for r in rs:
+            r.loader = loader  # each run saves the loader's position with its own checkpoint
+        feeds.append(_Feed(rs, loader.batches()))
+    return feeds
 
 
-def _streams(runs: Sequence[TrainRun]) -> dict[int, torch.cuda.Stream]:
-    """A CUDA stream of its own for each run on a GPU (none on other devices)."""
-    return {id(r): torch.cuda.Stream(r.device) for r in runs if r.device.type == "cuda"}
+class Group:
+    """Runs trained together on one batch stream: the unit that ``scheduler.run_set`` starts, steps and saves.
+
+    ``build()`` makes the runs (when the group starts, not before); ``choose(runs)`` gives the variant
+    per run name (default: eager); ``on_done(run, variant)`` is called once per finished run and
+    ``on_failed(run, error)`` once per failed one (a non-finite loss or an error in its step: that run
+    stops, the others go on). ``step_s``: estimated seconds per step per net, for the scheduler.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], list[TrainRun]],
+        *,
+        iterations: int,
+        step_s: dict[str, float] | None = None,
+        choose: Callable[[list[TrainRun]], dict[str, str]] | None = None,
+        on_done: Callable[[TrainRun, str], None] | None = None,
+        on_failed: Callable[[TrainRun, BaseException], None] | None = None,
+        fits_bundle: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.name, self.build, self.iterations, self.step_s = name, build, iterations, step_s or {}
+        self.choose = choose or (lambda runs: {r.name: "eager" for r in runs})
+        self.on_done, self.on_failed = on_done, on_failed
+        self.fits_bundle, self.progress = fits_bundle, progress
+        self.runs: list[TrainRun] = []
+        self.failed: dict[int, str] = {}
+        self.variants: dict[str, str] = {}
+        self.steps: dict[int, Step] = {}
+
+    def live(self) -> list[TrainRun]:
+        return [r for r in self.runs if not r.done and id(r) not in self.failed]
+
+    def estimate(self) -> float:
+        if not self.runs:  # not started: the whole schedule of each net
+            return self.iterations * sum(self.step_s.values())
+        return sum(r.remaining * self.step_s.get(r.name, 0.0) for r in self.live())
+
+    def start(self) -> None:
+        self.runs = self.build()
+        live = self.live()
+        self.variants = self.choose(live) if live else {}
+        self.feeds = _feeds(live)
+        cuda = [r for r in live if r.device.type == "cuda"]
+        self.producer = torch.cuda.Stream(cuda[0].device) if cuda else None
+        self.streams = {id(r): torch.cuda.Stream(r.device) for r in cuda}
+        self.bars = {id(r): r.progress_bar(self.progress) for r in live}
+
+    def step(self) -> None:
+        for feed in self.feeds:
+            live = [r for r in feed.runs if not r.done and id(r) not in self.failed]
+            if not live:
+                continue
+            with _on(self.producer):
+                x, y = next(feed.batches)  # (B, 3, 32, 32), (B,): one augmented batch for every run of the feed
+            ready = torch.cuda.Event() if self.producer is not None else None
+            if ready is not None:
+                ready.record(self.producer)
+            for r in live:
+                self._step(r, x, y, ready)
+
+    def _step(self, r: TrainRun, x: torch.Tensor, y: torch.Tensor, ready: torch.cuda.Event | None) -> None:
+        s = self.streams.get(id(r))
+        try:
+            with _on(s):
+                if s is not None:
+                    s.wait_event(ready)  # this group's batch only: no wait for other groups or runs
+                    x.record_stream(s)  # its memory is not reused before this stream is done with it
+                    y.record_stream(s)
+                if id(r) not in self.steps:
+                    self.steps[id(r)] = make_step(r, self.variants.get(r.name, "eager"), (x, y))
+                r.advance(self.steps[id(r)], x, y)
+        except (FloatingPointError, RuntimeError) as err:
+            self.failed[id(r)] = f"{type(err).__name__}: {err}"
+            self.bars[id(r)].close()
+            if self.on_failed is not None:
+                self.on_failed(r, err)
+            return
+        r.show(self.bars[id(r)])
+        if r.done:
+            self.bars[id(r)].close()
+            if self.on_done is not None:
+                self.on_done(r, self.variants.get(r.name, "eager"))
+
+    def done(self) -> bool:
+        return not self.live()
+
+    def finish(self) -> None:
+        for b in self.bars.values():
+            b.close()
+
+    def pause(self) -> None:
+        """Checkpoint every live run that has stepped since its last checkpoint."""
+        for r in self.live():
+            sync(r.device)
+            if r.saved_at != r.iteration:
+                r.save()
+        self.finish()
+
+
+def _choice(variants: dict[str, str] | str) -> Callable[[list[TrainRun]], dict[str, str]]:
+    return lambda rs: {r.name: variants if isinstance(variants, str) else variants.get(r.name, "eager") for r in rs}
 
 
 def train_together(
@@ -189,69 +220,17 @@ def train_together(
     on_finish: Callable[[TrainRun], None] | None = None,
     progress: bool = True,
 ) -> list[TrainRun]:
-    """Train ``runs`` round-robin until each is done or ``deadline`` (a ``time.perf_counter()`` value) nears.
-
-    ``variants``: one variant for all, or ``{run name: variant}`` (from :func:`pick`). Before the
-    deadline every unfinished run is checkpointed; ``on_finish(run)`` is called once per finished run.
-    Returns the runs that are not finished.
-    """
-    groups = group_runs([r for r in runs if not r.done])
-    streams = _streams([r for g in groups for r in g.runs])
-    bars = {id(r): r.progress_bar(progress, position=i) for i, r in enumerate(r for g in groups for r in g.runs)}
-    round_s, margin, rounds = 0.0, 5.0, 0  # the slowest recent round; time kept back for the last checkpoints
-    try:
-        while any(not r.done for g in groups for r in g.runs):
-            t_round = time.perf_counter()
-            if deadline is not None and t_round + margin > deadline:
-                break
-            for g in groups:
-                _round(g, streams, variants, bars, on_finish)
-            rounds += 1
-            if deadline is not None and rounds % 10 == 0:  # keep the host clock honest: the GPU may lag behind
-                for d in {r.device for g in groups for r in g.runs}:
-                    sync(d)
-            round_s = max(round_s * 0.99, time.perf_counter() - t_round)
-            margin = max(margin, 3 * round_s)
-    except KeyboardInterrupt:
-        _save_unfinished(groups)
-        raise
-    finally:
-        for b in bars.values():
-            b.close()
-    _save_unfinished(groups)
-    return [r for g in groups for r in g.runs if not r.done]
-
-
-def _round(g: _Group, streams: dict, variants: dict[str, str] | str, bars: dict, on_finish) -> None:
-    """One step of every unfinished run of group ``g``, on one shared batch."""
-    live = [r for r in g.runs if not r.done]
-    if not live:
-        return
-    x, y = next(g.loader.batches(1))  # (B, 3, 32, 32), (B,): one augmented batch for every run of the group
-    for r in live:
-        s = streams.get(id(r))
-        if s is not None:
-            s.wait_stream(torch.cuda.current_stream(r.device))  # the batch is made on the default stream
-        with torch.cuda.stream(s) if s is not None else contextlib.nullcontext():
-            if id(r) not in g.steps:
-                g.steps[id(r)] = make_step(r, _variant(variants, r.name), (x, y))
-            r.advance(g.steps[id(r)], x, y, g.loader)
-        bars[id(r)].update(r.iteration - bars[id(r)].n)
-        if r.done and on_finish is not None:
-            on_finish(r)
-    for r in live:  # the next batch may reuse this one's memory only once every run is done with it
-        s = streams.get(id(r))
-        if s is not None:
-            torch.cuda.current_stream(r.device).wait_stream(s)
-
-
-def _save_unfinished(groups: Sequence[_Group]) -> None:
-    """Checkpoint every unfinished run that has stepped since its last checkpoint."""
-    for g in groups:
-        for r in g.runs:
-            if not r.done and r.saved_at != r.iteration:
-                r.save(g.loader)
-
-
-def _variant(variants: dict[str, str] | str, name: str) -> str:
-    return variants if isinstance(variants, str) else variants.get(name, "eager")
+    """Train ``runs`` (already built) as one group until each is done or ``deadline`` (a
+    ``time.perf_counter()`` value) nears; returns the runs left unfinished, each checkpointed."""
+    group = Group(
+        "together",
+        lambda: list(runs),
+        iterations=max(r.schedule.iterations for r in runs),
+        choose=lambda rs: {
+            r.name: variants if isinstance(variants, str) else variants.get(r.name, "eager") for r in rs
+        },
+        on_done=(lambda r, v: on_finish(r)) if on_finish is not None else None,
+        progress=progress,
+    )
+    scheduler.run_set([group], deadline=deadline, clock=time.perf_counter)
+    return [r for r in runs if not r.done]

@@ -1,8 +1,11 @@
-"""Which step variant is fastest and still correct, per network: the probe behind ``--engine auto``.
+"""Is a step variant correct, and how fast is it, per network: the probe behind ``--variant auto``.
 
-Each variant (``engine.VARIANTS``) steps a *copy* of each run for a few seconds on the same
-batches; its first loss must match an eager step's from the same weights and batch (bf16
-tolerance), and the fastest correct variant wins (:func:`pick`). :func:`probe_table` prints it.
+A variant is checked on a *copy* of the run against an eager copy: both take ``CHECK_STEPS``
+steps from the same weights on the same batches, and they must agree within bf16 tolerance on
+every loss, on the error counts, and on the parameters and BN buffers after the steps (the
+update itself is compared, not only the first forward pass). A correct variant is then timed
+for ``seconds``. :func:`pick` takes the first correct variant in the order asked (graphs, then
+eager: eager only where graphs fail); :func:`probe_table` prints the rows.
 """
 
 from __future__ import annotations
@@ -10,41 +13,78 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import torch
+
 from course_utils import engine
-from course_utils.loader import DeviceLoader
-from course_utils.step import make_optimizer, uses_channels_last
+from course_utils.step import make_optimizer
 from course_utils.train import TrainRun
 
-__all__ = ["ProbeRow", "probe", "pick", "probe_table"]
+__all__ = ["CHECK_STEPS", "ProbeRow", "state_vector", "probe", "pick", "probe_table"]
+
+CHECK_STEPS = 5
 
 
 @dataclass
 class ProbeRow:
-    """One variant of one network: correct (first loss matches eager) and its measured speed."""
+    """One variant of one network: how far it is from eager after the check steps, and its speed."""
 
     name: str
     variant: str
     steps_per_s: float = 0.0
-    first_loss: float = math.nan
-    eager_loss: float = math.nan
+    loss_gap: float = math.nan  # the largest |loss - eager loss| over the check steps
+    wrong: tuple[int, int] = (0, 0)  # misclassified training images in the check steps: (variant, eager)
+    update_gap: float = math.nan  # |update - eager update| / |eager update|: parameters, BN buffers (the worse)
     ok: bool = False
     note: str = ""
 
 
-def _probe_one(run: TrainRun, variant: str, batches: list, seconds: float, eager_loss: float) -> ProbeRow:
-    row = ProbeRow(run.name, variant, eager_loss=eager_loss)
+def state_vector(run: TrainRun) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's parameters and its buffers (BN statistics), each flattened into one fp64 vector."""
+    return tuple(
+        torch.cat([t.detach().double().flatten() for t in ts]) for ts in (run.model.parameters(), run.model.buffers())
+    )
+
+
+def _gap(update: tuple, eager: tuple) -> float:
+    """The larger of |update - eager update| / |eager update| for the parameters and for the buffers."""
+    return max(float((u - e).norm() / e.norm().clamp_min(1e-12)) for u, e in zip(update, eager, strict=True))
+
+
+def _steps(run: TrainRun, step, batches: list) -> tuple[list[float], int]:
+    wrong0, losses = int(run.wrong), []
+    for b in batches:
+        losses.append(float(step(*b).detach()))  # a host sync per step: fine while probing
+    return losses, int(run.wrong) - wrong0
+
+
+def _check(row: ProbeRow, losses: list[float], eager: list[float], wrong: int, eager_wrong: int, n: int) -> None:
+    row.loss_gap = max(abs(a - b) for a, b in zip(losses, eager, strict=True))
+    row.wrong = (wrong, eager_wrong)
+    bad = []
+    if not all(abs(a - b) <= 0.02 + 0.02 * abs(b) for a, b in zip(losses, eager, strict=True)):
+        bad.append("losses differ from eager")
+    if abs(wrong - eager_wrong) > 2 + 0.02 * n:
+        bad.append("error counts differ from eager")
+    if not row.update_gap <= 0.1:
+        bad.append("the update differs from eager's")
+    row.ok, row.note = not bad, "; ".join(bad)
+
+
+def _probe_one(
+    run: TrainRun, variant: str, batches: list, seconds: float, eager: tuple, graphs: Callable | None
+) -> ProbeRow:
+    row = ProbeRow(run.name, variant)
+    eager_losses, eager_wrong, eager_update, before = eager
     try:
-        step = engine.make_step(run, variant, batches[0])
-        row.first_loss = float(step(*batches[0]).detach())  # a host sync: fine while probing
-        # bf16 autocast: losses from the same weights and batch agree to about 1e-2
-        row.ok = abs(row.first_loss - eager_loss) <= 0.02 + 0.02 * abs(eager_loss)
-        if not row.ok:
-            row.note = "first loss differs from eager"
-        for b in batches[1:3]:  # compile / capture costs stay out of the timing
-            step(*b)
+        trial = _copy_run(run)
+        step = engine.make_step(trial, variant, batches[0], graphs=graphs() if graphs else None)
+        losses, wrong = _steps(trial, step, batches[:CHECK_STEPS])
+        update = tuple(a - b for a, b in zip(state_vector(trial), before, strict=True))
+        row.update_gap = _gap(update, eager_update)
+        _check(row, losses, eager_losses, wrong, eager_wrong, CHECK_STEPS * len(batches[0][1]))
         engine.sync(run.device)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds or n < 3:
@@ -54,41 +94,37 @@ def _probe_one(run: TrainRun, variant: str, batches: list, seconds: float, eager
                 engine.sync(run.device)
         engine.sync(run.device)
         row.steps_per_s = n / (time.perf_counter() - t0)
-    except Exception as err:
+    except Exception as err:  # a variant that cannot run on this machine is passed over, with why
         row.ok, row.note = False, f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
     return row
 
 
-def probe(runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 3.0) -> list[ProbeRow]:
-    """Time each variant on a copy of each run (same weights, same batches; the runs are untouched).
+def probe(
+    runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 0.5, graphs: Callable | None = None
+) -> list[ProbeRow]:
+    """Check and time ``variants`` (in order) on copies of each run; the runs are untouched.
 
-    Correctness: the variant's first loss must match an eager step's from the same weights and batch.
-    ``compile`` is the fallback of ``graphs``: it is only tried when graphs fail for that net.
+    A variant after a correct one is not tried (``pick`` would not take it). ``graphs``: a factory of
+    graph capturers for the ``graphs`` variant (default: CUDA graphs; ``engine.EmulatedGraphs`` on a CPU).
     """
     rows = []
     for run in runs:
-        loader = DeviceLoader(
-            run.train_x,
-            run.train_y,
-            run.schedule.batch_size,
-            normalizer=run.normalizer,
-            device=run.device,
-            seed=run.seed,
-            channels_last=uses_channels_last(run.device),
+        batches = list(_copy_run(run).make_loader().batches(CHECK_STEPS + 3))
+        ref = _copy_run(run)
+        before = state_vector(ref)
+        eager_losses, eager_wrong = _steps(ref, ref.step, batches[:CHECK_STEPS])
+        eager = (
+            eager_losses,
+            eager_wrong,
+            tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)),
+            before,
         )
-        batches = list(loader.batches(8))
-        eager_copy = _copy_run(run)
-        eager_copy.set_lr()
-        eager_loss = float(eager_copy.eager_step(*batches[0]).detach())
         mine: list[ProbeRow] = []
         for v in variants:
-            if v == "compile" and any(r.ok and r.variant == "graphs" for r in mine):
-                # compile is the fallback for when graphs fail: compiling costs a minute per net of scarce GPU time
-                mine.append(ProbeRow(run.name, v, eager_loss=eager_loss, note="not tried: graphs work"))
+            if any(r.ok for r in mine):
+                mine.append(ProbeRow(run.name, v, note=f"not tried: {mine[0].variant} works"))
                 continue
-            trial = _copy_run(run)
-            trial.set_lr()
-            mine.append(_probe_one(trial, v, batches, seconds, eager_loss))
+            mine.append(_probe_one(run, v, batches, seconds, eager, graphs))
         rows += mine
     return rows
 
@@ -101,26 +137,29 @@ def _copy_run(run: TrainRun) -> TrainRun:
     trial.opt.load_state_dict(run.opt.state_dict())
     trial.loss_sum, trial.wrong = run.loss_sum.clone(), run.wrong.clone()
     trial._lr = None
+    trial.set_lr()
     return trial
 
 
 def pick(rows: Sequence[ProbeRow]) -> dict[str, str]:
-    """The fastest correct variant per network (eager when nothing else is correct)."""
-    best: dict[str, ProbeRow] = {}
+    """The first correct variant per network, in the order probed (eager when none is correct)."""
+    best: dict[str, str] = {}
     for r in rows:
-        if r.ok and (r.name not in best or r.steps_per_s > best[r.name].steps_per_s):
-            best[r.name] = r
-    return {r.name: best[r.name].variant if r.name in best else "eager" for r in rows}
+        if r.ok and r.name not in best:
+            best[r.name] = r.variant
+    return {r.name: best.get(r.name, "eager") for r in rows}
 
 
 def probe_table(rows: Sequence[ProbeRow], iterations: dict[str, int]) -> str:
     """The probe as a text table, with each network's projected training time alone."""
-    lines = [f"{'network':>16} {'variant':>8} {'steps/s':>9} {'first loss':>11} {'eager':>7}  ok  projected"]
+    lines = [
+        f"{'network':>16} {'variant':>8} {'steps/s':>9} {'loss gap':>9} {'update gap':>10} {'wrong':>9}  ok  projected"
+    ]
     for r in rows:
         proj = iterations.get(r.name, 0) / r.steps_per_s if r.steps_per_s > 0 else math.inf
         lines.append(
-            f"{r.name:>16} {r.variant:>8} {r.steps_per_s:>9.1f} {r.first_loss:>11.4f} "
-            f"{r.eager_loss:>7.4f}  {'yes' if r.ok else 'NO ':>3} {_minutes(proj):>9}  {r.note}"
+            f"{r.name:>16} {r.variant:>8} {r.steps_per_s:>9.1f} {r.loss_gap:>9.2e} {r.update_gap:>10.2e} "
+            f"{r.wrong[0]:>4}/{r.wrong[1]:<4}  {'yes' if r.ok else 'NO ':>3} {_minutes(proj):>9}  {r.note}"
         )
     return "\n".join(lines)
 

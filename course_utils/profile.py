@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from course_utils.fig6_set import EXTRA_NET, FIG6_NETS
+
 __all__ = [
     "Profile",
     "get_device",
@@ -27,13 +29,10 @@ __all__ = [
     "seed_everything",
     "PROFILES",
     "ENV_VAR",
-    "FIG6_MODELS",
 ]
 
 PROFILES = ("smoke", "cpu", "gpu")
 ENV_VAR = "COURSE_PROFILE"
-
-FIG6_MODELS = ("plain20", "plain56", "resnet20", "resnet56", "resnet18_cifar")
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def _budgets(name: str, device: torch.device) -> Profile:
             test_subset=2000,
             train_subset=None,
             train_set="split",
-            models=FIG6_MODELS[:4],
+            models=FIG6_NETS,
             live_iterations=200,
             synthetic_ok=False,
             download_ok=True,
@@ -121,7 +120,7 @@ def _budgets(name: str, device: torch.device) -> Profile:
         test_subset=None,
         train_subset=None,
         train_set="all",
-        models=FIG6_MODELS,
+        models=(*FIG6_NETS, EXTRA_NET),
         live_iterations=2_000,
         synthetic_ok=False,
         download_ok=True,

@@ -29,6 +29,7 @@ from torch import nn
 
 from course_utils import models
 from course_utils.checkpoint import save_checkpoint
+from course_utils.fig6_set import FOLDERS, run_name
 from course_utils.paths import repo_root, results_dir
 from course_utils.schedule import Schedule, recipe_for
 
@@ -36,14 +37,12 @@ __all__ = [
     "History",
     "RunResult",
     "REQUIRED",
-    "run_name",
     "write_json",
     "read_json",
     "save_weights",
     "load_state_dict",
     "load_results",
     "load_weights",
-    "FIG6_FOLDERS",
     "REFERENCE_EVAL_EVERY",
     "source_problem",
     "committed_fig6",
@@ -78,7 +77,7 @@ class RunResult(TypedDict, total=False):
     device: str  # the GPU's name, or "cpu"
     torch_version: str
     deterministic: bool
-    engine: str  # the step variant: graphs, compile or eager
+    variant: str  # the step variant chosen for the run: graphs, compile or eager
     wall_seconds: float  # training time of this run (shared with the runs trained beside it)
     depth: int
     profile: str
@@ -99,13 +98,7 @@ REQUIRED = (
     "wall_seconds",
     "history",
 )
-FIG6_FOLDERS = ("fig6", "fig6-cpu")  # under results/: the GPU reproduction first, then the CPU reference run
 REFERENCE_EVAL_EVERY = 391  # the CPU reference run records once per epoch of 50k images, as the public curves
-
-
-def run_name(model: str, seed: int) -> str:
-    """The stem of a run's files: ``<model>-s<seed>``."""
-    return f"{model}-s{seed}"
 
 
 def missing_fields(result: dict) -> list[str]:
@@ -200,7 +193,7 @@ def source_problem(folder_name: str, result: dict) -> str | None:
         )
         why = "a prefix of the paper's schedule on all 50k images, the whole test set every 391 iterations"
         return None if ok else f"{result['model']} is not {why}"
-    return f"{folder_name!r} is not a committed fig6 source ({', '.join(FIG6_FOLDERS)})"
+    return f"{folder_name!r} is not a committed fig6 source ({', '.join(FOLDERS)})"
 
 
 def committed_fig6(
@@ -208,7 +201,7 @@ def committed_fig6(
     seed: int = 0,
     *,
     root: str | Path | None = None,
-    folders: Sequence[str] = FIG6_FOLDERS,
+    folders: Sequence[str] = FOLDERS,
     need_weights: bool = False,
 ) -> tuple[Path, dict[str, RunResult]] | None:
     """The first committed fig6 folder that holds every run of ``names`` (and their weights when

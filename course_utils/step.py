@@ -57,9 +57,10 @@ def train_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step on a batch ``x (B, 3, 32, 32)``, ``y (B,)``; returns (loss, logits (B, 10)), no host sync.
 
-    On CUDA the forward pass runs under bf16 autocast (weights, gradients and the update stay fp32).
+    On CUDA the forward pass runs under bf16 autocast (weights, gradients and the update stay fp32),
+    without autocast's weight cache, so that the same step can be captured as a CUDA graph.
     """
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda", cache_enabled=False):
         logits = model(x)
         loss = F.cross_entropy(logits, y)
     opt.zero_grad(set_to_none=True)

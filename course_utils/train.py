@@ -2,9 +2,11 @@
 
 A :class:`TrainRun` is one network being trained: its model and SGD optimizer, the
 schedule (``schedule.Schedule``), the data it trains and tests on, the history of the
-results contract and the running sums behind it. It advances one step at a time and
-checkpoints itself, so the training loop here (:func:`train_model`) and the engine that
-steps several runs round-robin (``engine``) share every line of bookkeeping.
+results contract and the running sums behind it. Its :meth:`TrainRun.step` is the one
+training step of the course (run as it is, compiled, or captured as a CUDA graph by
+``engine``); it advances one step at a time and checkpoints itself with the position of its
+loader, so the training loop here (:func:`train_model`) and the engine that steps several
+runs together (``engine``) share every line of bookkeeping.
 
 On CUDA the step takes the fast path: the dataset lives on the GPU (``loader.DeviceLoader``),
 channels_last memory, bf16 autocast, fused SGD, and no host synchronisation inside the
@@ -100,7 +102,8 @@ class TrainRun:
         self.iteration, self.seen, self.wall_before = 0, 0, 0.0
         self.loss_sum = torch.zeros((), device=self.device)  # sums since the last record, on the device
         self.wrong = torch.zeros((), dtype=torch.int64, device=self.device)
-        self.loader_state: dict | None = None  # the loader position saved with the checkpoint
+        self.loader_state: dict | None = None  # the loader position read from the checkpoint
+        self.loader: DeviceLoader | None = None  # the loader that feeds this run (its position is saved)
         self.saved_at, self._lr, self._t0, self._last_save_t = 0, None, time.perf_counter(), time.perf_counter()
         if self.checkpoint is not None and self.checkpoint.exists():
             self._resume()
@@ -119,7 +122,8 @@ class TrainRun:
         return self.remaining <= 0
 
     def make_loader(self) -> DeviceLoader:
-        """This run's own training batches (crop + flip, normalised) on its device, seeded by its seed."""
+        """This run's training batches (crop + flip, normalised) on its device, seeded by its seed and
+        restored to the checkpoint's position; it becomes :attr:`loader`, saved with each checkpoint."""
         loader = DeviceLoader(
             self.train_x,
             self.train_y,
@@ -132,19 +136,20 @@ class TrainRun:
         )
         if self.loader_state is not None:
             loader.load_state_dict(self.loader_state)
+        self.loader = loader
         return loader
 
     def wall_seconds(self) -> float:
         return self.wall_before + time.perf_counter() - self._t0
 
-    def state_dict(self, loader: DeviceLoader) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {
             "format": CKPT_FORMAT,
             "meta": self.meta,
             "iteration": self.iteration,
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
-            "loader": loader.state_dict(),
+            "loader": self.loader.state_dict() if self.loader is not None else self.loader_state,
             "history": self.history,
             "rng_cpu": torch.get_rng_state(),
             "loss_sum": self.loss_sum.cpu(),
@@ -169,12 +174,12 @@ class TrainRun:
         self.loss_sum.copy_(st["loss_sum"])
         self.wrong.copy_(st["wrong"])
 
-    def save(self, loader: DeviceLoader) -> None:
+    def save(self) -> None:
         """Checkpoint now (atomic), after a finiteness check of the running loss."""
         if self.checkpoint is None:
             return
         self.check_finite(self.loss_sum)
-        save_checkpoint(self.checkpoint, self.state_dict(loader))
+        save_checkpoint(self.checkpoint, self.state_dict())
         self.saved_at, self._last_save_t = self.iteration, time.perf_counter()
 
     # --- stepping ---------------------------------------------------------------
@@ -186,18 +191,20 @@ class TrainRun:
                 g["lr"] = lr
             self._lr = lr
 
-    def eager_step(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        """One SGD step that adds to the running sums; returns the loss (no host sync).
+    def step(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """One SGD step on ``x (B, 3, 32, 32)``, ``y (B,)`` that adds to the running sums; returns the loss.
 
-        ``model``: the module to run forward (default: the run's; e.g. its ``torch.compile`` wrapper).
+        No host sync, so it can be captured as a CUDA graph (``engine.GraphStep``). ``model``: the module
+        to run forward (default: the run's; e.g. its ``torch.compile`` wrapper).
         """
         loss, logits = train_step(model if model is not None else self.model, self.opt, x, y)
         self.loss_sum += loss.detach().float()
         self.wrong += (logits.argmax(1) != y).sum()
         return loss
 
-    def advance(self, step: Step, x: torch.Tensor, y: torch.Tensor, loader: DeviceLoader) -> None:
-        """One training step through ``step`` on ``x (B, 3, 32, 32)``, ``y (B,)``, then the bookkeeping."""
+    def advance(self, step: Step, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One training step through ``step`` (:meth:`step` or a variant of it) on ``x (B, 3, 32, 32)``,
+        ``y (B,)``, then the bookkeeping: lr, records, checkpoints."""
         self.set_lr()
         loss = step(x, y)
         if not is_fast(self.device):  # on the CPU a check per step costs nothing
@@ -208,7 +215,7 @@ class TrainRun:
             self.record()
         every = self.budget.checkpoint_every
         if self.done or (every and self.iteration % every == 0) or self.save_due():
-            self.save(loader)
+            self.save()
 
     def save_due(self) -> bool:
         secs = self.budget.checkpoint_seconds
@@ -325,6 +332,6 @@ def train_model(
     loader = run.make_loader()
     with run.progress_bar(progress) as bar:
         for x, y in loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
-            run.advance(run.eager_step, x, y, loader)
+            run.advance(run.step, x, y)
             run.show(bar)
     return run.result()

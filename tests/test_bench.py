@@ -28,66 +28,37 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture
-def fake_timers(monkeypatch):
-    """Replace both pipelines by known durations; record how each was called."""
-    calls = {}
+class Ticking:
+    """A controlled clock: each reading is ``tick`` seconds after the previous one."""
 
-    def ours(model, d, device, batch_size, warmup, steps, engine_name):
-        calls["ours"] = dict(
-            model=model,
-            data=d,
-            device=device,
-            batch_size=batch_size,
-            warmup=warmup,
-            steps=steps,
-            engine_name=engine_name,
-        )
-        return 0.64, "eager"
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
 
-    def baseline(model, d, device, batch_size, warmup, steps, num_workers):
-        calls["baseline"] = dict(
-            model=model,
-            data=d,
-            device=device,
-            batch_size=batch_size,
-            warmup=warmup,
-            steps=steps,
-            num_workers=num_workers,
-        )
-        return 2.5
-
-    monkeypatch.setattr(bench, "_time_ours", ours)
-    monkeypatch.setattr(bench, "_time_baseline", baseline)
-    return calls
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
 
 
 # ----------------------------------------------------------------------------- run_bench
-def test_run_bench_times_both_pipelines_and_computes_img_per_s(fake_timers, tiny, tmp_path, monkeypatch):
+def test_run_bench_through_its_real_code_with_a_controlled_clock(tiny, tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
     r = bench.run_bench(
-        "plain20", device="cpu", batch_size=16, steps=5, warmup=3, num_workers=0, engine_name="eager", data=tiny
-    )
-    # 5 steps x 16 images = 80 images: 80 / 0.64 s = 125 img/s, 80 / 2.5 s = 32 img/s, 125 / 32 = 3.906
-    assert (r["ours_img_s"], r["baseline_img_s"], r["speedup"]) == (125.0, 32.0, 3.906)
-    same = dict(model="plain20", data=tiny, device=torch.device("cpu"), batch_size=16, warmup=3, steps=5)
-    assert fake_timers["ours"] == same | {"engine_name": "eager"}
-    assert fake_timers["baseline"] == same | {"num_workers": 0}
-    assert r["engine"] == "eager" and "compile" not in r  # the variant _time_ours reports
+        "plain20", device="cpu", batch_size=8, steps=2, warmup=1, num_workers=0, variant="eager", data=tiny,
+        clock=Ticking(0.5),
+    )  # fmt: skip
+    # each pipeline reads the clock twice around its timed steps: 0.5 s for 2 steps x 8 images = 32 img/s
+    assert (r["ours_img_s"], r["baseline_img_s"], r["nchw_img_s"]) == (32.0, 32.0, 32.0)
+    assert (r["speedup"], r["channels_last_speedup"]) == (1.0, 1.0)
+    assert r["pair_img_s"] > 0 and r["pair_speedup"] == pytest.approx(r["pair_img_s"] / 32.0, abs=2e-3)  # real processes
+    assert r["variant"] == "eager" and "engine" not in r
     assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (
-        "plain20",
-        "cpu",
-        "cpu",
-        16,
-        5,
-        3,
-        0,
-    )
-    assert r["data_source"] == data.SOURCES["synthetic"]
+        "plain20", "cpu", "cpu", 8, 2, 1, 0,
+    )  # fmt: skip
+    assert r["data_source"] == data.SOURCES["synthetic"] and r["torch_threads"] == 1
     assert list(tmp_path.iterdir()) == []  # measuring writes nothing; write_bench does
 
 
-def test_run_bench_cpu_defaults_and_data(fake_timers, monkeypatch):
+def test_run_bench_cpu_defaults_and_data(monkeypatch, one_thread):
     asked = []
 
     def bench_data(n_train):
@@ -95,17 +66,16 @@ def test_run_bench_cpu_defaults_and_data(fake_timers, monkeypatch):
         return data.synthetic_cifar10(n_train=n_train, n_test=10)
 
     monkeypatch.setattr(bench, "_bench_data", bench_data)
-    monkeypatch.setattr(bench, "default_workers", lambda device: 7)
-    r = bench.run_bench("resnet20", device="cpu", batch_size=8)
-    assert (r["steps"], r["warmup"], r["num_workers"]) == (10, 2, 7)  # the CPU defaults
-    assert asked == [8 * (10 + 2)]  # enough images for every step when no data is given
-    assert fake_timers["ours"]["engine_name"] == "auto"
-    assert r["ours_img_s"] == round(10 * 8 / 0.64, 1) and r["baseline_img_s"] == 10 * 8 / 2.5
+    monkeypatch.setattr(bench, "default_workers", lambda device: 0)
+    monkeypatch.setattr(bench, "_time_pair", lambda *a: 1.0)  # two processes: timed in the test above
+    r = bench.run_bench("plain20", device="cpu", batch_size=4, clock=Ticking(2.0))
+    assert (r["steps"], r["warmup"], r["num_workers"]) == (10, 2, 0)  # the CPU defaults
+    assert asked == [4 * (10 + 2)]  # enough images for every step when no data is given
+    assert r["ours_img_s"] == 10 * 4 / 2.0 and r["pair_img_s"] == 2 * 10 * 4 / 1.0
 
 
 def test_timed_excludes_the_warmup(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     seen = []
 
     def step(x, y):  # each step takes one fake second
@@ -113,7 +83,7 @@ def test_timed_excludes_the_warmup(monkeypatch):
         clock[0] += 1.0
 
     batches = iter((i, i) for i in range(100))
-    assert bench._timed(step, batches, warmup=2, steps=3, device=torch.device("cpu")) == 3.0
+    assert bench._timed(step, batches, warmup=2, steps=3, device=torch.device("cpu"), clock=lambda: clock[0]) == 3.0
     assert seen == [0, 1, 2, 3, 4]  # 2 warm-up + 3 timed steps, each on a fresh batch
 
 
@@ -217,10 +187,10 @@ def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path):
     written = json.loads((out / "bench-cpu.json").read_text())
     assert written["device"] == "cpu" and len(written["runs"]) == 1
     r = written["runs"][0]
-    assert r["model"] == "resnet20" and r["engine"] == "eager"
+    assert r["model"] == "resnet20" and r["variant"] == "eager"
     assert (r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (32, 2, 1, 0)
     assert r["data_source"] == data.SOURCES["synthetic"]
-    for key in ("ours_img_s", "baseline_img_s", "speedup", "torch_version", "date", "cpu_count", "torch_threads"):
+    for key in ("ours_img_s", "baseline_img_s", "speedup", "nchw_img_s", "pair_img_s", "torch_version", "date"):
         assert key in r, key
 
 
@@ -229,5 +199,5 @@ def test_bench_cli_rejects_unknown_names(tmp_path):
     assert done.returncode == 2 and "resnet21" in done.stderr
     assert all(name in done.stderr for name in models.MODEL_NAMES), done.stderr  # lists the choices
     assert not (tmp_path / "out").exists()
-    done = _cli(tmp_path, "--models", "resnet20", "--engine", "turbo", "--out", str(tmp_path / "out"))
+    done = _cli(tmp_path, "--models", "resnet20", "--variant", "turbo", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "turbo" in done.stderr and "graphs" in done.stderr

@@ -1,11 +1,14 @@
-"""The multi-net engine on the CPU: round-robin equals alone (bit for bit), warm-up leaves no trace,
-the time budget stops cleanly and resumes, the probe and the variant choice."""
+"""The multi-net engine on the CPU: nets trained together equal each alone (bit for bit), runs of
+other seeds get batches of their own, the time budget stops cleanly and resumes, a failed run
+stops alone, and the variants a device allows."""
+
+import math
 
 import pytest
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, models
+from course_utils import engine, models, scheduler
 from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
@@ -38,7 +41,6 @@ def test_round_robin_is_bit_for_bit_training_each_net_alone(small):
     names = ("plain20", "resnet20")
     alone = {n: _alone(n, small) for n in names}
     runs = [_run(n, small) for n in names]
-    assert len(engine.group_runs(runs)) == 1  # same seed, same images: one shared batch stream
     left = engine.train_together(runs, "eager", progress=False)
     assert left == []
     for r in runs:
@@ -47,29 +49,33 @@ def test_round_robin_is_bit_for_bit_training_each_net_alone(small):
         assert all(torch.equal(weights[k], v) for k, v in r.model.state_dict().items())
 
 
-def test_runs_with_other_seeds_get_their_own_stream(small):
+def test_runs_with_other_seeds_get_batches_of_their_own(small):
     seed_everything(1, deterministic=True)
     other = TrainRun(models.get_model("plain20"), small, SCHED, name="plain20", seed=1, budget=BUDGET, device="cpu")
-    groups = engine.group_runs([_run("plain20", small), other])
-    assert [len(g.runs) for g in groups] == [1, 1]
+    same = [_run("plain20", small), _run("resnet20", small)]
+    feeds = engine._feeds([*same, other])
+    assert [len(f.runs) for f in feeds] == [2, 1]
+    assert same[0].loader is same[1].loader is not other.loader  # each run saves the position of its feed
 
 
-def test_warm_up_leaves_no_trace(small):
-    # what a CUDA-graph capture does first: eager steps on a side stream, then everything put back
-    a, b = _run("resnet20", small), _run("resnet20", small)
-    x, y = next(a.make_loader().batches(1))
-    bn_before = b.model.bn1.running_mean.clone() if hasattr(b.model, "bn1") else None
-    engine.warm_up(b, x, y, steps=3)
-    assert b.opt.state  # the momentum buffers now exist ...
-    if bn_before is not None:
-        assert torch.equal(b.model.bn1.running_mean, bn_before)  # ... the BN statistics are untouched
-    for run in (a, b):
-        run.set_lr()
-        run.eager_step(x, y)
-    assert all(
-        torch.equal(u, v) for u, v in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
+def test_a_failed_run_stops_alone_and_the_others_finish(small, tmp_path):
+    good, bad = _run("plain20", small, checkpoint=tmp_path / "good.pt"), _run("resnet20", small)
+    with torch.no_grad():
+        bad.model.conv1.weight.fill_(float("nan"))  # its first loss is NaN
+    failed, done = [], []
+    group = engine.Group(
+        "pair",
+        lambda: [good, bad],
+        iterations=SCHED.iterations,
+        on_done=lambda r, v: done.append((r.name, v)),
+        on_failed=lambda r, err: failed.append((r.name, type(err).__name__)),
+        progress=False,
     )
-    assert torch.equal(a.loss_sum, b.loss_sum) and torch.equal(a.wrong, b.wrong)
+    report = scheduler.run_set([group])
+    assert report.finished == [group] and group.done()
+    assert failed == [("resnet20", "NonFiniteLossError")] and done == [("plain20", "eager")]
+    assert good.history == _alone("plain20", small)[0]  # the failure changed nothing for the other run
+    assert bad.iteration == 0 and (tmp_path / "good.pt").exists()
 
 
 def test_time_budget_stops_with_every_run_checkpointed_and_resumes(small, tmp_path, monkeypatch):
@@ -95,29 +101,13 @@ def test_time_budget_stops_with_every_run_checkpointed_and_resumes(small, tmp_pa
 def test_candidates_per_device():
     cpu = torch.device("cpu")
     assert engine.candidates(cpu) == ("eager",)
-    assert engine.candidates(torch.device("cuda"), "auto") == ("graphs", "compile", "eager")
+    assert engine.candidates(torch.device("cuda"), "auto") == ("graphs", "eager")  # compile only when asked
+    assert engine.candidates(torch.device("cuda"), "compile") == ("compile",)
     assert engine.candidates(cpu, "compile") == ("compile",)
     with pytest.raises(ValueError, match="needs CUDA"):
         engine.candidates(cpu, "graphs")
-    with pytest.raises(ValueError, match="unknown engine"):
+    with pytest.raises(ValueError, match="unknown variant"):
         engine.candidates(cpu, "turbo")
-
-
-@pytest.mark.gpu
-def test_graph_step_matches_eager_on_cuda(small):
-    runs = {}
-    for v in ("eager", "graphs"):
-        seed_everything(0)
-        runs[v] = TrainRun(models.get_model("resnet20"), small, SCHED, name="resnet20", budget=BUDGET, device="cuda")
-    loader = runs["eager"].make_loader()
-    x, y = next(loader.batches(1))
-    steps = {v: engine.make_step(r, v, (x, y)) for v, r in runs.items()}
-    for _ in range(4):
-        for v, r in runs.items():
-            r.set_lr()
-            steps[v](x, y)
-    torch.cuda.synchronize()
-    assert abs(runs["graphs"].loss_sum.item() - runs["eager"].loss_sum.item()) < 0.1
 
 
 @pytest.mark.gpu
@@ -130,13 +120,33 @@ def test_fig6_with_graphs_end_to_end_on_cuda(small, tmp_path):
         eval_every=10,
         profile="smoke",
         device="cuda",
-        engine_name="graphs",
+        variant="graphs",
         out=tmp_path,
         data=small,
         progress=False,
     )
-    assert s["complete"] and [e["engine"] for e in s["runs"]] == ["graphs", "graphs"]
+    assert s["complete"] and [e["variant"] for e in s["runs"]] == ["graphs", "graphs"]
+    assert s["variant_requested"] == "graphs"
     for r in results.load_results(tmp_path).values():
         assert r["history"]["lr"] == pytest.approx([0.1, 0.01, 0.001], rel=1e-12)  # re-captured at each milestone
         assert all(0 <= e <= 100 for e in r["history"]["train_error"])
         assert r["history"]["train_loss"][-1] < r["history"]["train_loss"][0]
+
+
+@pytest.mark.gpu
+def test_groups_make_batches_on_streams_of_their_own_on_cuda(small):
+    built = [_run_on(n, small, "cuda") for n in ("plain20", "resnet20")]
+    group = engine.Group("pair", lambda: built, iterations=SCHED.iterations, progress=False)
+    group.start()
+    streams = {group.producer, *group.streams.values()}
+    assert len(streams) == 3 and torch.cuda.current_stream() not in streams  # no default stream, no barrier
+    while not group.done():
+        group.step()
+    torch.cuda.synchronize()
+    assert [r.iteration for r in built] == [SCHED.iterations] * 2
+    assert all(math.isfinite(x) for r in built for x in r.history["train_loss"])
+
+
+def _run_on(name, data, device) -> TrainRun:
+    seed_everything(0)
+    return TrainRun(models.get_model(name), data, SCHED, name=name, budget=BUDGET, device=device)

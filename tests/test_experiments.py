@@ -97,7 +97,7 @@ def test_result_json_schema(uninterrupted):
         "warmup_iterations": 0,
         "warmup_lr": 0.01,
     }
-    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu" and r["engine"] == "eager"
+    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu" and r["variant"] == "eager"
     assert r["train_set"] == "split" and r["n_train_images"] == 1024 and r["n_test_images"] == 256
     assert r["torch_version"] == torch.__version__ and r["wall_seconds"] > 0 and r["date"][:2] == "20"
     assert r["history"]["iteration"] == [2, 4, 6, 8]
@@ -107,17 +107,6 @@ def test_result_json_schema(uninterrupted):
     assert (
         torch.load(uninterrupted / "weights" / "resnet20-s0.pt", weights_only=True)["fc.weight"].dtype == torch.float16
     )
-
-
-def test_plan_fixes_the_order_of_work():
-    phases = experiments.plan(["plain20", "resnet18_cifar", "resnet56"], [0, 1, 2], 100)
-    assert [[s.stem for s in p] for p in phases] == [
-        ["plain20-s0", "resnet56-s0"],
-        ["resnet18_cifar-s0"],
-        ["plain20-s1", "resnet56-s1", "plain20-s2", "resnet56-s2"],
-    ]
-    assert phases[1][0].schedule.weight_decay == 5e-4 and phases[0][0].schedule.milestones == (50, 75)
-    assert [[s.stem for s in p] for p in experiments.plan(["resnet20"], [3], 10)] == [["resnet20-s3"]]
 
 
 def test_names_are_accepted_as_get_model_accepts_them(tmp_path):
@@ -176,7 +165,7 @@ def test_bad_input_gets_a_clear_error(capsys, tmp_path):
     assert cli.main(["fig6", "--models", "resnet57", "--out", str(tmp_path)]) == 2
     assert "unknown model 'resnet57'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["fig6", "--engine", "turbo"])
+        cli.main(["fig6", "--variant", "turbo"])
     assert cli.main(["evaluate", str(tmp_path / "nowhere"), "--profile", "smoke"]) == 2
     assert "is not a results folder" in capsys.readouterr().err
 
@@ -184,27 +173,28 @@ def test_bad_input_gets_a_clear_error(capsys, tmp_path):
 def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):
     for flag, value, says in (
         ("--time-budget", "-5", "time budget must be a positive number of seconds"),
-        ("--iterations", "0", "iterations must be a positive number of steps"),
-        ("--eval-every", "0", "eval_every must be a positive number"),
+        ("--iterations", "0", "iterations must be a positive whole number"),
+        ("--eval-every", "0", "eval_every must be a positive whole number"),
         ("--test-images", "0", "test_images must be a positive count or 'all'"),
-        ("--jobs", "0", "jobs must be at least 1"),
+        ("--jobs", "0", "jobs must be a positive whole number"),
+        ("--at-once", "0", "at_once must be a positive whole number"),
     ):
         assert cli.main(["fig6", flag, value, "--out", str(tmp_path)]) == 2, flag
         assert says in capsys.readouterr().err, flag
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
-def _fake_phase(seen):
-    def fake_train_phase(specs, **kw):
-        seen.update(budget=kw["budget"], specs=specs, out=kw["out"])
-        return [], []
+def _fake_train(seen):
+    def fake_train(self, groups, deadline, at_once):
+        seen.update(budget=self.budget, specs=[s for g in groups for s in g], out=self.out, at_once=at_once)
+        return []
 
-    return fake_train_phase
+    return fake_train
 
 
 def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(figure6, "_train_phase", _fake_phase(seen))
+    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
     monkeypatch.setattr(figure6, "runs_dir", lambda name: tmp_path / "runs" / name)
     experiments.fig6(["resnet20"], profile="cpu", device="cpu", progress=False, data=object())
     assert seen["out"] == tmp_path / "runs" / "fig6-cpu" and (seen["out"] / "summary.json").is_file()
@@ -215,7 +205,7 @@ def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
 
 def test_prefix_keeps_the_paper_milestones_and_sizes_can_be_named(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(figure6, "_train_phase", _fake_phase(seen))
+    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
     experiments.fig6(
         ["resnet56"], profile="cpu", device="cpu", iterations=3128, prefix=True, train_set="all",
         test_images="all", out=tmp_path, progress=False, data=object(),
@@ -223,18 +213,12 @@ def test_prefix_keeps_the_paper_milestones_and_sizes_can_be_named(monkeypatch, t
     sched = seen["specs"][0].schedule
     assert (sched.iterations, sched.milestones, sched.lr_at(3127)) == (3128, (32_000, 48_000), 0.1)
     assert (seen["budget"].train_set, seen["budget"].test_subset) == ("all", None)
-    squeezed = experiments.plan(["resnet56"], [0], 3128)[0][0].schedule
-    assert squeezed.milestones == (1564, 2346)
 
 
 def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_train_phase(specs, **kw):
-        seen.update(budget=kw["budget"], specs=specs)
-        return [], []
-
-    monkeypatch.setattr(figure6, "_train_phase", fake_train_phase)
+    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
     experiments.fig6(["resnet20"], profile="gpu", device="cpu", out=tmp_path, progress=False, data=object())
     assert seen["budget"].train_set == "all" and seen["specs"][0].schedule.iterations == 64_000
     assert json.loads((tmp_path / "summary.json").read_text())["train_set"] == "all"

@@ -1,10 +1,12 @@
-"""The probe behind --engine auto: correctness against eager, speed, and the choice."""
+"""The probe behind --variant auto: a variant must agree with eager over 5 steps (losses, error
+counts, the update of every parameter and BN buffer), then it is timed; the first correct one wins.
+The graph variant is checked on a CPU through ``graphs.EmulatedGraphs``."""
 
 import pytest
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, models, probe
+from course_utils import engine, graphs, models, probe
 from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
@@ -24,21 +26,72 @@ def _run(name, data) -> TrainRun:
     return TrainRun(models.get_model(name), data, SCHED, name=name, budget=BUDGET, device="cpu", deterministic=True)
 
 
-def test_probe_checks_agreement_and_leaves_the_run_untouched(small):
+def test_eager_against_eager_agrees_exactly_and_leaves_the_run_untouched(small):
     run = _run("plain20", small)
     before = {k: v.clone() for k, v in run.model.state_dict().items()}
     rows = probe.probe([run], ["eager"], seconds=0.2)
     assert len(rows) == 1 and rows[0].ok and rows[0].steps_per_s > 0
-    assert rows[0].first_loss == rows[0].eager_loss  # eager against eager: the same float
+    assert rows[0].loss_gap == 0 and rows[0].update_gap == 0  # the same floats
+    assert rows[0].wrong[0] == rows[0].wrong[1] > 0  # 5 steps of an untrained net: many errors, the same ones
     assert all(torch.equal(before[k], v) for k, v in run.model.state_dict().items()) and run.iteration == 0
+    assert float(run.loss_sum) == 0 and int(run.wrong) == 0
     table = probe.probe_table(rows, {"plain20": 64_000})
-    assert "plain20" in table and "eager" in table and "min" in table
+    assert "plain20" in table and "eager" in table and "min" in table and "update gap" in table
+
+
+def test_a_correct_graph_step_is_taken_and_eager_not_tried(small):
+    rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=graphs.EmulatedGraphs)
+    assert [(r.variant, r.ok) for r in rows] == [("graphs", True), ("eager", False)]
+    assert rows[0].update_gap == 0 and rows[1].note == "not tried: graphs works"
+    assert probe.pick(rows) == {"resnet20": "graphs"}
+
+
+class _SkipsTheUpdate(graphs.EmulatedGraphs):
+    """A capture whose replay computes the loss but never applies the update (lr 0 baked in)."""
+
+    def capture(self, body, opt):
+        replay = super().capture(body, opt)
+
+        def no_update():
+            lrs = [g["lr"] for g in opt.param_groups]
+            for g in opt.param_groups:
+                g["lr"] = 0.0
+            body()
+            for g, lr in zip(opt.param_groups, lrs, strict=True):
+                g["lr"] = lr
+
+        return no_update if replay else replay
+
+
+def test_a_graph_that_does_not_update_is_caught_after_its_first_loss_agreed(small):
+    rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=_SkipsTheUpdate)
+    bad, eager = rows
+    assert not bad.ok and "the update differs" in bad.note and bad.update_gap > 0.5
+    assert eager.ok and probe.pick(rows) == {"resnet20": "eager"}  # eager only where graphs fail
+
+
+def test_a_variant_that_miscounts_errors_is_caught(small, monkeypatch):
+    real = engine.make_step
+
+    def miscounting(run, variant, example=None, graphs=None):
+        step = real(run, "eager")
+
+        def counted_twice(x, y):
+            loss = step(x, y)
+            run.wrong += run.wrong * 0 + len(y)  # as if every image were wrong once more
+            return loss
+
+        return counted_twice if variant == "graphs" else step
+
+    monkeypatch.setattr(engine, "make_step", miscounting)
+    rows = probe.probe([_run("plain20", small)], ["graphs", "eager"], seconds=0.1)
+    assert not rows[0].ok and "error counts differ" in rows[0].note and rows[0].loss_gap == 0
 
 
 def test_a_failing_variant_is_reported_and_passed_over(small, monkeypatch):
     real = engine.make_step
 
-    def broken(run, variant, example=None):
+    def broken(run, variant, example=None, graphs=None):
         if variant == "compile":
             raise RuntimeError("no C compiler")
         return real(run, variant, example)
@@ -50,26 +103,11 @@ def test_a_failing_variant_is_reported_and_passed_over(small, monkeypatch):
     assert probe.pick(rows) == {"plain20": "eager"}
 
 
-def test_pick_takes_the_fastest_correct_variant():
+def test_pick_takes_the_first_correct_variant_in_the_order_asked():
     rows = [
         probe.ProbeRow("a", "graphs", 900.0, ok=False),
         probe.ProbeRow("a", "compile", 300.0, ok=True),
-        probe.ProbeRow("a", "eager", 100.0, ok=True),
-        probe.ProbeRow("b", "eager", 50.0, ok=True),
+        probe.ProbeRow("a", "eager", 400.0, ok=True),
+        probe.ProbeRow("b", "graphs", 50.0, ok=False),
     ]
-    assert probe.pick(rows) == {"a": "compile", "b": "eager"}
-
-
-def test_compile_is_only_tried_when_graphs_fail(small, monkeypatch):
-    tried = []
-
-    def fake_probe_one(run, variant, batches, seconds, eager_loss):
-        tried.append(variant)
-        ok = variant != "graphs" or run.name == "resnet20"  # graphs work for resnet20 only
-        return probe.ProbeRow(run.name, variant, 10.0, eager_loss, eager_loss, ok=ok)
-
-    monkeypatch.setattr(probe, "_probe_one", fake_probe_one)
-    rows = probe.probe([_run("plain20", small), _run("resnet20", small)], ["graphs", "compile", "eager"])
-    assert tried == ["graphs", "compile", "eager", "graphs", "eager"]
-    skipped = [r for r in rows if r.note == "not tried: graphs work"]
-    assert [(r.name, r.variant, r.ok) for r in skipped] == [("resnet20", "compile", False)]
+    assert probe.pick(rows) == {"a": "compile", "b": "eager"}  # none correct: eager

@@ -78,13 +78,13 @@ def test_two_sgd_steps_equal_the_paper_formula(tiny_data):
     params = list(run.model.parameters())
     p0 = [p.detach().clone() for p in params]
     g1 = _grads(run.model, *batches[0])
-    run.advance(run.eager_step, *batches[0], loader)
+    run.advance(run.step, *batches[0])
     p1 = [p.detach().clone() for p in params]
     buf1 = [g + 1e-4 * p for g, p in zip(g1, p0, strict=True)]
     for got, before, b in zip(p1, p0, buf1, strict=True):
         torch.testing.assert_close(got, before - 0.1 * b, rtol=0, atol=1e-6)
     g2 = _grads(run.model, *batches[1])
-    run.advance(run.eager_step, *batches[1], loader)
+    run.advance(run.step, *batches[1])
     for p, before, b, g in zip(params, p1, buf1, g2, strict=True):
         torch.testing.assert_close(p.detach(), before - 0.1 * (0.9 * b + g + 1e-4 * before), rtol=0, atol=1e-6)
 
@@ -100,7 +100,7 @@ def test_the_lr_the_optimizer_used_follows_the_milestones(tiny_data):
     loader = run.make_loader()
     used = []
     for x, y in loader.batches(SCHED.iterations):
-        run.advance(run.eager_step, x, y, loader)
+        run.advance(run.step, x, y)
         used.append(run.opt.param_groups[0]["lr"])
     assert used == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2, rel=1e-12)
     assert run.history["lr"] == pytest.approx(used, rel=1e-12)  # recorded from the optimizer
@@ -197,7 +197,7 @@ def test_progress_bar_redraws_at_least_every_2_seconds(tiny_data, monkeypatch):
         real_refresh = bar.refresh
         monkeypatch.setattr(bar, "refresh", lambda *a, **k: (drawn.append(now[0]), real_refresh(*a, **k))[1])
         for x, y in loader.batches(run.remaining):
-            run.advance(run.eager_step, x, y, loader)
+            run.advance(run.step, x, y)
             now[0] += next(durations)  # the step took this long
             run.show(bar)
     gaps = [b - a for a, b in zip([0.0, *drawn[:-1]], drawn, strict=True)]
@@ -218,10 +218,10 @@ def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatc
     ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     real_advance = train.TrainRun.advance
 
-    def dies_in_step_6(self, step, x, y, loader):  # a deterministic point of interruption
+    def dies_in_step_6(self, step, x, y):  # a deterministic point of interruption
         if self.iteration == 5:
             raise _Interrupt
-        real_advance(self, step, x, y, loader)
+        real_advance(self, step, x, y)
 
     monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
     with pytest.raises(_Interrupt):
@@ -246,7 +246,7 @@ def test_checkpoint_every_minute_of_wall_time(tiny_data, tmp_path, monkeypatch):
     loader = run.make_loader()
     saves = []
     for x, y in loader.batches(3):
-        run.advance(run.eager_step, x, y, loader)
+        run.advance(run.step, x, y)
         saves.append(run.saved_at)
     assert saves[-1] > 0 and ck.exists()  # saved by wall time, not by count (checkpoint_every is None)
 
@@ -292,10 +292,10 @@ def test_resume_is_bitwise_equal_on_cuda(tiny_data, tmp_path, monkeypatch):
     ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     real_advance = train.TrainRun.advance
 
-    def dies_in_step_6(self, step, x, y, loader):
+    def dies_in_step_6(self, step, x, y):
         if self.iteration == 5:
             raise _Interrupt
-        real_advance(self, step, x, y, loader)
+        real_advance(self, step, x, y)
 
     monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
     with pytest.raises(_Interrupt):

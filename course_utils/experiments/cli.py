@@ -8,16 +8,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from course_utils import data as cdata
+from course_utils import scheduler
 from course_utils.checkpoint import CheckpointError
 from course_utils.engine import VARIANTS
 from course_utils.experiments.evaluate import evaluate_finished
 from course_utils.experiments.figure6 import fig6
+from course_utils.fig6_set import work_order
+from course_utils.models import canonical_names
+from course_utils.profile import get_profile
 
-__all__ = ["build_parser", "main"]
+__all__ = ["csv", "build_parser", "main"]
 
 
-def _csv(text: str) -> list[str]:
+def csv(text: str) -> list[str]:
+    """``"a,b c"`` -> ``["a", "b", "c"]``: the lists of the command lines."""
     return [t for t in text.replace(" ", ",").split(",") if t]
+
+
+def _step_times(text: str) -> dict[str, float]:
+    """``"resnet56=2.4,plain56=2.4"`` (milliseconds) -> ``{"resnet56": 0.0024, ...}`` (seconds)."""
+    try:
+        return {k: float(v) / 1000 for k, v in (t.split("=") for t in csv(text))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give NET=MILLISECONDS pairs, e.g. resnet56=2.4,plain56=2.4"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument(
         "--models",
-        type=_csv,
+        type=csv,
         default=None,
         metavar="M1,M2",
         help="comma-separated model names (default: the profile's set, e.g. "
@@ -44,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument(
         "--seeds",
-        type=lambda s: [int(x) for x in _csv(s)],
+        type=lambda s: [int(x) for x in csv(s)],
         default=[0],
         metavar="S1,S2",
         help="comma-separated seeds (default: 0); the CIFAR ResNet-18 runs with the first only",
@@ -99,17 +114,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop cleanly before this many seconds, every run checkpointed; the same command resumes",
     )
     f.add_argument(
-        "--engine",
+        "--variant",
         default="auto",
         choices=("auto", *VARIANTS),
-        help="how a step runs: graphs (CUDA graphs), compile (torch.compile), eager; auto probes "
-        "the variants on a GPU and picks the fastest correct one per net (eager on a CPU)",
+        help="how a step runs: graphs (CUDA graphs), compile (torch.compile), eager; auto: on a GPU, "
+        "graphs for each net where the probe finds them equal to eager over 5 steps, else eager; "
+        "eager on a CPU",
     )
     f.add_argument(
         "--probe",
         action="store_true",
-        help="print the probe table (steps/s, first-step agreement with eager, projected time) "
+        help="probe and print the table (steps/s, agreement with eager over 5 steps, projected time) "
         "even when there is nothing to choose",
+    )
+    f.add_argument(
+        "--at-once",
+        type=int,
+        default=None,
+        metavar="N",
+        help="groups trained at the same time when they all fit the time budget (default: 2 on a GPU, 1 on a CPU)",
+    )
+    f.add_argument(
+        "--plan",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="train nothing: print which runs finish in one device lease (one command) of SECONDS, and "
+        "how many leases the whole set needs, from estimated step times",
+    )
+    f.add_argument(
+        "--step-times",
+        type=_step_times,
+        default=None,
+        metavar="NET=MS,...",
+        help="with --plan: milliseconds per step for some nets (default: estimates for an H100/H200)",
     )
     f.add_argument(
         "--out",
@@ -155,30 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = vars(build_parser().parse_args(argv))
     try:
-        if args.experiment == "evaluate":
-            evaluate_finished(args.folder, profile=args.profile, seed=None)
+        if args.pop("experiment") == "evaluate":
+            evaluate_finished(args["folder"], profile=args["profile"], seed=None)
             return 0
-        fig6(
-            args.models,
-            seeds=args.seeds,
-            iterations=args.iterations,
-            checkpoint_every=args.checkpoint_every,
-            out=args.out,
-            profile=args.profile,
-            device=None if args.device == "auto" else args.device,
-            eval_every=args.eval_every,
-            jobs=args.jobs,
-            deterministic=args.deterministic,
-            engine_name=args.engine,
-            force_probe=args.probe,
-            time_budget=args.time_budget,
-            progress=args.progress,
-            prefix=args.prefix,
-            train_set=args.train_set,
-            test_images=args.test_images,
-        )
+        plan_s, step_times = args.pop("plan"), args.pop("step_times")
+        args["device"] = None if args["device"] == "auto" else args["device"]
+        if plan_s is not None:
+            prof = get_profile(args["profile"] or "gpu", "cpu")
+            names = canonical_names(args["models"] or prof.models)
+            groups = work_order(names, args["seeds"], args["iterations"], args["prefix"])
+            leases = scheduler.plan(groups, plan_s, step_s=step_times, at_once=args["at_once"] or 2)
+            print(scheduler.plan_text(leases, plan_s))
+            return 0
+        fig6(**args)
     except (CheckpointError, FloatingPointError, ValueError, FileNotFoundError, cdata.DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from course_utils import data as cdata
 from course_utils import results
 from course_utils.evaluation import error_percent
 from course_utils.experiments.provision import normalizer_for
+from course_utils.fig6_set import run_name
 from course_utils.profile import Profile, get_profile
 
 __all__ = ["evaluate_finished"]
@@ -32,7 +33,7 @@ def evaluate_finished(
     data = cdata.load_cifar10(profile=prof)
     errors = {}
     for stem, r in results.load_results(out, seed=seed).items():
-        key = stem if seed is None else results.run_name(stem, seed)
+        key = stem if seed is None else run_name(stem, seed)
         net = results.load_weights(r["model"], r["seed"], out)
         if net is None:
             continue

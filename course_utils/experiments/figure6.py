@@ -1,14 +1,19 @@
-"""Fig. 6 of He et al. 2015: plain-20/56 vs ResNet-20/56 (and a CIFAR ResNet-18), trained with the paper's recipe.
+"""Fig. 6 of He et al. 2015: plain-20/56 vs ResNet-20/56 (and more), trained with the paper's recipe.
 
-The work comes in a fixed order, so that partial (GPU) time still yields whole results:
+``python -m course_utils.experiments fig6`` (``cli``) calls :func:`fig6`, which reads top to bottom:
 
-1. the four Fig. 6 nets with the first seed, trained together on one shared batch stream;
-2. the CIFAR ResNet-18 (first seed only);
-3. the other seeds of the four nets, together.
+1. the set is sized: profile, budget, and the groups in the order of work (``fig6_set.work_order``);
+   a run whose result file exists is finished and skipped;
+2. each group becomes an ``engine.Group`` whose runs are built only when it starts (resumed from
+   their checkpoints), with the variant the probe chose for each net (probed once, kept in
+   ``probe.json`` beside the results, so a resumed set does not probe again);
+3. ``scheduler.run_set`` trains the groups under the time budget; a run that finishes writes its
+   fp16 weights and result file at once (:meth:`_Set.done`), a run that fails is reported and the
+   others go on, and at the budget every unfinished run is checkpointed;
+4. ``summary.json`` lists every run: finished, skipped, failed or unfinished.
 
-A finished run is never repeated; an interrupted one resumes from its checkpoint. With a
-``time_budget`` the set stops cleanly before the budget ends, every run checkpointed, and the
-same call resumes it. Results follow ``course_utils.results``.
+With ``jobs`` > 1 on a CPU the runs go to that many processes of one thread each instead (each
+process runs step 3 for one run). Results follow ``course_utils.results``.
 """
 
 from __future__ import annotations
@@ -18,66 +23,24 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, models, probe, results
+from course_utils import engine, probe, results, scheduler
 from course_utils.budget import Budget, test_subset_of
-from course_utils.models import canonical_names
+from course_utils.fig6_set import STEP_SECONDS, RunSpec, work_order
+from course_utils.models import canonical_names, get_model
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
-from course_utils.schedule import Schedule, model_depth, recipe_for
+from course_utils.schedule import model_depth
 from course_utils.step import device_name
 from course_utils.train import TrainRun
 
-__all__ = ["FIG6_NETS", "EXTRA_NET", "RunSpec", "plan", "plan_schedule", "default_out", "fig6"]
-
-FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")
-EXTRA_NET = "resnet18_cifar"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run of the set: a model, a seed, and the schedule it is trained with."""
-
-    model: str
-    seed: int
-    schedule: Schedule
-
-    @property
-    def stem(self) -> str:
-        return results.run_name(self.model, self.seed)
-
-
-def plan_schedule(model: str, iterations: int, prefix: bool = False) -> Schedule:
-    """The model's recipe (``schedule.recipe_for``) stretched to ``iterations`` (milestones scale), or with
-    ``prefix`` its first ``iterations`` unchanged (milestones stay where the paper puts them)."""
-    recipe = recipe_for(model)
-    if iterations == recipe.iterations:
-        return recipe
-    return recipe.prefix(iterations) if prefix else recipe.scaled(iterations)
-
-
-def plan(names: Sequence[str], seeds: Sequence[int], iterations: int, prefix: bool = False) -> list[list[RunSpec]]:
-    """The phases of the set, in the order they are trained (empty phases left out).
-
-    Every net but the CIFAR ResNet-18 runs with every seed; the ResNet-18 runs with the first seed.
-    """
-
-    def specs(ms: Sequence[str], ss: Sequence[int]) -> list[RunSpec]:
-        return [RunSpec(m, s, plan_schedule(m, iterations, prefix)) for s in ss for m in ms]
-
-    small = [n for n in names if n != EXTRA_NET]
-    phases = [
-        specs(small, seeds[:1]),
-        specs([EXTRA_NET] if EXTRA_NET in names else [], seeds[:1]),
-        specs(small, seeds[1:]),
-    ]
-    return [p for p in phases if p]
+__all__ = ["default_out", "fig6"]
 
 
 def default_out(profile_name: str) -> Path:
@@ -85,7 +48,7 @@ def default_out(profile_name: str) -> Path:
     return runs_dir(f"fig6-{profile_name}")
 
 
-def _finished(spec: RunSpec, out: Path) -> results.RunResult | None:
+def _finished(spec: RunSpec, out: Path) -> dict | None:
     """The finished result of ``spec`` in ``out``; refuses one trained with another schedule."""
     path = out / f"{spec.stem}.json"
     if not path.exists():
@@ -109,113 +72,118 @@ def _entry(r: dict, status: str) -> dict:
         "status": status,
         "iterations": r["schedule"]["iterations"],
         "wall_seconds": r["wall_seconds"],
-        "engine": r.get("engine", "eager"),
+        "variant": r.get("variant", "eager"),
         "final_train_error": h["train_error"][-1],
         "final_test_error": h["test_error"][-1],
     }
 
 
-def _train_phase(
-    specs: list[RunSpec],
-    *,
-    data: cdata.CIFAR10 | None,
-    out: Path,
-    prof: Profile,
-    budget: Budget,
-    deterministic: bool,
-    engine_name: str,
-    deadline: float | None,
-    progress: bool,
-) -> tuple[list[dict], list[str]]:
-    """Train one phase's runs together; returns (summary entries of finished runs, stems left unfinished)."""
-    data = data if data is not None else cdata.load_cifar10(profile=prof)
-    runs = []
-    for spec in specs:
-        seed_everything(spec.seed, deterministic)  # the same initial weights for the same seed
-        runs.append(
-            TrainRun(
-                models.get_model(spec.model),
-                data,
+@dataclass
+class _Set:
+    """What the groups of one ``fig6`` call share: sizes, data, output folder, the probe's choices."""
+
+    prof: Profile
+    budget: Budget
+    out: Path
+    deterministic: bool
+    variant: str
+    force_probe: bool
+    progress: bool
+    data: cdata.CIFAR10 | None = None
+    entries: list[dict] = field(default_factory=list)
+    step_s: dict[str, float] = field(default_factory=dict)  # seconds per step measured by the probe
+    status: dict[str, str] = field(default_factory=dict)  # trained or resumed, per run
+
+    def build(self, specs: Sequence[RunSpec]) -> list[TrainRun]:
+        """The runs of a group, resumed from their checkpoints (the data is loaded on first use)."""
+        if self.data is None:
+            self.data = cdata.load_cifar10(profile=self.prof)
+        runs = []
+        for spec in specs:
+            seed_everything(spec.seed, self.deterministic)  # the same initial weights for the same seed
+            run = TrainRun(
+                get_model(spec.model),
+                self.data,
                 spec.schedule,
                 name=spec.model,
                 seed=spec.seed,
-                budget=budget,
-                device=prof.device,
-                checkpoint=out / "checkpoints" / f"{spec.stem}.pt",
-                deterministic=deterministic,
+                budget=self.budget,
+                device=self.prof.device,
+                checkpoint=self.out / "checkpoints" / f"{spec.stem}.pt",
+                deterministic=self.deterministic,
             )
-        )
-    status = {id(r): "resumed" if r.iteration else "trained" for r in runs}
-    variants, _ = _choose_variants(runs, engine.candidates(prof.device, engine_name), out / "probe.json", False)
-    entries = []
+            self.status[spec.stem] = "resumed" if run.iteration else "trained"
+            runs.append(run)
+        return runs
 
-    def finish(run: TrainRun) -> None:
-        v = engine._variant(variants, run.name)
+    def choose(self, runs: list[TrainRun]) -> dict[str, str]:
+        """The variant per net: probed once per net (when there is a choice, or when asked), kept in probe.json."""
+        saved = self.out / "probe.json"
+        known = results.read_json(saved) if saved.exists() else {}
+        choices = engine.candidates(self.prof.device, self.variant)
+        todo = [r for r in {r.name: r for r in runs}.values() if r.name not in known or self.force_probe]
+        if todo and (len(choices) > 1 or self.force_probe):
+            rows = probe.probe(todo, choices)
+            print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
+            known |= probe.pick(rows)
+            self.step_s |= {r.name: 1 / r.steps_per_s for r in rows if r.ok and r.steps_per_s > 0}
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            results.write_json(saved, known)
+        chosen = {r.name: known.get(r.name, choices[0]) if len(choices) > 1 else choices[0] for r in runs}
+        print("variant: " + ", ".join(f"{k} -> {v}" for k, v in chosen.items()))
+        return chosen
+
+    def done(self, run: TrainRun, variant: str) -> None:
+        """A run has finished: its fp16 weights, then its result file (which marks it finished)."""
+        stem = results.run_name(run.name, run.seed)
         res = run.result(
-            engine=v,
+            variant=variant,
             depth=model_depth(run.name),
-            profile=prof.name,
+            profile=self.prof.name,
             experiment="fig6",
             date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        results.save_weights(out / "weights" / f"{results.run_name(run.name, run.seed)}.pt", run.model)  # fp16
-        results.write_json(out / f"{results.run_name(run.name, run.seed)}.json", res)  # last: marks it finished
-        entries.append(_entry(res, status[id(run)]))
+        results.save_weights(self.out / "weights" / f"{stem}.pt", run.model)
+        results.write_json(self.out / f"{stem}.json", res)
+        self.entries.append(_entry(res, self.status[stem]))
 
-    left = engine.train_together(runs, variants, deadline=deadline, on_finish=finish, progress=progress)
-    return entries, [results.run_name(r.name, r.seed) for r in left]
-
-
-def _choose_variants(
-    runs: list[TrainRun], choices: tuple[str, ...], saved: Path, do_probe: bool
-) -> tuple[dict[str, str], list[probe.ProbeRow]]:
-    """The step variant per net, and the probe rows: probed (and saved to ``saved``) when there is a
-    choice or ``do_probe``; a later call reuses the saved choice instead of probing again."""
-    known = results.read_json(saved) if saved.exists() and not do_probe else {}
-    todo = list({r.name: r for r in runs if r.name not in known}.values())
-    rows: list[probe.ProbeRow] = []
-    if todo and (do_probe or len(choices) > 1):
-        rows = probe.probe(todo, choices)
-        print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
-        known |= probe.pick(rows)
-        results.write_json(saved, known)
-    variants = {r.name: known.get(r.name, choices[0]) for r in runs}
-    print("engine: " + ", ".join(f"{k} -> {v}" for k, v in variants.items()))
-    return variants, rows
-
-
-def _probe_set(
-    todo: list[list[RunSpec]],
-    data: cdata.CIFAR10,
-    prof: Profile,
-    budget: Budget,
-    out: Path,
-    engine_name: str,
-    do_probe: bool,
-) -> None:
-    """Probe every net of the remaining set once (one run each, untouched) and project its wall time."""
-    choices = engine.candidates(prof.device, engine_name)
-    if not (do_probe or len(choices) > 1):
-        return
-    first = {s.model: s for p in todo for s in p}
-    runs = [
-        TrainRun(models.get_model(m), data, s.schedule, name=m, seed=s.seed, budget=budget, device=prof.device)
-        for m, s in first.items()
-    ]
-    variants, rows = _choose_variants(runs, choices, out / "probe.json", do_probe)
-    speed = {r.name: r.steps_per_s for r in rows if r.variant == variants[r.name] and r.steps_per_s > 0}
-    if rows and all(s.model in speed for p in todo for s in p):
-        alone = sum(s.schedule.iterations / speed[s.model] for p in todo for s in p)
-        print(
-            f"projected wall time of the remaining set: {alone / 60:.1f} min with the nets one after another "
-            f"(an upper bound: round-robin streams overlap their kernels)"
+    def failed(self, run: TrainRun, err: BaseException) -> None:
+        """A run has failed (non-finite loss, an error in its step): reported; its last checkpoint is kept."""
+        print(f"fig6: {run.name} s{run.seed} FAILED at iteration {run.iteration}: {err}")
+        self.entries.append(
+            {"model": run.name, "seed": run.seed, "status": "failed", "iteration": run.iteration, "error": str(err)}
         )
+
+    def group(self, specs: Sequence[RunSpec]) -> engine.Group:
+        return engine.Group(
+            "+".join(s.stem for s in specs),
+            lambda: self.build(specs),
+            iterations=max(s.schedule.iterations for s in specs),
+            step_s={s.model: self.step_s.get(s.model, STEP_SECONDS.get(s.model, 0.0)) for s in specs},
+            choose=self.choose,
+            on_done=self.done,
+            on_failed=self.failed,
+            fits_bundle=self.prof.device.type != "cuda" or scheduler.fits_bundle(specs),
+            progress=self.progress,
+        )
+
+    def train(self, groups: Sequence[Sequence[RunSpec]], deadline: float | None, at_once: int) -> list[str]:
+        """Train ``groups`` under ``deadline``; returns the stems of the runs left unfinished."""
+        works = [self.group(g) for g in groups]
+        report = scheduler.run_set(
+            works, at_once=at_once, deadline=deadline, sync=lambda: engine.sync(self.prof.device)
+        )
+        paused = [f"{r.name}-s{r.seed}" for g in report.paused for r in g.live()]
+        return paused + [s.stem for g, w in zip(groups, works, strict=True) if w in report.not_started for s in g]
 
 
 def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
-    """Process-pool entry point (``jobs`` > 1 on a CPU): one phase in a fresh process."""
+    """Process-pool entry point (``jobs`` > 1 on a CPU): one run in a fresh process of one thread."""
     torch.set_num_threads(kwargs.pop("threads"))
-    return _train_phase(**kwargs)
+    spec, deadline = kwargs.pop("spec"), kwargs.pop("deadline")
+    s = _Set(**kwargs)
+    left = s.train([[spec]], deadline, at_once=1)
+    return s.entries, left
 
 
 def fig6(
@@ -223,46 +191,48 @@ def fig6(
     *,
     seeds: Sequence[int] | int = (0,),
     iterations: int | None = None,
-    out: str | Path | None = None,
-    profile: str | Profile | None = None,
-    device: str | None = None,
-    eval_every: int | None = None,
-    checkpoint_every: int | None = None,
-    jobs: int = 1,
-    deterministic: bool | None = None,
-    engine_name: str = "auto",
-    force_probe: bool = False,
-    time_budget: float | None = None,
-    progress: bool = True,
-    data: cdata.CIFAR10 | None = None,
     prefix: bool = False,
     train_set: str | None = None,
     test_images: int | str | None = None,
+    eval_every: int | None = None,
+    checkpoint_every: int | None = None,
+    time_budget: float | None = None,
+    variant: str = "auto",
+    probe: bool = False,
+    at_once: int | None = None,
+    out: str | Path | None = None,
+    device: str | None = None,
+    profile: str | Profile | None = None,
+    jobs: int = 1,
+    deterministic: bool | None = None,
+    progress: bool = True,
+    data: cdata.CIFAR10 | None = None,
 ) -> dict:
-    """Run the Fig. 6 set (default: the profile's models) in the order of :func:`plan`; write ``summary.json``.
+    """Train the Fig. 6 set (default: the profile's models) in the order of work; write ``summary.json``.
 
-    ``engine_name``: auto (probe on a GPU and pick per net), graphs, compile or eager. ``force_probe``: print
-    the probe table also when there is nothing to choose. ``time_budget``: seconds for the whole call;
-    it stops before then with every run checkpointed (``summary["complete"]`` is False).
-    ``jobs`` > 1 (CPU only): runs in that many processes, one run at a time each, threads split among them.
-    ``deterministic`` (default: on for a CPU) makes resumed runs equal uninterrupted ones bitwise.
-    ``prefix``: train the first ``iterations`` of the paper's schedule (lr milestones unchanged) instead of
-    stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a count, or "all" for the 10,000)
-    override the profile's. ``out`` defaults to the profile's own scratch folder ``runs/fig6-<profile>``;
-    the committed folders (``results/fig6``, ``results/fig6-cpu``) are written only when named.
+    ``variant``: auto (on a GPU: CUDA graphs where the probe finds them correct, else eager), graphs,
+    compile or eager. ``probe``: probe (and print the table) also when there is nothing to choose.
+    ``time_budget``: seconds for the whole call; it stops before then with every run checkpointed
+    (``summary["complete"]`` is False) and the same call resumes. ``at_once``: groups trained at the
+    same time (default 2 on a GPU, 1 elsewhere). ``jobs`` > 1 (CPU only): runs in that many processes,
+    the threads split among them. ``deterministic`` (default: on for a CPU) makes resumed runs equal
+    uninterrupted ones bitwise. ``prefix``: train the first ``iterations`` of the paper's schedule (lr
+    milestones unchanged) instead of stretching it. ``train_set`` ("split" or "all") and ``test_images``
+    (a count, or "all") override the profile's. ``out`` defaults to ``runs/fig6-<profile>``; the
+    committed folders (``results/fig6``, ``results/fig6-cpu``) are written only when named.
     """
-    if iterations is not None and int(iterations) < 1:
-        raise ValueError(f"iterations must be a positive number of steps, got {iterations}")
+    for what, v in (("iterations", iterations), ("eval_every", eval_every), ("jobs", jobs), ("at_once", at_once)):
+        if v is not None and int(v) < 1:
+            raise ValueError(f"{what} must be a positive whole number, got {v}")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"the time budget must be a positive number of seconds, got {time_budget}")
-    if eval_every is not None and int(eval_every) < 1:
-        raise ValueError(f"eval_every must be a positive number of iterations, got {eval_every}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
     t0 = time.perf_counter()
     deadline = t0 + time_budget if time_budget else None
     prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
     prof = prof.with_device(device) if device is not None and isinstance(profile, Profile) else prof
+    if jobs > 1 and prof.device.type == "cuda":
+        raise ValueError("jobs > 1 (--jobs) is for CPUs; on a GPU the runs share one process (--at-once)")
+    engine.candidates(prof.device, variant)  # an unknown or impossible variant is refused before any work
     names = canonical_names(models or prof.models)
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
@@ -270,80 +240,73 @@ def fig6(
     if test_images is not None:
         sizes["test_subset"] = test_subset_of(test_images)
     budget = Budget.of(
-        prof,
-        eval_every=min(int(eval_every or prof.eval_every), iterations),
-        checkpoint_every=checkpoint_every,
-        **sizes,
+        prof, eval_every=min(int(eval_every or prof.eval_every), iterations), checkpoint_every=checkpoint_every, **sizes
     )
     deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
-    if jobs > 1 and prof.device.type == "cuda":
-        raise ValueError("jobs > 1 (--jobs) is for CPUs; on a GPU the runs share one process (round-robin streams)")
     out = Path(out) if out is not None else default_out(prof.name)
-    phases = plan(names, seeds, iterations, prefix)
+    groups = work_order(names, seeds, iterations, prefix)
     print(
-        f"fig6: {sum(map(len, phases))} run(s) in {len(phases)} phase(s) "
-        f"{' | '.join(', '.join(s.stem for s in p) for p in phases)}; profile {prof.name}, device "
+        f"fig6: {sum(map(len, groups))} run(s) in {len(groups)} group(s) "
+        f"{' | '.join(', '.join(s.stem for s in g) for g in groups)}; profile {prof.name}, device "
         f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}"
     )
-    entries, left = [], []
+    the_set = _Set(prof, budget, out, deterministic, variant, probe, progress, data)
     todo = []
-    for phase in phases:
-        new = []
-        for spec in phase:
-            done = _finished(spec, out)
-            entries.append(_entry(done, "skipped")) if done is not None else new.append(spec)
-        if new:
-            todo.append(new)
-    if todo and data is None and jobs == 1:  # worker processes load their own copy
-        data = cdata.load_cifar10(profile=prof)
-    if todo and jobs == 1:
-        _probe_set(todo, data, prof, budget, out, engine_name, force_probe)
-    common = dict(
-        data=data,
-        out=out,
-        prof=prof,
-        budget=budget,
-        deterministic=deterministic,
-        engine_name=engine_name,
-        deadline=deadline,
-        progress=progress,
-    )
+    for g in groups:
+        new = [s for s in g if _finished(s, out) is None]
+        the_set.entries += [_entry(_finished(s, out), "skipped") for s in g if s not in new]
+        todo += [new] if new else []
     if jobs > 1:
+        kw = dict(prof=prof, budget=budget, out=out, deterministic=deterministic, variant=variant)
+        kw |= dict(force_probe=probe, progress=progress, data=data)
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        specs = sorted((s for g in todo for s in g), key=lambda s: -model_depth(s.model))  # longest first
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            specs = sorted((s for p in todo for s in p), key=lambda s: -model_depth(s.model))  # longest first
-            for e, lft in pool.map(_worker, [dict(common, specs=[s], threads=threads) for s in specs]):
-                entries, left = entries + e, left + lft
+            work = [dict(kw, spec=s, deadline=deadline, threads=threads) for s in specs]
+            done = list(pool.map(_worker, work))
+        the_set.entries += [e for es, _ in done for e in es]
+        left = [stem for _, lft in done for stem in lft]
     else:
-        for phase in todo:
-            e, lft = _train_phase(phase, **common)
-            entries, left = entries + e, left + lft
-    order = [s.stem for p in phases for s in p]
-    entries.sort(key=lambda e: order.index(results.run_name(e["model"], e["seed"])))
+        left = the_set.train(todo, deadline, at_once or (2 if prof.device.type == "cuda" else 1))
+    return _summarise(the_set, groups, left, variant, jobs, iterations, t0, bool(todo))
+
+
+def _summarise(
+    the_set: _Set, groups: list, left: list[str], variant: str, jobs: int, iterations: int, t0: float, trained: bool
+) -> dict:
+    """Write and print ``summary.json``: every run of the set, finished, skipped, failed or unfinished."""
+    out, prof = the_set.out, the_set.prof
+    order = [s.stem for g in groups for s in g]
+    entries = sorted(the_set.entries, key=lambda e: order.index(results.run_name(e["model"], e["seed"])))
+    failed = [results.run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
     summary = {
         "experiment": "fig6",
         "profile": prof.name,
         "device": device_name(prof.device),
         "torch_version": str(torch.__version__),
         "iterations": iterations,
-        "train_set": budget.train_set,
+        "train_set": the_set.budget.train_set,
         "jobs": jobs,
-        "engine": engine_name,
-        "complete": not left,
+        "variant_requested": variant,
+        "complete": not left and not failed,
         "unfinished": left,
+        "failed": failed,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "total_wall_seconds": round(time.perf_counter() - t0, 2),
         "runs": entries,
     }
     previous = results.read_json(out / "summary.json") if (out / "summary.json").exists() else {}
     calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == iterations else []
-    calls = calls + [summary["total_wall_seconds"]] if todo or not calls else calls
+    calls = calls + [summary["total_wall_seconds"]] if trained or not calls else calls
     summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
     results.write_json(out / "summary.json", summary)
     for e in entries:
+        if e["status"] == "failed":
+            print(f"  {e['model']:>15} s{e['seed']}: FAILED at iteration {e['iteration']}: {e['error']}")
+            continue
         print(
             f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
-            f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['engine']}, {e['wall_seconds']:.0f} s)"
+            f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['variant']}, {e['wall_seconds']:.0f} s)"
         )
     if left:
         print(

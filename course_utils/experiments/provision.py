@@ -22,6 +22,7 @@ from torch import nn
 from course_utils import data as cdata
 from course_utils import models, results
 from course_utils.budget import Budget, split_data
+from course_utils.fig6_set import run_name
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, seed_everything
 from course_utils.schedule import recipe_for
@@ -115,7 +116,7 @@ def trained_networks(
         out = {}
         for n in names:
             model = models.get_model(n)
-            model.load_state_dict(results.load_state_dict(folder / "weights" / f"{results.run_name(n, seed)}.pt"))
+            model.load_state_dict(results.load_state_dict(folder / "weights" / f"{run_name(n, seed)}.pt"))
             out[n] = _net(n, model, res[n], results.describe(res[n], folder), data, profile.device)
         return out
     cache = Path(cache) if cache is not None else runs_dir("nets")
