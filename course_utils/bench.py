@@ -312,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  speedup  {r['speedup']:10.2f}x")
         if "pair_img_s" in r:
             print(
-                f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  (ours without channels_last: x{r['channels_last_speedup']:.2f})"
+                f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  "
+                f"(ours without channels_last: x{r['channels_last_speedup']:.2f})"
             )
             print(
                 f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread: "

@@ -40,7 +40,7 @@ __all__ = [
 END_MARGIN = 5.0  # seconds kept back at the deadline for the last checkpoints
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def state_bytes(model: str) -> int:
     """Bytes of a run's training state: fp32 weights and SGD momentum (8 bytes a parameter), plus buffers."""
     net = models.get_model(model)

@@ -49,7 +49,7 @@ def test_run_bench_through_its_real_code_with_a_controlled_clock(tiny, tmp_path,
     # each pipeline reads the clock twice around its timed steps: 0.5 s for 2 steps x 8 images = 32 img/s
     assert (r["ours_img_s"], r["baseline_img_s"], r["nchw_img_s"]) == (32.0, 32.0, 32.0)
     assert (r["speedup"], r["channels_last_speedup"]) == (1.0, 1.0)
-    assert r["pair_img_s"] > 0 and r["pair_speedup"] == pytest.approx(r["pair_img_s"] / 32.0, abs=2e-3)  # real processes
+    assert r["pair_img_s"] > 0 and r["pair_speedup"] == pytest.approx(r["pair_img_s"] / 32.0, abs=2e-3)  # processes
     assert r["variant"] == "eager" and "engine" not in r
     assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (
         "plain20", "cpu", "cpu", 8, 2, 1, 0,

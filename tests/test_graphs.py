@@ -132,7 +132,7 @@ def test_cuda_graph_equals_eager_across_milestones_and_captures_on_its_own_strea
     assert h["graphs"]["train_loss"] == pytest.approx(h["eager"]["train_loss"], rel=0.03, abs=0.03)  # bf16
     start = _run(small, device="cuda")
     move = {
-        v: torch.cat([(p - q).flatten() for p, q in zip(r.model.parameters(), start.model.parameters())])
+        v: torch.cat([(p - q).flatten() for p, q in zip(r.model.parameters(), start.model.parameters(), strict=True)])
         for v, r in runs.items()
     }
     assert float((move["graphs"] - move["eager"]).norm() / move["eager"].norm()) < 0.1  # the same updates

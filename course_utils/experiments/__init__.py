@@ -8,8 +8,8 @@
 
 from course_utils.experiments.cli import main
 from course_utils.experiments.figure6 import default_out, fig6
-from course_utils.fig6_set import FIG6_NETS
 from course_utils.experiments.provision import TrainedNet, normalizer_for, trained_networks
+from course_utils.fig6_set import FIG6_NETS
 
 __all__ = [
     "fig6",
