@@ -1,37 +1,50 @@
-"""Pack what a GPU run must bring back into a few files: ``python .ci/bundle.py WORK OUT``.
+"""What a device lease brings back, and how it lands in the repository.
 
-WORK holds ``fig6/`` (result JSONs, ``summary.json``, ``weights/``), ``bench/`` and ``*.log``.
-OUT gets ``bundle-1.tar.gz`` (and more parts when one would pass 15 MiB), at most 7 files with the
-log copy beside them: every result JSON, the summary, the bench JSON, the logs, and the fp16
-weights of the CIFAR-family nets that are at most 2 MB each (so not the CIFAR ResNet-18's).
-Checkpoints never travel.
+    python .ci/bundle.py pack WORK OUT    # on the device machine: WORK is the fig6 output folder
+    python .ci/bundle.py land OUT [REPO]  # here: results/fig6/ and results/fig6-state/ of REPO (default .)
+
+``pack`` writes ``OUT/bundle-<i>.tar.gz`` (at most MAX_PARTS files of at most 15 MiB: with the log
+and a bench JSON beside them, at most 8 files come back): every result JSON, ``summary.json``,
+``probe.json``, the logs, the fp16 weights of the nets of at most 4 MB (every CIFAR-family net; not
+the CIFAR ResNet-18's 22 MB), and the checkpoint of every *unfinished* run (the full training state:
+model, momentum, BN, RNG, loader position, history), which the scheduler keeps under 16 MiB a run.
+
+``land`` unpacks the parts: finished results, the summary, weights and logs go to ``results/fig6/``,
+the state of unfinished runs and ``probe.json`` to ``results/fig6-state/`` (the state of a run that
+has now finished is deleted there), and a bench JSON to ``results/bench/``. Commit both folders: the
+device command carries them into the next lease.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 PART_LIMIT = 15 * 2**20  # below the 16 MiB a file may have to come back
-WEIGHT_LIMIT = 2 * 10**6
-MAX_PARTS = 7
+WEIGHT_LIMIT = 4 * 10**6
+MAX_PARTS = 6
 
 
 def select(work: Path) -> list[Path]:
-    """The files to bring back, small ones first."""
-    picked = [
-        p
-        for p in sorted(work.rglob("*"))
-        if p.is_file()
-        and "checkpoints" not in p.parts
-        and not p.name.endswith(".tmp")
-        and (p.suffix in (".json", ".log") or (p.suffix == ".pt" and p.stat().st_size <= WEIGHT_LIMIT))
-    ]
-    return sorted(picked, key=lambda p: (p.suffix == ".pt", str(p)))
+    """The files to bring back, small ones first; checkpoints only of runs without a result file."""
+    finished = {p.stem for p in work.glob("*.json")}
+    picked = []
+    for p in sorted(work.rglob("*")):
+        if not p.is_file() or p.name.endswith(".tmp"):
+            continue
+        if p.parent.name == "checkpoints":
+            keep = p.suffix == ".pt" and p.stem not in finished and p.stat().st_size <= PART_LIMIT
+        else:
+            keep = p.suffix in (".json", ".log") or (p.suffix == ".pt" and p.stat().st_size <= WEIGHT_LIMIT)
+        if keep:
+            picked.append(p)
+    return sorted(picked, key=lambda p: (p.suffix == ".pt", p.stat().st_size, str(p)))
 
 
-def bundle(work: Path, out: Path) -> list[Path]:
+def pack(work: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("bundle-*.tar.gz"):
         old.unlink()
@@ -45,7 +58,8 @@ def bundle(work: Path, out: Path) -> list[Path]:
         parts[-1].append(p)
         size += s
     if len(parts) > MAX_PARTS:
-        raise SystemExit(f"bundle: {len(parts)} parts would not come back (at most {MAX_PARTS})")
+        print(f"bundle: {len(parts)} parts would not all come back: keeping the first {MAX_PARTS} (results first)")
+        parts = parts[:MAX_PARTS]
     written = []
     for i, files in enumerate(parts, 1):
         path = out / f"bundle-{i}.tar.gz"
@@ -54,13 +68,45 @@ def bundle(work: Path, out: Path) -> list[Path]:
                 tar.add(p, arcname=str(p.relative_to(work)))
         written.append(path)
         print(f"bundle: {path} ({path.stat().st_size / 2**20:.1f} MiB, {len(files)} files)")
-    skipped = [p.name for p in work.rglob("*.pt") if "checkpoints" not in p.parts and p.stat().st_size > WEIGHT_LIMIT]
-    if skipped:
-        print(f"bundle: left out (over {WEIGHT_LIMIT / 1e6:.0f} MB): {', '.join(sorted(skipped))}")
+    state = [p.stem for ps in parts for p in ps if p.parent.name == "checkpoints"]
+    print(f"bundle: unfinished runs with their state: {', '.join(state) or 'none'}")
     return written
 
 
+def land(out: Path, repo: Path) -> None:
+    results, state = repo / "results" / "fig6", repo / "results" / "fig6-state"
+    with tempfile.TemporaryDirectory() as tmp:
+        back = Path(tmp)
+        for part in sorted(out.glob("bundle-*.tar.gz")):
+            with tarfile.open(part) as tar:
+                tar.extractall(back, filter="data")
+        results.mkdir(parents=True, exist_ok=True)
+        state.mkdir(parents=True, exist_ok=True)
+        for p in back.glob("*.json"):
+            shutil.copy2(p, state if p.name == "probe.json" else results)
+        for p in back.glob("*.log"):
+            (results / "logs").mkdir(exist_ok=True)
+            shutil.copy2(p, results / "logs")
+        for p in (back / "weights").glob("*.pt"):
+            (results / "weights").mkdir(exist_ok=True)
+            shutil.copy2(p, results / "weights")
+        for p in (back / "checkpoints").glob("*.pt"):
+            shutil.copy2(p, state)
+    for p in state.glob("*.pt"):
+        if (results / f"{p.stem}.json").exists():
+            p.unlink()  # finished: its state is no longer needed
+    for p in out.glob("bench-*.json"):
+        shutil.copy2(p, repo / "results" / "bench")
+    print(
+        f"landed: {len(list(results.glob('*-s*.json')))} finished run(s) in {results}, "
+        f"{len(list(state.glob('*.pt')))} unfinished with their state in {state}"
+    )
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python .ci/bundle.py WORK OUT")
-    bundle(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "pack":
+        pack(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "land":
+        land(Path(sys.argv[2]), Path(sys.argv[3] if len(sys.argv) == 4 else "."))
+    else:
+        raise SystemExit("usage: python .ci/bundle.py pack WORK OUT | land OUT [REPO]")

@@ -1,48 +1,55 @@
 #!/usr/bin/env bash
-# The GPU run of the Fig. 6 reproduction, as one script. A GPU machine runs it twice; the CPU rehearsal (tests/test_gpu_run.py) runs
-# exactly the same steps at smoke size:
+# The GPU run of the Fig. 6 set: ONE command per device lease, of at most SECONDS of wall time.
 #
-#   bash .ci/gpu_run.sh start  OUT SECONDS   # report the machine, extract the data, probe + train the set
-#                                            # under a time budget, bench if time is left, bundle into OUT
-#   bash .ci/gpu_run.sh resume OUT SECONDS   # the same command again: resumes, skips finished runs,
-#                                            # benches if not done yet, bundles again
+#   bash .ci/gpu_run.sh OUT SECONDS
 #
-# SECONDS is the wall time this command may use; training stops cleanly (every run checkpointed)
-# with enough time left for the bench and the bundle. Everything the run writes goes to ignored
-# folders (runs/gpu/, data/), so a second command on the same machine finds it.
-# Environment: PROFILE (gpu | smoke, default gpu), SEEDS (default 0,1,2), TARBALL (the CIFAR-10 copy;
-# default .carry/cifar10-jpeg.tar.gz, else ../shared/data/cifar10-jpeg.tar.gz), WORK (default runs/gpu),
-# COURSE_DATA_DIR (default data), PYTHON (default python3), EXTRA_ARGS (more fig6 options).
+# 1. report the machine; 2. extract the CIFAR-10 copy; 3. bring in what earlier leases finished
+# (results/fig6/) and the training state of their unfinished runs (results/fig6-state/); 4. the gpu
+# tests (about 30 s); 5. fig6 under a time budget that ends END_S seconds before SECONDS (the probe,
+# graphs checked against eager over 5 steps, takes a few seconds of it); 6. bundle into OUT: results,
+# summary, logs, fp16 weights, and the full state of every unfinished run (python .ci/bundle.py);
+# 7. only then, if no benchmark of this device kind is committed yet and time is left, the bench,
+# capped by `timeout`. Back on the development machine, `python .ci/bundle.py land OUT` puts the
+# results into results/fig6/ and the state into results/fig6-state/, to be committed: the next lease,
+# on a fresh machine, resumes from there. tests/test_gpu_run.py rehearses this script on the CPU.
+#
+# Environment: PROFILE (gpu | smoke, default gpu), SEEDS (default 0,1,2), MODELS (default: every net of
+# the set in the order of work), END_S (default 40), TRAIN_S (at most this many seconds of fig6), TARBALL (default .carry/cifar10-jpeg.tar.gz, else
+# ../shared/data/cifar10-jpeg.tar.gz), WORK (default runs/gpu), BENCH (auto | force | off), PYTHON
+# (default python3), EXTRA_ARGS (more fig6 options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stage=${1:?usage: gpu_run.sh start|resume OUT SECONDS}
-OUT=${2:?usage: gpu_run.sh start|resume OUT SECONDS}
-SECONDS_LEFT=${3:?usage: gpu_run.sh start|resume OUT SECONDS}
+OUT=${1:?usage: gpu_run.sh OUT SECONDS}
+TOTAL=${2:?usage: gpu_run.sh OUT SECONDS}
 PROFILE=${PROFILE:-gpu}
 SEEDS=${SEEDS:-0,1,2}
+MODELS=${MODELS:-plain20,resnet20,plain56,resnet56,resnet18_cifar,plain32,resnet32,plain44,resnet44,resnet110}
+END_S=${END_S:-40}
 WORK=${WORK:-runs/gpu}
 PYTHON=${PYTHON:-python3}
 export COURSE_DATA_DIR=${COURSE_DATA_DIR:-$PWD/data}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 COURSE_PROFILE=$PROFILE
 t_start=$(date +%s)
-mkdir -p "$OUT" "$WORK"
-LOG="$WORK/gpu_run.log"
-left() { echo $(( SECONDS_LEFT - ($(date +%s) - t_start) )); }
-say() { echo "[gpu_run $stage $(date -u +%H:%M:%S), $(left) s left] $*" | tee -a "$LOG"; }
+mkdir -p "$OUT" "$WORK/fig6/checkpoints"
+LOG="$OUT/gpu_run.log"
+left() { echo $(( TOTAL - ($(date +%s) - t_start) )); }
+say() { echo "[gpu_run $(date -u +%H:%M:%S), $(left) s left] $*" | tee -a "$LOG"; }
 
+# 1. the machine
 say "machine: $(uname -n), $(nproc) cores; python $($PYTHON -c 'import sys; print(sys.version.split()[0])')"
 $PYTHON - <<'PY' 2>&1 | tee -a "$LOG"
 import torch, torchvision
 print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, cuda {torch.version.cuda}, "
       f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu only'}")
 PY
+kind=$($PYTHON -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
 if ! $PYTHON -c "import tqdm" 2>/dev/null; then  # the device machine has its own packages; bring the pure-Python rest
   say "tqdm missing: installing the carried wheel(s) from .whl/"
   $PYTHON -m pip install --no-index --no-deps --quiet .whl/*.whl 2>&1 | tee -a "$LOG"
 fi
 
-# 1. the data: the offline CIFAR-10 copy, extracted once
+# 2. the data: the offline CIFAR-10 copy
 if [ ! -d "$COURSE_DATA_DIR/cifar10" ]; then
   TARBALL=${TARBALL:-$( [ -f .carry/cifar10-jpeg.tar.gz ] && echo .carry/cifar10-jpeg.tar.gz || echo ../shared/data/cifar10-jpeg.tar.gz )}
   if [ -f "$TARBALL" ]; then
@@ -55,29 +62,43 @@ if [ ! -d "$COURSE_DATA_DIR/cifar10" ]; then
   fi
 fi
 
-# 2. the set, in its fixed order, under the time budget (keep time back for bench and bundle)
-reserve=$([ "$PROFILE" = smoke ] && echo 15 || echo 100)
-budget=$(( $(left) - reserve ))
-if [ "$budget" -gt 10 ]; then
+# 3. what earlier leases brought back: finished runs are skipped, unfinished ones resume
+if [ -d results/fig6 ]; then cp -r results/fig6/. "$WORK/fig6/"; fi
+if [ -d results/fig6-state ]; then
+  cp results/fig6-state/*.pt "$WORK/fig6/checkpoints/" 2>/dev/null || true
+  cp results/fig6-state/probe.json "$WORK/fig6/" 2>/dev/null || true
+  say "state carried in: $(ls results/fig6-state | tr '\n' ' ')"
+fi
+
+# 4. the gpu tests (nbval is not on the device machine: no addopts)
+say "gpu tests"
+set +e
+timeout 90 $PYTHON -m pytest -o addopts="" -p no:cacheprovider -m gpu -q $(grep -l "mark.gpu" tests/test_*.py) 2>&1 | tail -n 30 | tee "$WORK/fig6/gpu_tests.log"
+say "gpu tests exited with ${PIPESTATUS[0]}"
+set -e
+
+# 5. the set under the time budget
+budget=$(( $(left) - END_S ))
+if [ -n "${TRAIN_S:-}" ] && [ "$TRAIN_S" -lt "$budget" ]; then budget=$TRAIN_S; fi  # a shorter lease, to rehearse
+if [ "$budget" -gt 3 ]; then
   say "fig6: time budget $budget s"
   set +e
-  probe=$([ "$stage" = start ] && echo --probe || echo "")  # the resume reuses the start's choice (probe.json)
-  $PYTHON -m course_utils.experiments fig6 --profile "$PROFILE" --seeds "$SEEDS" --engine auto $probe \
-    --time-budget "$budget" --out "$WORK/fig6" --no-progress ${EXTRA_ARGS:-} 2>&1 | tee -a "$WORK/fig6.log"
-  rc=${PIPESTATUS[0]}
+  $PYTHON -m course_utils.experiments fig6 --profile "$PROFILE" --models "$MODELS" --seeds "$SEEDS" \
+    --variant auto --time-budget "$budget" --out "$WORK/fig6" --no-progress ${EXTRA_ARGS:-} 2>&1 | tee "$WORK/fig6/fig6.log"
+  say "fig6 exited with ${PIPESTATUS[0]}"
   set -e
-  say "fig6 exited with $rc"
 fi
 
-# 3. the throughput benchmark, once, if time is left
-bench_models=$([ "$PROFILE" = smoke ] && echo resnet20 || echo resnet20,resnet56,resnet18_cifar)
-bench_steps=$([ "$PROFILE" = smoke ] && echo "--steps 2 --warmup 1 --workers 0 --batch-size 32" || echo "")
-if ! ls "$WORK"/bench/bench-*.json >/dev/null 2>&1 && [ "$(left)" -gt $(( reserve / 2 )) ]; then
-  say "bench: $bench_models"
-  $PYTHON -m course_utils.bench --models "$bench_models" $bench_steps --out "$WORK/bench" 2>&1 | tee -a "$WORK/bench.log" || say "bench failed"
-fi
+# 6. the bundle: everything that has to come back
+cp "$LOG" "$WORK/fig6/gpu_run.log"
+$PYTHON .ci/bundle.py pack "$WORK/fig6" "$OUT" 2>&1 | tee -a "$LOG"
 
-# 4. one bundle with everything that has to come back
-$PYTHON .ci/bundle.py "$WORK" "$OUT" 2>&1 | tee -a "$LOG"
-cp "$LOG" "$OUT/" 2>/dev/null || true
+# 7. the benchmark, once per device kind, capped so that the bundle above is never lost
+cap=$(( $(left) - 10 ))
+if [ "${BENCH:-auto}" != off ] && { [ "${BENCH:-auto}" = force ] || [ ! -f "results/bench/bench-$kind.json" ]; } && [ "$cap" -gt 30 ]; then
+  bench_args=$([ "$PROFILE" = smoke ] && echo "--models resnet20 --steps 2 --warmup 1 --workers 0 --batch-size 32" \
+    || echo "--models resnet20,resnet56,resnet18_cifar")
+  say "bench (at most $cap s): $bench_args"
+  timeout "$cap" $PYTHON -m course_utils.bench $bench_args --out "$OUT" 2>&1 | tee -a "$LOG" || say "bench stopped or failed"
+fi
 say "done"

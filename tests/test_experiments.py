@@ -161,6 +161,20 @@ def test_parallel_jobs_write_the_same_files(env, tmp_path):
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["plain20-s0.pt", "resnet20-s0.pt"]
 
 
+def test_processes_by_default_only_where_they_pay(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert figure6.auto_jobs(cpu, 4, 800) == 2  # the cpu profile's set: two one-thread processes
+    assert figure6.auto_jobs(cpu, 1, 800) == 1 and figure6.auto_jobs(cpu, 4, 30) == 1  # one run; seconds of work
+    assert figure6.auto_jobs(cuda, 4, 64_000) == 1  # a GPU trains its groups in one process
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert figure6.auto_jobs(cpu, 4, 800) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    assert figure6.auto_jobs(cpu, 4, 800) == 1  # in a notebook the processes' progress bars would not show
+
+
 def test_bad_input_gets_a_clear_error(capsys, tmp_path):
     assert cli.main(["fig6", "--models", "resnet57", "--out", str(tmp_path)]) == 2
     assert "unknown model 'resnet57'" in capsys.readouterr().err

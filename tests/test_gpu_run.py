@@ -1,13 +1,17 @@
-"""The CPU rehearsal of the GPU run: the very script the device machine runs, at smoke size.
+"""The CPU rehearsal of a GPU lease: the very script the device machine runs, at smoke size.
 
-``.ci/gpu_run.sh start`` then ``resume``, as on the GPU: extract the CIFAR-10 copy (when the
-shared tarball is there), probe, train under a time budget, resume, bench, bundle. The bundle
-must hold everything the README and notebooks need, within the limits of what comes back.
+Two leases, each in a fresh copy of the repository (a new machine every time): the first stops at
+its time budget and bundles the full state of its unfinished runs; ``bundle.py land`` puts that
+state into the second copy's ``results/fig6-state/`` (what a commit carries to the next lease); the
+second lease resumes and finishes. The runs must then equal an uninterrupted run bit for bit, and
+every bundle must fit what comes back from a device (at most 8 files of at most 16 MiB).
 """
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -15,56 +19,101 @@ import torch
 
 from course_utils.paths import repo_root
 
-SCRIPT = repo_root() / ".ci" / "gpu_run.sh"
-TARBALL = repo_root().parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+ROOT = repo_root()
+TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+ARGS = ["--iterations", "20", "--eval-every", "5"]
+STEMS = ("plain20-s0", "resnet20-s0")
 
 
-def _stage(stage: str, out: Path, seconds: int, env: dict) -> str:
+def _fresh_copy(dest: Path) -> Path:
+    """The tracked files of the working tree, without any committed GPU results or state."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if f.startswith(("results/fig6/", "results/fig6-state/")) or not (ROOT / f).is_file():
+            continue
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dest / f)
+    return dest
+
+
+def _small_copy(dest: Path, train: int = 120, test: int = 30) -> Path:
+    """The first images of each class of the offline CIFAR-10 copy, as a tarball of the same layout
+    (real JPEGs, seconds to extract and decode, enough for the smoke profile's subsets)."""
+    with tarfile.open(TARBALL, "r|gz") as src, tarfile.open(dest, "w:gz") as out:
+        for m in src:
+            parts = m.name.split("/")  # cifar10/<split>/<class>/<NNNN>.jpg
+            if m.isfile() and int(parts[-1].split(".")[0]) >= (train if parts[1] == "train" else test):
+                continue
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+    return dest
+
+
+def _lease(clone: Path, out: Path, env: dict, seconds: int) -> str:
     done = subprocess.run(
-        ["bash", str(SCRIPT), stage, str(out), str(seconds)],
-        env=env,
+        ["bash", str(clone / ".ci" / "gpu_run.sh"), str(out), str(seconds)],
+        env=env | {"PYTHONPATH": str(clone)},
         capture_output=True,
         text=True,
         timeout=seconds + 120,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = list(out.iterdir())
+    assert len(files) <= 8 and all(f.stat().st_size <= 16 * 2**20 for f in files), files  # what can come back
     return done.stdout
 
 
-def test_rehearsal_start_then_resume_bundles_everything(tmp_path):
+def _bundled(out: Path) -> dict[str, tarfile.TarInfo]:
+    return {m.name: m for p in sorted(out.glob("bundle-*.tar.gz")) for m in tarfile.open(p).getmembers()}
+
+
+def _land(out: Path, clone: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "bundle.py"), "land", str(out), str(clone)], check=True)
+
+
+def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
     env = os.environ | {
         "PROFILE": "smoke",
         "SEEDS": "0",
-        "WORK": str(tmp_path / "work"),
+        "MODELS": "plain20,resnet20",
+        "END_S": "5",
+        "BENCH": "off",
         "OMP_NUM_THREADS": "1",
         "COURSE_DATA_DIR": str(tmp_path / "data"),
-        "TARBALL": str(TARBALL),
-        "EXTRA_ARGS": "--iterations 24 --eval-every 8",
-        "COURSE_DEVICE": "cpu",
+        "TARBALL": str(_small_copy(tmp_path / "small.tar.gz") if TARBALL.exists() else TARBALL),
+        "EXTRA_ARGS": " ".join(ARGS),
+        "WORK": str(tmp_path / "work1"),
+        "TRAIN_S": "16",  # a lease far too short for the set (decoding the JPEGs takes ~6 s of it)
     }
-    # generous: extracting the CIFAR-10 copy alone took ~30 s on a CI machine, and training stops when done
-    first = _stage("start", tmp_path / "out1", 120, env)
-    assert "fig6: time budget" in first and "bundle:" in first and "first loss" in first, first[-3000:]  # probe table
+    first = _lease(_fresh_copy(tmp_path / "copy1"), tmp_path / "out1", env, 240)
+    assert "gpu tests exited" in first and "fig6: time budget 16 s" in first, first[-3000:]
     if TARBALL.exists():
         assert (tmp_path / "data" / "cifar10" / "train" / "airplane").is_dir()
-    second = _stage("resume", tmp_path / "out2", 150, env)
-    assert "first loss" not in second  # the choice of the start is reused
-    summary = json.loads((tmp_path / "work" / "fig6" / "summary.json").read_text())
-    assert summary["complete"], second[-2000:]
-    assert summary["total_wall_seconds"] == round(sum(summary["call_wall_seconds"]), 2)
+    names = _bundled(tmp_path / "out1")
+    assert {"summary.json", "fig6.log", "gpu_run.log", "gpu_tests.log"} <= set(names)
+    assert all(f"checkpoints/{s}.pt" in names for s in STEMS)  # the full state of both unfinished runs
+    assert json.loads((tmp_path / "work1" / "fig6" / "summary.json").read_text())["unfinished"] == list(STEMS)
 
-    parts = sorted((tmp_path / "out2").glob("bundle-*.tar.gz"))
-    files = list((tmp_path / "out2").iterdir())
-    assert 1 <= len(parts) and len(files) <= 8 and all(f.stat().st_size <= 16 * 2**20 for f in files)
-    names = {m.name: m for p in parts for m in tarfile.open(p).getmembers()}
-    for stem in ("plain20-s0", "resnet20-s0"):
-        assert f"fig6/{stem}.json" in names and f"fig6/weights/{stem}.pt" in names
-        assert names[f"fig6/weights/{stem}.pt"].size <= 2_000_000
-    assert "fig6/summary.json" in names and "bench/bench-cpu.json" in names
-    assert {"fig6.log", "gpu_run.log"} <= set(names) and not any("checkpoints" in n for n in names)
-    with tarfile.open(parts[0]) as tar:
-        tar.extractall(tmp_path / "back", filter="data")
-    w = torch.load(tmp_path / "back" / "fig6" / "weights" / "resnet20-s0.pt", weights_only=True)
-    assert w["fc.weight"].dtype == torch.float16
-    r = json.loads((tmp_path / "back" / "fig6" / "resnet20-s0.json").read_text())
-    assert r["history"]["iteration"][-1] == 24 and r["n_train_images"] == 1024
+    clone = _fresh_copy(tmp_path / "copy2")
+    _land(tmp_path / "out1", clone)
+    assert sorted(p.name for p in (clone / "results" / "fig6-state").iterdir()) == [f"{s}.pt" for s in STEMS]
+    env2 = env | {"WORK": str(tmp_path / "work2"), "TRAIN_S": "600"}
+    second = _lease(clone, tmp_path / "out2", env2, 300)
+    assert "state carried in" in second and "resumed" in second, second[-3000:]
+    _land(tmp_path / "out2", clone)
+    assert not list((clone / "results" / "fig6-state").glob("*.pt"))  # finished: the state is dropped
+    summary = json.loads((clone / "results" / "fig6" / "summary.json").read_text())
+    assert summary["complete"] and len(summary["call_wall_seconds"]) == 2  # the two leases add up
+
+    ref = tmp_path / "ref"
+    subprocess.run(
+        [sys.executable, "-m", "course_utils.experiments", "fig6", "--models", "plain20,resnet20", *ARGS,
+         "--out", str(ref), "--no-progress"],
+        env=env | {"COURSE_PROFILE": "smoke"}, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    for stem in STEMS:
+        got = json.loads((clone / "results" / "fig6" / f"{stem}.json").read_text())
+        want = json.loads((ref / f"{stem}.json").read_text())
+        assert got["history"] == want["history"]  # bit for bit, across two machines' worth of leases
+        a = torch.load(clone / "results" / "fig6" / "weights" / f"{stem}.pt", weights_only=True)
+        b = torch.load(ref / "weights" / f"{stem}.pt", weights_only=True)
+        assert a["fc.weight"].dtype == torch.float16 and all(torch.equal(a[k], b[k]) for k in b)

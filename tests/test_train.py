@@ -212,9 +212,12 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatch, device):
+    # on CUDA: the fast path (GPU-resident data, channels_last, bf16 autocast, fused SGD) in deterministic mode
+    kw = dict(device=device, deterministic=device == "cuda")
     ref = _net()
-    full = _train(ref, tiny_data)
+    full = _train(ref, tiny_data, **kw)
     ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     real_advance = train.TrainRun.advance
 
@@ -225,11 +228,11 @@ def test_resume_after_interrupt_is_bitwise_equal(tiny_data, tmp_path, monkeypatc
 
     monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
     with pytest.raises(_Interrupt):
-        _train(_net(), tiny_data, budget, checkpoint=ck)
+        _train(_net(), tiny_data, budget, checkpoint=ck, **kw)
     monkeypatch.undo()
     assert load_checkpoint(ck)["iteration"] == 4
     net = _net()
-    resumed = _train(net, tiny_data, budget, checkpoint=ck)
+    resumed = _train(net, tiny_data, budget, checkpoint=ck, **kw)
     assert resumed["history"] == full["history"]
     assert load_checkpoint(ck)["iteration"] == 8
     for (k, a), b in zip(ref.state_dict().items(), net.state_dict().values(), strict=True):
@@ -281,26 +284,3 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     state = load_checkpoint(ck)
     assert state["iteration"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-
-
-@pytest.mark.gpu
-def test_resume_is_bitwise_equal_on_cuda(tiny_data, tmp_path, monkeypatch):
-    # the fast path (GPU-resident data, channels_last, bf16 autocast, fused SGD) in deterministic mode
-    kw = dict(device="cuda", deterministic=True)
-    ref = _net()
-    full = _train(ref, tiny_data, **kw)
-    ck, budget = tmp_path / "ck.pt", Budget(eval_every=2, test_subset=64, checkpoint_every=2)
-    real_advance = train.TrainRun.advance
-
-    def dies_in_step_6(self, step, x, y):
-        if self.iteration == 5:
-            raise _Interrupt
-        real_advance(self, step, x, y)
-
-    monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
-    with pytest.raises(_Interrupt):
-        _train(_net(), tiny_data, budget, checkpoint=ck, **kw)
-    monkeypatch.undo()
-    net = _net()
-    assert _train(net, tiny_data, budget, checkpoint=ck, **kw)["history"] == full["history"]
-    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), net.state_dict().values(), strict=True))

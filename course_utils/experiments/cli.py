@@ -168,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--jobs",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="CPU only: runs trained in N processes at once, the cores split among them (default: 1)",
+        help="CPU only: runs trained in N processes at once, the cores split among them (default: 2 on a CPU "
+        "of 2+ cores for 2+ runs of 200+ iterations, else 1)",
     )
     f.add_argument(
         "--deterministic",

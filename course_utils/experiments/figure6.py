@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -40,7 +41,9 @@ from course_utils.schedule import model_depth
 from course_utils.step import device_name
 from course_utils.train import TrainRun
 
-__all__ = ["default_out", "fig6"]
+__all__ = ["auto_jobs", "default_out", "fig6"]
+
+AUTO_JOBS_ITERATIONS = 200  # below this, spawning processes (seconds each) costs more than it saves
 
 
 def default_out(profile_name: str) -> Path:
@@ -186,6 +189,14 @@ def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
     return s.entries, left
 
 
+def auto_jobs(device: torch.device, runs: int, iterations: int) -> int:
+    """Processes for ``jobs=None``: 2 on a CPU of 2+ cores for 2+ runs of ``AUTO_JOBS_ITERATIONS``+,
+    outside a notebook (which would not show the processes' progress bars); else 1."""
+    shown = "ipykernel" not in sys.modules
+    pays = runs > 1 and iterations >= AUTO_JOBS_ITERATIONS and (os.cpu_count() or 1) >= 2
+    return 2 if device.type == "cpu" and pays and shown else 1
+
+
 def fig6(
     models: Sequence[str] | str | None = None,
     *,
@@ -203,23 +214,24 @@ def fig6(
     out: str | Path | None = None,
     device: str | None = None,
     profile: str | Profile | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     deterministic: bool | None = None,
     progress: bool = True,
     data: cdata.CIFAR10 | None = None,
 ) -> dict:
     """Train the Fig. 6 set (default: the profile's models) in the order of work; write ``summary.json``.
 
-    ``variant``: auto (on a GPU: CUDA graphs where the probe finds them correct, else eager), graphs,
-    compile or eager. ``probe``: probe (and print the table) also when there is nothing to choose.
-    ``time_budget``: seconds for the whole call; it stops before then with every run checkpointed
-    (``summary["complete"]`` is False) and the same call resumes. ``at_once``: groups trained at the
-    same time (default 2 on a GPU, 1 elsewhere). ``jobs`` > 1 (CPU only): runs in that many processes,
-    the threads split among them. ``deterministic`` (default: on for a CPU) makes resumed runs equal
-    uninterrupted ones bitwise. ``prefix``: train the first ``iterations`` of the paper's schedule (lr
-    milestones unchanged) instead of stretching it. ``train_set`` ("split" or "all") and ``test_images``
-    (a count, or "all") override the profile's. ``out`` defaults to ``runs/fig6-<profile>``; the
-    committed folders (``results/fig6``, ``results/fig6-cpu``) are written only when named.
+    ``variant``: auto (on a GPU: CUDA graphs where the probe finds them correct, else eager), graphs, compile or
+    eager. ``probe``: probe (and print the table) also when there is nothing to choose. ``time_budget``: seconds
+    for the whole call; it stops before then with every run checkpointed (``summary["complete"]`` is False) and
+    the same call resumes. ``at_once``: groups trained at the same time (default 2 on a GPU, 1 elsewhere).
+    ``jobs`` > 1 (CPU only): runs in that many processes, the threads split among them; the default (None) is
+    :func:`auto_jobs` (two one-thread nets beat one net on two threads for the deep nets, as
+    ``results/bench/bench-cpu.json`` measures). ``deterministic`` (default: on for a CPU) makes resumed runs equal uninterrupted ones bitwise.
+    ``prefix``: train the first ``iterations`` of the paper's schedule (lr milestones unchanged) instead of
+    stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a count, or "all") override the
+    profile's. ``out`` defaults to ``runs/fig6-<profile>``; the committed folders (``results/fig6``,
+    ``results/fig6-cpu``) are written only when named.
     """
     for what, v in (("iterations", iterations), ("eval_every", eval_every), ("jobs", jobs), ("at_once", at_once)):
         if v is not None and int(v) < 1:
@@ -230,12 +242,13 @@ def fig6(
     deadline = t0 + time_budget if time_budget else None
     prof = profile if isinstance(profile, Profile) else get_profile(profile, device)
     prof = prof.with_device(device) if device is not None and isinstance(profile, Profile) else prof
-    if jobs > 1 and prof.device.type == "cuda":
+    if jobs is not None and jobs > 1 and prof.device.type == "cuda":
         raise ValueError("jobs > 1 (--jobs) is for CPUs; on a GPU the runs share one process (--at-once)")
     engine.candidates(prof.device, variant)  # an unknown or impossible variant is refused before any work
     names = canonical_names(models or prof.models)
     seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
     iterations = int(iterations or prof.iterations)
+    jobs = auto_jobs(prof.device, len(names) * len(seeds), iterations) if jobs is None else jobs
     sizes = {} if train_set is None else {"train_set": train_set}
     if test_images is not None:
         sizes["test_subset"] = test_subset_of(test_images)
