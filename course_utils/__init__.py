@@ -1,17 +1,25 @@
 """course_utils: the small, tested package behind the hands-on ResNet course.
 
-Modules (data flows one way: data -> train -> experiments -> results/*.json -> plots):
+Modules, from the lower layers up (imports flow one way; ``tests/test_layout.py`` checks it):
 
-- ``profile``     run profiles (smoke | cpu | gpu) and device choice
-- ``shapes``      output-size formulas, receptive field, per-layer summary tables
-- ``models``      CIFAR plain/ResNet nets, pre-activation, ResNet-18..152
-- ``data``        CIFAR-10 sources, cache, split, normalisation, augmentation
-- ``train``       the paper's schedule, training loop, evaluation, checkpoints
-- ``experiments`` named experiments (``fig6``) and their command line
-- ``bench``       training throughput: our pipeline vs a DataLoader baseline
-- ``plots``       paper-style curves and tables from result files
-- ``analysis``    gradient correlation, layer responses, lesions, loss landscape
-- ``checks``      the exercise checkers the notebooks call
+- ``paths``, ``profile``     where things live; run profiles (smoke | cpu | gpu) and devices
+- ``shapes``, ``blocks``     output-size formulas and summary tables; the residual blocks
+- ``schedule``, ``transforms``, ``checkpoint``, ``fig6_set``
+                             the recipe's lr schedule; split, normalisation, augmentation; checkpoint
+                             files; the Fig. 6 nets, their groups and order of work
+- ``models``, ``data``, ``loader``, ``step``
+                             CIFAR and ImageNet ResNets; CIFAR-10 sources and cache; batches on the
+                             device; one SGD step
+- ``budget``, ``evaluation``, ``results``, ``scheduler``, ``public``, ``diagrams``
+                             what a run sees; error %; the results contract; groups under a time budget
+                             (and the plan); the public curves; markdown figures
+- ``train``                  one training run (``TrainRun``, ``train_model``), resumable
+- ``graphs``, ``engine``     CUDA-graph steps; groups of runs trained at once
+- ``probe``                  which variant (graphs / compile / eager) is correct for each net
+- ``experiments``, ``bench``, ``plots``, ``analysis``, ``checks``, ``transfer``, ``slides``
+                             fig6 and its command line; throughput; figures; inside trained nets; the
+                             exercise checkers; transfer learning; slide decks
+- ``tables``                 tables and claims from result files
 
 Import the modules you need, e.g. ``from course_utils import models``.
 """

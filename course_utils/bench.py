@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variant",
         default="auto",
         choices=("auto", *engine.VARIANTS),
-        help="our step: graphs, compile, eager, or auto (probe on a GPU, pick the fastest correct)",
+        help="our step: graphs, compile, eager, or auto (on a GPU: graphs where the probe finds them correct)",
     )
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)

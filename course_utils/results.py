@@ -10,10 +10,8 @@ A run of an experiment writes, in its folder (``results/fig6/`` for the GPU repr
 - ``checkpoints/``: resumable state (never committed).
 
 :func:`committed_fig6` is the one loader the notebooks use: the GPU run when present, else the
-CPU reference run; :func:`describe` says in one line which one a figure shows.
-
-    >>> run_name("resnet56", 0)
-    'resnet56-s0'
+CPU reference run; :func:`describe` says in one line which one a figure shows. File stems come
+from ``fig6_set.run_name`` (``resnet56-s0``).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from course_utils import data as cdata
 from course_utils import models, results
 from course_utils.budget import Budget
 from course_utils.evaluation import error_percent
+from course_utils.fig6_set import run_name
 from course_utils.loader import DeviceLoader
 from course_utils.profile import get_profile, seed_everything
 from course_utils.schedule import Schedule
@@ -265,7 +266,7 @@ def pretrain_source(
     budget = Budget(max(1, iterations // 4), test_subset, train_set="all", checkpoint_seconds=None)
     kw = dict(name=SOURCE_NAME, seed=seed, budget=budget, normalization="per_channel") | kw  # e.g. progress=False
     result = train_model(net, class_subset(data, SOURCE_CLASSES), Schedule().scaled(iterations), **kw)
-    stem = results.run_name(SOURCE_NAME, seed)
+    stem = run_name(SOURCE_NAME, seed)
     results.save_weights(Path(out) / "weights" / f"{stem}.pt", net)
     results.write_json(Path(out) / f"{stem}.json", result | {"classes": [data.classes[c] for c in SOURCE_CLASSES]})
     return result
@@ -273,7 +274,7 @@ def pretrain_source(
 
 def load_source(folder: str | Path, seed: int = 0) -> tuple[nn.Module, dict] | None:
     """The trained source ResNet-20 (5 classes) and its result from ``folder``; None when absent."""
-    stem = results.run_name(SOURCE_NAME, seed)
+    stem = run_name(SOURCE_NAME, seed)
     w, j = Path(folder) / "weights" / f"{stem}.pt", Path(folder) / f"{stem}.json"
     if not (w.is_file() and j.is_file()):
         return None

@@ -9,12 +9,10 @@
 from course_utils.experiments.cli import main
 from course_utils.experiments.figure6 import default_out, fig6
 from course_utils.experiments.provision import TrainedNet, normalizer_for, trained_networks
-from course_utils.fig6_set import FIG6_NETS
 
 __all__ = [
     "fig6",
     "default_out",
-    "FIG6_NETS",
     "TrainedNet",
     "trained_networks",
     "normalizer_for",

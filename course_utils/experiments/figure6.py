@@ -33,7 +33,7 @@ import torch
 from course_utils import data as cdata
 from course_utils import engine, probe, results, scheduler
 from course_utils.budget import Budget, test_subset_of
-from course_utils.fig6_set import STEP_SECONDS, RunSpec, work_order
+from course_utils.fig6_set import STEP_SECONDS, RunSpec, run_name, work_order
 from course_utils.models import canonical_names, get_model
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
@@ -71,7 +71,7 @@ def _entry(r: dict, status: str) -> dict:
     return {
         "model": r["model"],
         "seed": r["seed"],
-        "file": f"{results.run_name(r['model'], r['seed'])}.json",
+        "file": f"{run_name(r['model'], r['seed'])}.json",
         "status": status,
         "iterations": r["schedule"]["iterations"],
         "wall_seconds": r["wall_seconds"],
@@ -138,7 +138,7 @@ class _Set:
 
     def done(self, run: TrainRun, variant: str) -> None:
         """A run has finished: its fp16 weights, then its result file (which marks it finished)."""
-        stem = results.run_name(run.name, run.seed)
+        stem = run_name(run.name, run.seed)
         res = run.result(
             variant=variant,
             depth=model_depth(run.name),
@@ -227,11 +227,11 @@ def fig6(
     the same call resumes. ``at_once``: groups trained at the same time (default 2 on a GPU, 1 elsewhere).
     ``jobs`` > 1 (CPU only): runs in that many processes, the threads split among them; the default (None) is
     :func:`auto_jobs` (two one-thread nets beat one net on two threads for the deep nets, as
-    ``results/bench/bench-cpu.json`` measures). ``deterministic`` (default: on for a CPU) makes resumed runs equal uninterrupted ones bitwise.
-    ``prefix``: train the first ``iterations`` of the paper's schedule (lr milestones unchanged) instead of
-    stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a count, or "all") override the
-    profile's. ``out`` defaults to ``runs/fig6-<profile>``; the committed folders (``results/fig6``,
-    ``results/fig6-cpu``) are written only when named.
+    ``results/bench/bench-cpu.json`` measures). ``deterministic`` (default: on for a CPU) makes resumed runs
+    equal uninterrupted ones bitwise. ``prefix``: train the first ``iterations`` of the paper's schedule (lr
+    milestones unchanged) instead of stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a
+    count, or "all") override the profile's. ``out`` defaults to ``runs/fig6-<profile>``; the committed folders
+    (``results/fig6``, ``results/fig6-cpu``) are written only when named.
     """
     for what, v in (("iterations", iterations), ("eval_every", eval_every), ("jobs", jobs), ("at_once", at_once)):
         if v is not None and int(v) < 1:
@@ -290,8 +290,8 @@ def _summarise(
     """Write and print ``summary.json``: every run of the set, finished, skipped, failed or unfinished."""
     out, prof = the_set.out, the_set.prof
     order = [s.stem for g in groups for s in g]
-    entries = sorted(the_set.entries, key=lambda e: order.index(results.run_name(e["model"], e["seed"])))
-    failed = [results.run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
+    entries = sorted(the_set.entries, key=lambda e: order.index(run_name(e["model"], e["seed"])))
+    failed = [run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
     summary = {
         "experiment": "fig6",
         "profile": prof.name,
