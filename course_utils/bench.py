@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -83,96 +84,88 @@ def _bench_data(n_train: int) -> cdata.CIFAR10:
         return cdata.synthetic_cifar10(n_train=n_train, n_test=100)
 
 
-def _ours_run(model: str, data: cdata.CIFAR10, device: torch.device, batch_size: int) -> TrainRun:
-    seed_everything(0)
-    run = TrainRun(
-        models.get_model(model),
-        data,
-        Schedule(batch_size=batch_size),
-        name=model,
-        budget=Budget(train_set="all"),
-        device=device,
-    )
-    run.set_lr()
-    return run
+@dataclass(frozen=True)
+class _Case:
+    """What every timed pipeline shares: the net, the data, the device, the batch, the steps, the clock."""
+
+    model: str
+    data: cdata.CIFAR10
+    device: torch.device
+    batch_size: int
+    warmup: int
+    steps: int
+    clock: Clock = time.perf_counter
+
+    def timed(self, step, batches: Iterator) -> float:
+        return _timed(step, batches, self.warmup, self.steps, self.device, self.clock)
+
+    def ours(self) -> TrainRun:
+        """Our training run of the net, as ``fig6`` builds it (lr set, ready to step)."""
+        seed_everything(0)
+        run = TrainRun(
+            models.get_model(self.model),
+            self.data,
+            Schedule(batch_size=self.batch_size),
+            name=self.model,
+            budget=Budget(train_set="all"),
+            device=self.device,
+        )
+        run.set_lr()
+        return run
 
 
-def _time_ours(
-    model: str,
-    data: cdata.CIFAR10,
-    device: torch.device,
-    batch_size: int,
-    warmup: int,
-    steps: int,
-    variant: str,
-    clock: Clock = time.perf_counter,
-) -> tuple[float, str]:
+def _time_ours(c: _Case, variant: str) -> tuple[float, str]:
     """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
-    run = _ours_run(model, data, device, batch_size)
-    choices = engine.candidates(device, variant)
-    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices))[model]
+    run = c.ours()
+    choices = engine.candidates(c.device, variant)
+    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices))[c.model]
     loader = run.make_loader()
     step = engine.make_step(run, variant, next(loader.batches(1)))
-    return _timed(step, loader.batches(), warmup, steps, device, clock), variant
+    return c.timed(step, loader.batches()), variant
 
 
-def _time_nchw(
-    model: str,
-    data: cdata.CIFAR10,
-    device: torch.device,
-    batch_size: int,
-    warmup: int,
-    steps: int,
-    clock: Clock = time.perf_counter,
-) -> float:
+def _time_nchw(c: _Case) -> float:
     """Our CPU pipeline with NCHW (contiguous) weights and batches instead of channels_last: seconds."""
-    run = _ours_run(model, data, device, batch_size)
+    run = c.ours()
     run.model.to(memory_format=torch.contiguous_format)
     loader = DeviceLoader(
-        run.train_x, run.train_y, batch_size, normalizer=run.normalizer, device=device, channels_last=False
+        run.train_x, run.train_y, c.batch_size, normalizer=run.normalizer, device=c.device, channels_last=False
     )
-    return _timed(run.step, loader.batches(), warmup, steps, device, clock)
+    return c.timed(run.step, loader.batches())
 
 
-def _pair_worker(args: tuple) -> float:
+def _pair_worker(args: tuple[_Case, Any]) -> float:
     """One of the two ``pair`` processes: one thread, our pipeline; waits for the other before timing."""
-    model, data, batch_size, warmup, steps, barrier = args
+    c, barrier = args
     torch.set_num_threads(1)
-    run = _ours_run(model, data, torch.device("cpu"), batch_size)
+    run = c.ours()
     loader = run.make_loader()
-    _timed(run.step, loader.batches(), warmup, 0, run.device)
+    _timed(run.step, loader.batches(), c.warmup, 0, run.device)
     barrier.wait()  # both processes start their timed steps together
-    return _timed(run.step, loader.batches(), 0, steps, run.device)
+    return _timed(run.step, loader.batches(), 0, c.steps, run.device)
 
 
-def _time_pair(model: str, data: cdata.CIFAR10, batch_size: int, warmup: int, steps: int) -> float:
+def _time_pair(c: _Case) -> float:
     """Two copies of the net in two processes of one thread each: seconds until both have made ``steps``."""
     ctx = multiprocessing.get_context("spawn")
+    case = replace(c, device=torch.device("cpu"), clock=time.perf_counter)  # a process reads its own clock
     with ctx.Manager() as manager, ProcessPoolExecutor(2, mp_context=ctx) as pool:
         barrier = manager.Barrier(2)
-        return max(pool.map(_pair_worker, [(model, data, batch_size, warmup, steps, barrier)] * 2))
+        return max(pool.map(_pair_worker, [(case, barrier)] * 2))
 
 
-def _time_baseline(
-    model: str,
-    data: cdata.CIFAR10,
-    device: torch.device,
-    batch_size: int,
-    warmup: int,
-    steps: int,
-    num_workers: int,
-    clock: Clock = time.perf_counter,
-) -> float:
+def _time_baseline(c: _Case, num_workers: int) -> float:
     """The conventional loop: PIL transforms in DataLoader workers, fp32, eager, ``loss.item()`` every step."""
     seed_everything(0)
-    net = models.get_model(model).to(device).train()
+    device = c.device
+    net = models.get_model(c.model).to(device).train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # what the usual CIFAR scripts set too
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    ds = TensorImageDataset(data.train_images, data.train_labels, dataloader_transform(train=True))
+    ds = TensorImageDataset(c.data.train_images, c.data.train_labels, dataloader_transform(train=True))
     dl = torch.utils.data.DataLoader(
         ds,
-        batch_size=batch_size,
+        batch_size=c.batch_size,
         shuffle=True,
         drop_last=True,
         num_workers=num_workers,
@@ -192,7 +185,7 @@ def _time_baseline(
         opt.step()
         loss.item()  # the running-loss bookkeeping of a conventional loop: a host sync per step
 
-    return _timed(step, endless(), warmup, steps, device, clock)
+    return c.timed(step, endless())
 
 
 def run_bench(
@@ -217,13 +210,14 @@ def run_bench(
     warmup = warmup if warmup is not None else (30 if cuda else 2)
     num_workers = default_workers(device) if num_workers is None else num_workers
     data = data or _bench_data(batch_size * (steps + warmup))
-    ours_s, variant = _time_ours(model, data, device, batch_size, warmup, steps, variant, clock)
-    base_s = _time_baseline(model, data, device, batch_size, warmup, steps, num_workers, clock)
+    case = _Case(model, data, device, batch_size, warmup, steps, clock)
+    ours_s, variant = _time_ours(case, variant)
+    base_s = _time_baseline(case, num_workers)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
     cpu_paths = {}
     if device.type == "cpu":
-        nchw_img_s = steps * batch_size / _time_nchw(model, data, device, batch_size, warmup, steps, clock)
-        pair_img_s = 2 * steps * batch_size / _time_pair(model, data, batch_size, warmup, steps)
+        nchw_img_s = steps * batch_size / _time_nchw(case)
+        pair_img_s = 2 * steps * batch_size / _time_pair(case)
         cpu_paths = {
             "nchw_img_s": round(nchw_img_s, 1),
             "channels_last_speedup": round(ours_img_s / nchw_img_s, 3),

@@ -133,7 +133,7 @@ def test_baseline_loop_serves_augmented_images(monkeypatch, tiny, one_thread):
             return super().__getitem__(i)
 
     monkeypatch.setattr(bench, "TensorImageDataset", Recording)
-    bench._time_baseline("plain20", tiny, torch.device("cpu"), 8, 1, 2, 0)
+    bench._time_baseline(bench._Case("plain20", tiny, torch.device("cpu"), 8, 1, 2), num_workers=0)
     assert len(made) == 1
     ds = made[0]
     assert len(ds) == len(tiny.train_labels)
