@@ -60,3 +60,18 @@ def test_the_plain_gap_is_computed_from_the_curves(capsys):
     assert not checks.check_plain_gap(h56["test_error"][8] - h20["test_error"][8], final, PUBLIC)  # index 8: 3,519
     assert "not its index" in capsys.readouterr().out
     assert not checks.check_plain_gap(early, None, PUBLIC)
+
+
+def test_the_training_error_gap_is_its_own_answer(capsys):
+    h20, h56 = PUBLIC["plain20"]["history"], PUBLIC["plain56"]["history"]
+    i = h20["iteration"].index(3128)
+    early = h56["train_error"][i] - h20["train_error"][i]
+    final = h56["train_error"][-1] - h20["train_error"][-1]
+    assert round(early, 1) == 45.2 and round(final, 2) == 2.59  # the public CSVs: train error, in %
+    assert checks.check_plain_gap(early, final, PUBLIC, curve="train_error")
+    assert "17 times larger early" in capsys.readouterr().out
+    test_gap = h56["test_error"][i] - h20["test_error"][i], h56["test_error"][-1] - h20["test_error"][-1]
+    assert not checks.check_plain_gap(*test_gap, PUBLIC, curve="train_error")
+    assert "that is the test error" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="curve must be"):
+        checks.check_plain_gap(early, final, PUBLIC, curve="loss")

@@ -74,8 +74,11 @@ def check_first_for_good(fn: Any, public: dict) -> bool:
 
 
 @checker
-def check_plain_gap(early: Any, final: Any, public: dict, at: int = 3128) -> bool:
-    """Exercise 06.2: plain-56's test error minus plain-20's in the public run at iteration ``at`` and at its end."""
+def check_plain_gap(early: Any, final: Any, public: dict, at: int = 3128, curve: str = "test_error") -> bool:
+    """Exercise 06.2: plain-56's error minus plain-20's (``curve``: ``train_error`` or ``test_error``) in the
+    public run at iteration ``at`` and at its end."""
+    if curve not in ("train_error", "test_error"):
+        raise ValueError(f"curve must be 'train_error' or 'test_error', got {curve!r}")
     a, b = numeric(early), numeric(final)
     if a is None or b is None:
         return False
@@ -83,8 +86,8 @@ def check_plain_gap(early: Any, final: Any, public: dict, at: int = 3128) -> boo
     if at not in p20["iteration"]:
         return report(False, "", f"the public run has no record at iteration {at:,}; use a multiple of 391.")
     i = p20["iteration"].index(at)
-    want_early = p56["test_error"][i] - p20["test_error"][i]
-    want_final = p56["test_error"][-1] - p20["test_error"][-1]
+    want_early = p56[curve][i] - p20[curve][i]
+    want_final = p56[curve][-1] - p20[curve][-1]
     if abs(a - want_early) <= 0.05 and abs(b - want_final) <= 0.05:
         return report(
             True,
@@ -94,6 +97,9 @@ def check_plain_gap(early: Any, final: Any, public: dict, at: int = 3128) -> boo
         )
     if abs(a + want_early) <= 0.05 or abs(b + want_final) <= 0.05:
         return report(False, "", "subtract plain-20's error from plain-56's, not the other way round.")
+    other = "test_error" if curve == "train_error" else "train_error"
+    if abs(a - (p56[other][i] - p20[other][i])) <= 0.05 or abs(b - (p56[other][-1] - p20[other][-1])) <= 0.05:
+        return report(False, "", f"that is the {other.replace('_', ' ')}; this exercise asks for {curve!r}.")
     if abs(a - want_early) > 0.05:
-        return report(False, "", f"look up both test errors at the record of iteration {at:,} (not its index).")
+        return report(False, "", f"look up both errors at the record of iteration {at:,} (not its index).")
     return report(False, "", "the end is the last record of each history (index -1).")
