@@ -1,7 +1,7 @@
 """Lecture decks: execute each notebook in a profile, drop the solutions, write one offline reveal.js deck.
 
     python -m course_utils.slides                              # every notebook, cpu/gpu profile, into slides/
-    python -m course_utils.slides 01 04_building_blocks --profile smoke --out /tmp/decks
+    python -m course_utils.slides 01 04_building_blocks --profile smoke --out ../decks
     python -m course_utils.slides --strip-solutions --out handout/   # student copies, not executed, no solutions
 
 A deck is one HTML file: the figures are embedded (code outputs and markdown pictures), reveal.js 4.6.1 is

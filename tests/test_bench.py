@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -155,49 +152,39 @@ def test_write_bench_writes_the_documented_structure(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the CLI
-def _cli(tmp_path, *args):
-    env = os.environ | {"COURSE_DATA_DIR": str(tmp_path / "no_data"), "OMP_NUM_THREADS": "1"}  # synthetic stand-in
-    (tmp_path / "no_data").mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "course_utils.bench", *args], env=env, capture_output=True, text=True, timeout=600
-    )
+@pytest.fixture
+def cli(monkeypatch, one_thread):
+    """``bench.main`` in this process, on the synthetic stand-in; the two processes of the pair are timed
+    through their real code in the run_bench test above."""
+    monkeypatch.setattr(bench, "_bench_data", lambda n_train: data.synthetic_cifar10(n_train=n_train, n_test=10))
+    monkeypatch.setattr(bench, "_time_pair", lambda case: 1.0)
+    return bench.main
 
 
-def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path):
+def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path, cli, capsys):
     out = tmp_path / "out"
-    done = _cli(
-        tmp_path,
-        "--models",
-        "resnet20",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "32",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--workers",
-        "0",
-        "--out",
-        str(out),
-    )
-    assert done.returncode == 0, done.stderr
-    assert "speedup" in done.stdout and "img/s" in done.stdout and str(out / "bench-cpu.json") in done.stdout
+    args = "--models resnet20 --device cpu --batch-size 32 --steps 2 --warmup 1 --workers 0 --out"
+    assert cli([*args.split(), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "speedup" in printed and "img/s" in printed and "pair" in printed and str(out / "bench-cpu.json") in printed
     written = json.loads((out / "bench-cpu.json").read_text())
     assert written["device"] == "cpu" and len(written["runs"]) == 1
     r = written["runs"][0]
     assert r["model"] == "resnet20" and r["variant"] == "eager"
     assert (r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (32, 2, 1, 0)
-    assert r["data_source"] == data.SOURCES["synthetic"]
+    assert r["data_source"] == data.SOURCES["synthetic"] and r["pair_img_s"] == 2 * 2 * 32 / 1.0
     for key in ("ours_img_s", "baseline_img_s", "speedup", "nchw_img_s", "pair_img_s", "torch_version", "date"):
         assert key in r, key
 
 
-def test_bench_cli_rejects_unknown_names(tmp_path):
-    done = _cli(tmp_path, "--models", "resnet20,resnet21", "--device", "cpu", "--out", str(tmp_path / "out"))
-    assert done.returncode == 2 and "resnet21" in done.stderr
-    assert all(name in done.stderr for name in models.MODEL_NAMES), done.stderr  # lists the choices
+def test_bench_cli_rejects_unknown_names(tmp_path, cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli(["--models", "resnet20,resnet21", "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "resnet21" in err
+    assert all(name in err for name in models.MODEL_NAMES), err  # lists the choices
     assert not (tmp_path / "out").exists()
-    done = _cli(tmp_path, "--models", "resnet20", "--variant", "turbo", "--out", str(tmp_path / "out"))
-    assert done.returncode == 2 and "turbo" in done.stderr and "graphs" in done.stderr
+    with pytest.raises(SystemExit) as exit_:
+        cli(["--models", "resnet20", "--variant", "turbo", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "turbo" in err and "graphs" in err
