@@ -12,7 +12,7 @@ that captures happen when they should and each replay adds its sums exactly once
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -65,9 +65,13 @@ class CudaGraphs:
     def __init__(self, device: torch.device) -> None:
         self.stream = torch.cuda.Stream(device)
 
-    def side(self) -> contextlib.AbstractContextManager:
-        """The stream warm-up steps run on before a capture."""
-        return torch.cuda.stream(self.stream)
+    @contextlib.contextmanager
+    def side(self) -> Iterator[None]:
+        """The stream warm-up steps run on before a capture; it first waits for the work queued so far
+        (the static batch's copy, the last steps' updates), as PyTorch's capture recipe does."""
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            yield
 
     def capture(self, body: Callable[[], None], opt: torch.optim.Optimizer) -> Callable[[], None]:
         torch.cuda.current_stream().wait_stream(self.stream)
