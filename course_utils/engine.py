@@ -154,6 +154,8 @@ class Group:
         cuda = [r for r in live if r.device.type == "cuda"]
         self.producer = torch.cuda.Stream(cuda[0].device) if cuda else None
         self.streams = {id(r): torch.cuda.Stream(r.device) for r in cuda}
+        for stream in [self.producer, *self.streams.values()] if cuda else []:
+            stream.wait_stream(torch.cuda.current_stream())  # the data, weights and state loaded so far
         self.bars = {id(r): r.progress_bar(self.progress) for r in live}
 
     def step(self) -> None:
@@ -189,6 +191,7 @@ class Group:
         r.show(self.bars[id(r)])
         if r.done:
             self.bars[id(r)].close()
+            sync(r.device)  # its stream's last step has landed before the weights are written
             if self.on_done is not None:
                 self.on_done(r, self.variants.get(r.name, "eager"))
 
@@ -206,10 +209,6 @@ class Group:
             if r.saved_at != r.iteration:
                 r.save()
         self.finish()
-
-
-def _choice(variants: dict[str, str] | str) -> Callable[[list[TrainRun]], dict[str, str]]:
-    return lambda rs: {r.name: variants if isinstance(variants, str) else variants.get(r.name, "eager") for r in rs}
 
 
 def train_together(
