@@ -96,7 +96,8 @@ def land(out: Path, repo: Path) -> None:
         if (results / f"{p.stem}.json").exists():
             p.unlink()  # finished: its state is no longer needed
     for p in out.glob("bench-*.json"):
-        shutil.copy2(p, repo / "results" / "bench")
+        (repo / "results" / "bench").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, repo / "results" / "bench" / p.name)
     print(
         f"landed: {len(list(results.glob('*-s*.json')))} finished run(s) in {results}, "
         f"{len(list(state.glob('*.pt')))} unfinished with their state in {state}"

@@ -126,3 +126,21 @@ def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
         a = torch.load(clone / "results" / "fig6" / "weights" / f"{stem}.pt", weights_only=True)
         b = torch.load(ref / "weights" / f"{stem}.pt", weights_only=True)
         assert a["fc.weight"].dtype == torch.float16 and all(torch.equal(a[k], b[k]) for k in b)
+
+
+def test_land_sorts_what_came_back_even_into_a_repository_without_those_folders(tmp_path):
+    work, out, repo = tmp_path / "work", tmp_path / "out", tmp_path / "repo"
+    (work / "checkpoints").mkdir(parents=True)
+    (work / "plain20-s0.json").write_text("{}")  # finished
+    (work / "summary.json").write_text('{"complete": false}')
+    (work / "probe.json").write_text("{}")
+    (work / "checkpoints" / "plain20-s0.pt").write_bytes(b"old state")  # of a finished run: not bundled
+    (work / "checkpoints" / "resnet20-s0.pt").write_bytes(b"state")  # unfinished
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "bundle.py"), "pack", str(work), str(out)], check=True)
+    (out / "bench-cuda.json").write_text('{"device": "a GPU"}')  # the bench writes beside the bundle
+    repo.mkdir()
+    _land(out, repo)
+    assert sorted(p.name for p in (repo / "results" / "fig6").iterdir()) == ["plain20-s0.json", "summary.json"]
+    assert sorted(p.name for p in (repo / "results" / "fig6-state").iterdir()) == ["probe.json", "resnet20-s0.pt"]
+    assert (repo / "results" / "fig6-state" / "resnet20-s0.pt").read_bytes() == b"state"
+    assert (repo / "results" / "bench" / "bench-cuda.json").read_text() == '{"device": "a GPU"}'
