@@ -14,9 +14,10 @@
 # on a fresh machine, resumes from there. tests/test_gpu_run.py rehearses this script on the CPU.
 #
 # Environment: PROFILE (gpu | smoke, default gpu), SEEDS (default 0,1,2), MODELS (default: every net of
-# the set in the order of work), END_S (default 40), TRAIN_S (at most this many seconds of fig6), TARBALL (default .carry/cifar10-jpeg.tar.gz, else
-# ../shared/data/cifar10-jpeg.tar.gz), WORK (default runs/gpu), BENCH (auto | force | off), GPU_TESTS
-# (on | off), PYTHON (default python3), EXTRA_ARGS (more fig6 options).
+# the set in the order of work), END_S (default 40), TRAIN_S (at most this many seconds of fig6),
+# TARBALL (default .carry/cifar10-jpeg.tar.gz, else ../shared/data/cifar10-jpeg.tar.gz), WORK (default
+# runs/gpu), BENCH (auto | force | off), GPU_TESTS (on | off), PYTHON (default python3), EXTRA_ARGS
+# (more fig6 options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,7 @@
 """Drawings for the notebooks' markdown: residual blocks, shortcuts, shape flow, sliding windows.
 
     python -m course_utils.diagrams                 # writes md_img/*.png
-    python -m course_utils.diagrams --out ../img  # somewhere else
+    python -m course_utils.diagrams --out ../img    # somewhere else
 
 Every function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is
 None) and returns it; nothing here touches torch.
