@@ -5,14 +5,15 @@
 
 ``pack`` writes ``OUT/bundle-<i>.tar.gz`` (at most MAX_PARTS files of at most 15 MiB: with the log
 and a bench JSON beside them, at most 8 files come back): every result JSON, ``summary.json``,
-``probe.json``, the logs, the fp16 weights of the nets of at most 4 MB (every CIFAR-family net; not
-the CIFAR ResNet-18's 22 MB), and the checkpoint of every *unfinished* run (the full training state:
-model, momentum, BN, RNG, loader position, history), which the scheduler keeps under 16 MiB a run.
+the logs, the fp16 weights of the nets of at most 4 MB (every CIFAR-family net; not the CIFAR
+ResNet-18's 22 MB), and from ``checkpoints/`` the probe's ``probe.json`` and the checkpoint of every
+*unfinished* run (the full training state: model, momentum, BN, RNG, loader position, history) with
+its sidecar JSON, which the scheduler keeps under 16 MiB a run.
 
 ``land`` unpacks the parts: finished results, the summary, weights and logs go to ``results/fig6/``,
-the state of unfinished runs and ``probe.json`` to ``results/fig6-state/`` (the state of a run that
-has now finished is deleted there), and a bench JSON to ``results/bench/``. Commit both folders: the
-device command carries them into the next lease.
+the state of unfinished runs (``.pt`` and sidecar) and ``probe.json`` to ``results/fig6-state/`` (the
+state of a run that has now finished is deleted there), and a bench JSON to ``results/bench/``. Commit
+both folders: the next stretch, on the CPU or in a device lease, resumes from there.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def select(work: Path) -> list[Path]:
         if not p.is_file() or p.name.endswith(".tmp"):
             continue
         if p.parent.name == "checkpoints":
-            keep = p.suffix == ".pt" and p.stem not in finished and p.stat().st_size <= PART_LIMIT
+            state = p.suffix in (".pt", ".json") and p.stem not in finished and p.stat().st_size <= PART_LIMIT
+            keep = state or p.name == "probe.json"
         else:
             keep = p.suffix in (".json", ".log") or (p.suffix == ".pt" and p.stat().st_size <= WEIGHT_LIMIT)
         if keep:
@@ -68,7 +70,7 @@ def pack(work: Path, out: Path) -> list[Path]:
                 tar.add(p, arcname=str(p.relative_to(work)))
         written.append(path)
         print(f"bundle: {path} ({path.stat().st_size / 2**20:.1f} MiB, {len(files)} files)")
-    state = [p.stem for ps in parts for p in ps if p.parent.name == "checkpoints"]
+    state = [p.stem for ps in parts for p in ps if p.parent.name == "checkpoints" and p.suffix == ".pt"]
     print(f"bundle: unfinished runs with their state: {', '.join(state) or 'none'}")
     return written
 
@@ -83,16 +85,16 @@ def land(out: Path, repo: Path) -> None:
         results.mkdir(parents=True, exist_ok=True)
         state.mkdir(parents=True, exist_ok=True)
         for p in back.glob("*.json"):
-            shutil.copy2(p, state if p.name == "probe.json" else results)
+            shutil.copy2(p, results)
         for p in back.glob("*.log"):
             (results / "logs").mkdir(exist_ok=True)
             shutil.copy2(p, results / "logs")
         for p in (back / "weights").glob("*.pt"):
             (results / "weights").mkdir(exist_ok=True)
             shutil.copy2(p, results / "weights")
-        for p in (back / "checkpoints").glob("*.pt"):
+        for p in (back / "checkpoints").glob("*"):
             shutil.copy2(p, state)
-    for p in state.glob("*.pt"):
+    for p in [*state.glob("*.pt"), *state.glob("*-s*.json")]:
         if (results / f"{p.stem}.json").exists():
             p.unlink()  # finished: its state is no longer needed
     for p in out.glob("bench-*.json"):

@@ -3,8 +3,9 @@
 #
 #   bash .ci/gpu_run.sh OUT SECONDS
 #
-# 1. report the machine; 2. extract the CIFAR-10 copy; 3. bring in what earlier leases finished
-# (results/fig6/) and the training state of their unfinished runs (results/fig6-state/); 4. the gpu
+# 1. report the machine; 2. extract the CIFAR-10 copy; 3. bring in what earlier stretches finished
+# (results/fig6/) and the training state of their unfinished runs (results/fig6-state/: the same runs
+# the CPU carries forward between leases); 4. the gpu
 # tests (about 30 s); 5. fig6 under a time budget that ends END_S seconds before SECONDS (the probe,
 # graphs checked against eager over 5 steps, takes a few seconds of it); 6. bundle into OUT: results,
 # summary, logs, fp16 weights, and the full state of every unfinished run (python .ci/bundle.py);
@@ -66,8 +67,7 @@ fi
 # 3. what earlier leases brought back: finished runs are skipped, unfinished ones resume
 if [ -d results/fig6 ]; then cp -r results/fig6/. "$WORK/fig6/"; fi
 if [ -d results/fig6-state ]; then
-  cp results/fig6-state/*.pt "$WORK/fig6/checkpoints/" 2>/dev/null || true
-  cp results/fig6-state/probe.json "$WORK/fig6/" 2>/dev/null || true
+  cp results/fig6-state/*.pt results/fig6-state/*.json "$WORK/fig6/checkpoints/" 2>/dev/null || true
   say "state carried in: $(ls results/fig6-state | tr '\n' ' ')"
 fi
 

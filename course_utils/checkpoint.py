@@ -8,13 +8,14 @@ never half of one.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CKPT_FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CKPT_FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "refuse_lost_state"]
 
 
 CKPT_FORMAT = 1
@@ -72,3 +73,17 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
             f"to resume it, or delete the file (or write to another folder) to start this run from scratch."
         )
     return state
+
+
+def refuse_lost_state(checkpoint: Path, name: str) -> None:
+    """Raise ``CheckpointError`` where the sidecar ``<stem>.json`` says a run is under way but its training
+    state ``checkpoint`` is missing: such a run is never silently restarted from iteration 0."""
+    side = Path(checkpoint).with_suffix(".json")
+    if Path(checkpoint).exists() or not side.exists():
+        return
+    done = json.loads(side.read_text(encoding="utf-8")).get("history", {}).get("iteration", [])
+    raise CheckpointError(
+        f"{side} says {name} is in progress ({done[-1] if done else 0:,} iterations recorded), but its training "
+        f"state {checkpoint} is missing. Put it back (e.g. git checkout -- {checkpoint}) to resume; to really "
+        f"restart this run from iteration 0, delete {side}."
+    )

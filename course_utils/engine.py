@@ -7,7 +7,9 @@ loss/error sums) captured once as a CUDA graph and replayed from static buffers,
 per step. The lr is baked into the capture, so the graph is captured again when the schedule
 changes it (twice per run). ``probe`` checks it against ``eager`` (the same step, run as Python
 code) and falls back to eager for a net where graphs fail; ``compile`` (``torch.compile`` of the
-network) is used only when asked for.
+network) is used only when asked for. On a CPU whose processor does bf16 natively (``cpu.native_bf16``)
+the ``bf16`` variant, eager with the forward pass under bf16 autocast (on CUDA every variant already
+runs it so), is tried against fp32 eager and taken where the probe finds it equal and faster.
 
 A :class:`Group` is runs that share one batch stream (same seed, same batches: a paired
 comparison); the scheduler (``scheduler.run_set``) starts, steps, saves and pauses groups. On a
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course_utils import scheduler
+from course_utils import cpu, scheduler
 from course_utils.graphs import CudaGraphs, EmulatedGraphs, GraphStep
 from course_utils.train import Step, TrainRun
 
@@ -39,18 +41,23 @@ __all__ = [
     "train_together",
 ]
 
-VARIANTS = ("graphs", "compile", "eager")
+VARIANTS = ("graphs", "compile", "bf16", "eager")
 
 
 def candidates(device: torch.device, variant: str = "auto") -> tuple[str, ...]:
-    """The variants ``variant`` allows on ``device``: ``auto`` = graphs, then eager on CUDA; eager elsewhere."""
+    """The variants ``variant`` allows on ``device``: ``auto`` = graphs, then eager on CUDA; bf16, then eager
+    on a CPU with native bf16 (``cpu.native_bf16``); eager elsewhere."""
     if variant not in ("auto", *VARIANTS):
         raise ValueError(f"unknown variant {variant!r}: choose one of auto, {', '.join(VARIANTS)}")
     if variant == "graphs" and device.type != "cuda":
-        raise ValueError("the graphs variant needs CUDA: choose auto, compile or eager on this machine")
+        raise ValueError("the graphs variant needs CUDA: choose auto, compile, bf16 or eager on this machine")
+    if variant == "bf16" and device.type != "cpu":
+        raise ValueError("the bf16 variant is for CPUs (on a GPU every variant runs the forward pass in bf16)")
     if variant != "auto":
         return (variant,)
-    return ("graphs", "eager") if device.type == "cuda" else ("eager",)
+    if device.type == "cuda":
+        return ("graphs", "eager")
+    return ("bf16", "eager") if device.type == "cpu" and cpu.native_bf16() else ("eager",)
 
 
 def make_step(
@@ -62,6 +69,8 @@ def make_step(
     """The step function of ``variant`` for ``run``; ``graphs`` needs an ``example`` batch for its buffers."""
     if variant == "eager":
         return run.step
+    if variant == "bf16":
+        return lambda x, y: run.step(x, y, bf16=True)
     if variant == "compile":
         compiled = torch.compile(run.model)  # shares the run's parameters
         return lambda x, y: run.step(x, y, model=compiled)
@@ -150,6 +159,8 @@ class Group:
         self.runs = self.build()
         live = self.live()
         self.variants = self.choose(live) if live else {}
+        for r in live:
+            r.variant = self.variants.get(r.name, "eager")  # its history records say so
         self.feeds = _feeds(live)
         cuda = [r for r in live if r.device.type == "cuda"]
         self.producer = torch.cuda.Stream(cuda[0].device) if cuda else None

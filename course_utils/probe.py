@@ -3,9 +3,17 @@
 A variant is checked on a *copy* of the run against an eager copy: both take ``CHECK_STEPS``
 steps from the same weights on the same batches, and they must agree within bf16 tolerance on
 every loss, on the error counts, and on the parameters and BN buffers after the steps (the
-update itself is compared, not only the first forward pass). A correct variant is then timed
-for ``seconds``. :func:`pick` takes the first correct variant in the order asked (graphs, then
-eager: eager only where graphs fail); :func:`probe_table` prints the rows.
+update itself is compared, not only the first forward pass). The update must agree within 10%, or, for
+the CPU ``bf16`` variant, within three times the *bf16 floor*: how far fp32 eager itself moves when only
+its input images are rounded to bf16. A plain net with BN is chaotic at initialisation (its gradient
+explodes with depth), so rounding the inputs alone moves plain-20's 5-step update by about 100% and
+ResNet-20's by about 40% on CIFAR-10, as much as the whole bf16 step does. Where the floor is small (the
+residual nets) a wrong bf16 step (a missing update: a gap of 1) is caught; for a plain net the check
+rests on the losses and error counts, and the bf16 curves (``results/bf16-check``) are the proof over
+thousands of steps. A correct variant is then timed
+for ``seconds``. :func:`pick` takes the fastest correct variant (graphs on a GPU, bf16 on a CPU with
+native bf16, where each is faster than eager; eager where they fail or are slower); :func:`probe_table`
+prints the rows.
 """
 
 from __future__ import annotations
@@ -22,9 +30,21 @@ from course_utils import engine
 from course_utils.step import make_optimizer
 from course_utils.train import TrainRun
 
-__all__ = ["CHECK_STEPS", "ProbeRow", "state_vector", "probe", "pick", "probe_table"]
+__all__ = [
+    "CHECK_STEPS",
+    "UPDATE_TOLERANCE",
+    "FLOOR_FACTOR",
+    "ProbeRow",
+    "state_vector",
+    "bf16_floor",
+    "probe",
+    "pick",
+    "probe_table",
+]
 
 CHECK_STEPS = 5
+UPDATE_TOLERANCE = 0.1  # the update gap accepted for a variant that computes in eager's precision
+FLOOR_FACTOR = 3.0  # the bf16 variant: its update gap at most this times the bf16 floor
 
 
 @dataclass
@@ -37,6 +57,7 @@ class ProbeRow:
     loss_gap: float = math.nan  # the largest |loss - eager loss| over the check steps
     wrong: tuple[int, int] = (0, 0)  # misclassified training images in the check steps: (variant, eager)
     update_gap: float = math.nan  # |update - eager update| / |eager update|: parameters, BN buffers (the worse)
+    tolerance: float = UPDATE_TOLERANCE  # the largest update gap accepted (bf16: three times the bf16 floor)
     ok: bool = False
     note: str = ""
 
@@ -68,15 +89,21 @@ def _check(row: ProbeRow, losses: list[float], eager: list[float], wrong: int, e
         bad.append("losses differ from eager")
     if abs(wrong - eager_wrong) > 2 + 0.02 * n:
         bad.append("error counts differ from eager")
-    if not row.update_gap <= 0.1:
+    if not row.update_gap <= row.tolerance:
         bad.append("the update differs from eager's")
     row.ok, row.note = not bad, "; ".join(bad)
 
 
 def _probe_one(
-    run: TrainRun, variant: str, batches: list, seconds: float, eager: tuple, graphs: Callable | None
+    run: TrainRun,
+    variant: str,
+    batches: list,
+    seconds: float,
+    eager: tuple,
+    graphs: Callable | None,
+    tolerance: float = UPDATE_TOLERANCE,
 ) -> ProbeRow:
-    row = ProbeRow(run.name, variant)
+    row = ProbeRow(run.name, variant, tolerance=tolerance)
     eager_losses, eager_wrong, eager_update, before = eager
     try:
         trial = _copy_run(run)
@@ -102,12 +129,13 @@ def _probe_one(
 def probe(
     runs: Sequence[TrainRun], variants: Iterable[str], seconds: float = 0.5, graphs: Callable | None = None
 ) -> list[ProbeRow]:
-    """Check and time ``variants`` (in order) on copies of each run; the runs are untouched.
+    """Check and time ``variants`` on copies of each run; the runs are untouched.
 
-    A variant after a correct one is not tried (``pick`` would not take it). ``graphs``: a factory of
-    graph capturers for the ``graphs`` variant (default: CUDA graphs; ``engine.EmulatedGraphs`` on a CPU).
+    Every variant is timed, eager included, so that :func:`pick` can take the fastest correct one. ``graphs``:
+    a factory of graph capturers for the ``graphs`` variant (default: CUDA graphs; ``engine.EmulatedGraphs``
+    on a CPU).
     """
-    rows = []
+    rows, variants = [], list(variants)
     for run in runs:
         batches = list(_copy_run(run).make_loader().batches(CHECK_STEPS + 3))
         ref = _copy_run(run)
@@ -119,14 +147,20 @@ def probe(
             tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)),
             before,
         )
-        mine: list[ProbeRow] = []
+        floor = bf16_floor(run, batches[:CHECK_STEPS], eager) if "bf16" in variants else 0.0
         for v in variants:
-            if any(r.ok for r in mine):
-                mine.append(ProbeRow(run.name, v, note=f"not tried: {mine[0].variant} works"))
-                continue
-            mine.append(_probe_one(run, v, batches, seconds, eager, graphs))
-        rows += mine
+            tol = max(UPDATE_TOLERANCE, FLOOR_FACTOR * floor) if v == "bf16" else UPDATE_TOLERANCE
+            rows.append(_probe_one(run, v, batches, seconds, eager, graphs, tol))
     return rows
+
+
+def bf16_floor(run: TrainRun, batches: list, eager: tuple) -> float:
+    """The update gap of fp32 eager on ``batches`` whose images are rounded to bf16, against fp32 eager on
+    the images as they are: the least any bf16 step must differ by (``eager``: as :func:`probe` makes it)."""
+    ref = _copy_run(run)
+    before = state_vector(ref)
+    _steps(ref, ref.step, [(x.bfloat16().to(x.dtype), y) for x, y in batches])
+    return _gap(tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)), eager[2])
 
 
 def _copy_run(run: TrainRun) -> TrainRun:
@@ -142,23 +176,25 @@ def _copy_run(run: TrainRun) -> TrainRun:
 
 
 def pick(rows: Sequence[ProbeRow]) -> dict[str, str]:
-    """The first correct variant per network, in the order probed (eager when none is correct)."""
-    best: dict[str, str] = {}
+    """The fastest correct variant per network (eager when none is correct; the first probed on a tie)."""
+    best: dict[str, ProbeRow] = {}
     for r in rows:
-        if r.ok and r.name not in best:
-            best[r.name] = r.variant
-    return {r.name: best.get(r.name, "eager") for r in rows}
+        if r.ok and (r.name not in best or r.steps_per_s > best[r.name].steps_per_s):
+            best[r.name] = r
+    return {r.name: best[r.name].variant if r.name in best else "eager" for r in rows}
 
 
 def probe_table(rows: Sequence[ProbeRow], iterations: dict[str, int]) -> str:
     """The probe as a text table, with each network's projected training time alone."""
     lines = [
-        f"{'network':>16} {'variant':>8} {'steps/s':>9} {'loss gap':>9} {'update gap':>10} {'wrong':>9}  ok  projected"
+        f"{'network':>16} {'variant':>8} {'steps/s':>9} {'loss gap':>9} {'update gap':>10} {'(at most)':>9} "
+        f"{'wrong':>9}  ok  projected"
     ]
     for r in rows:
         proj = iterations.get(r.name, 0) / r.steps_per_s if r.steps_per_s > 0 else math.inf
         lines.append(
             f"{r.name:>16} {r.variant:>8} {r.steps_per_s:>9.1f} {r.loss_gap:>9.2e} {r.update_gap:>10.2e} "
+            f"{r.tolerance:>9.2f} "
             f"{r.wrong[0]:>4}/{r.wrong[1]:<4}  {'yes' if r.ok else 'NO ':>3} {_minutes(proj):>9}  {r.note}"
         )
     return "\n".join(lines)

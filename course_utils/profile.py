@@ -116,7 +116,7 @@ def _budgets(name: str, device: torch.device) -> Profile:
         name,
         device,
         iterations=64_000,
-        eval_every=500,
+        eval_every=391,  # once per epoch of 50k images, as the public curves record
         test_subset=None,
         train_subset=None,
         train_set="all",

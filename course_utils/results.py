@@ -1,16 +1,19 @@
 """The results contract: what a finished training run leaves behind, and how to read it back.
 
-A run of an experiment writes, in its folder (``results/fig6/`` for the GPU reproduction,
+A run of an experiment writes, in its folder (``results/fig6/`` for our whole-schedule run,
 ``results/fig6-cpu/`` for the committed CPU reference run, ``runs/...`` for live runs):
 
 - ``<model>-s<seed>.json``: a :class:`RunResult` (written last: its presence marks the run finished);
 - ``weights/<model>-s<seed>.pt``: the final ``state_dict`` (fp16 for committed files, loads with
   ``weights_only=True``);
 - ``summary.json``: the set of runs, its wall-clock time (``total_wall_seconds``) and whether it is complete;
-- ``checkpoints/``: resumable state (never committed).
+- ``checkpoints/``: resumable state (never committed), or for the whole-schedule run, which is carried
+  forward stretch by stretch on any machine, ``results/fig6-state/`` (committed): ``<stem>.pt`` and its
+  sidecar ``<stem>.json``, the run so far in this contract with ``"finished": false``.
 
-:func:`committed_fig6` is the one loader the notebooks use: the GPU run when present, else the
-CPU reference run; :func:`describe` says in one line which one a figure shows. File stems come
+:func:`committed_fig6` is the one loader the notebooks use for finished runs: the whole-schedule run when
+present, else the CPU reference run; :func:`in_progress` reads the runs under way, and :func:`reached`
+says how far they are. :func:`describe` says in one line which one a figure shows. File stems come
 from ``fig6_set.run_name`` (``resnet56-s0``).
 """
 
@@ -44,6 +47,9 @@ __all__ = [
     "REFERENCE_EVAL_EVERY",
     "source_problem",
     "committed_fig6",
+    "STATE_FOLDER",
+    "in_progress",
+    "reached",
     "describe",
     "missing_fields",
 ]
@@ -57,6 +63,8 @@ class History(TypedDict):
     test_error: list[float]  # % of test images misclassified (eval mode) at the record
     lr: list[float]  # the lr the optimizer used for the last step before the record
     train_loss: list[float]  # mean training loss since the previous record
+    device: list[str]  # what trained the iterations since the previous record: "cpu (<processor>)" or a GPU
+    variant: list[str]  # ... and how: eager (fp32 on a CPU), bf16, compile or graphs ("unknown": not recorded)
 
 
 class RunResult(TypedDict, total=False):
@@ -75,8 +83,11 @@ class RunResult(TypedDict, total=False):
     device: str  # the GPU's name, or "cpu"
     torch_version: str
     deterministic: bool
-    variant: str  # the step variant chosen for the run: graphs, compile or eager
+    variant: str  # the step variant chosen for the run (the last one, where it changed): graphs, compile, bf16, eager
     wall_seconds: float  # training time of this run (shared with the runs trained beside it)
+    wall_by_device: dict  # the same, per device label (a run carried forward on several machines)
+    finished: bool  # False in the sidecar of a run in progress (``results/fig6-state``); absent when finished
+    iteration: int  # the sidecar's: iterations done so far
     depth: int
     profile: str
     experiment: str
@@ -97,6 +108,7 @@ REQUIRED = (
     "history",
 )
 REFERENCE_EVAL_EVERY = 391  # the CPU reference run records once per epoch of 50k images, as the public curves
+STATE_FOLDER = "fig6-state"  # under results/: the state of the whole-schedule run's unfinished runs
 
 
 def missing_fields(result: dict) -> list[str]:
@@ -170,21 +182,22 @@ def load_weights(model_name: str, seed: int = 0, folder: str | Path | None = Non
 def source_problem(folder_name: str, result: dict) -> str | None:
     """Why ``result`` cannot stand as the committed source ``folder_name`` (None when it can).
 
-    ``fig6`` is the GPU reproduction: a run on a GPU of the whole schedule (64k iterations).
-    ``fig6-cpu`` is the CPU reference run: an exact prefix of the paper's schedule on all 50k
-    training images, the whole test set every 391 iterations. Any other folder is not a committed source.
+    ``fig6`` is our whole-schedule run: the paper's whole schedule (64k iterations for the CIFAR nets) on all
+    50k training images, on any device (a run may be carried forward on several). ``fig6-cpu`` is the CPU
+    reference run: an exact prefix of the paper's schedule on all 50k training images, the whole test set
+    every 391 iterations. Any other folder is not a committed source.
     """
-    sched = Schedule.from_dict(result["schedule"])
+    sched, recipe = Schedule.from_dict(result["schedule"]), recipe_for(result["model"])
     if folder_name == "fig6":
-        if result.get("device") in ("cpu", "mps") or sched.iterations < recipe_for(result["model"]).iterations:
+        if sched != recipe or result.get("train_set") != "all":
             return (
-                f"{result['model']} ran {sched.iterations:,} iterations on {result.get('device')}, "
-                "not the whole schedule on a GPU"
+                f"{result['model']} ran {sched.iterations:,} iterations on the {result.get('train_set')} training "
+                f"set, not the paper's whole schedule ({recipe.iterations:,} iterations) on all 50k images"
             )
         return None
     if folder_name == "fig6-cpu":
         ok = (
-            sched.is_prefix_of(recipe_for(result["model"]))
+            sched.is_prefix_of(recipe)
             and result.get("train_set") == "all"
             and result.get("n_test_images") == 10_000
             and result.get("eval_every") == REFERENCE_EVAL_EVERY
@@ -218,6 +231,31 @@ def committed_fig6(
         ):
             return folder, {n: found[n] for n in names}
     return None
+
+
+def in_progress(names: Sequence[str], seed: int = 0, *, root: str | Path | None = None) -> dict[str, RunResult]:
+    """The whole-schedule runs of ``names`` under way: ``{model: sidecar}`` from ``results/fig6-state/``
+    (read without torch; ``"finished": false``, history as far as it has reached). A run already finished
+    (its result in ``results/fig6/``) or not started is left out."""
+    base = Path(root) if root is not None else results_dir()
+    found: dict[str, RunResult] = {}
+    for name in names:
+        side = base / STATE_FOLDER / f"{run_name(name, seed)}.json"
+        if side.is_file() and not (base / "fig6" / side.name).is_file():
+            r = read_json(side)
+            if not missing_fields(r) and r.get("finished") is False and source_problem("fig6", r) is None:
+                found[name] = r
+    return found
+
+
+def reached(result: RunResult | dict) -> str:
+    """How far a run has come and on what: ``"20,000 of 64,000 iterations, cpu (AMD EPYC) bf16"``
+    (the devices and variants of its records, in order, each named once)."""
+    h, its = result["history"], result["schedule"]["iterations"]
+    done = result.get("iteration", h["iteration"][-1] if h["iteration"] else 0)
+    pairs = zip(h.get("device", []), h.get("variant", []), strict=True)
+    how = ", ".join(dict.fromkeys(f"{d} {'fp32' if v == 'eager' and d.startswith('cpu') else v}" for d, v in pairs))
+    return f"{done:,} of {its:,} iterations" + (f", {how}" if how else "")
 
 
 def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:

@@ -32,12 +32,21 @@ from tqdm.auto import tqdm
 
 from course_utils import data as cdata
 from course_utils.budget import Budget, split_data
-from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, refuse_lost_state, save_checkpoint
 from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader
 from course_utils.profile import get_device, seed_everything
+from course_utils.results import write_json
 from course_utils.schedule import Schedule
-from course_utils.step import device_name, is_fast, make_optimizer, prepare_model, train_step, uses_channels_last
+from course_utils.step import (
+    device_label,
+    device_name,
+    is_fast,
+    make_optimizer,
+    prepare_model,
+    train_step,
+    uses_channels_last,
+)
 from course_utils.transforms import make_normalizer
 
 
@@ -48,8 +57,9 @@ class NonFiniteLossError(FloatingPointError):
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> loss; updates the run's sums
 
 DEFAULT_BUDGET = Budget()
+HISTORY_KEYS = ("iteration", "train_error", "test_error", "lr", "train_loss", "device", "variant")
 
-__all__ = ["TrainRun", "train_model", "NonFiniteLossError", "Step", "DEFAULT_BUDGET"]
+__all__ = ["TrainRun", "train_model", "NonFiniteLossError", "Step", "DEFAULT_BUDGET", "HISTORY_KEYS"]
 
 
 class TrainRun:
@@ -57,7 +67,12 @@ class TrainRun:
 
     Drive it with :meth:`advance` (one step of a given step function, then the bookkeeping:
     lr changes, records, checkpoints). The history holds, every ``budget.eval_every`` iterations
-    and at the end, the training error and loss since the last record, the test error and the lr.
+    and at the end, the training error and loss since the last record, the test error, the lr, and
+    the device and variant (:attr:`variant`, set by whoever picks the step) that trained the
+    iterations since the last record: a run resumed elsewhere may mix CPU fp32, CPU bf16 and a GPU.
+
+    Each checkpoint ``<stem>.pt`` has a sidecar ``<stem>.json``: the run so far in the results
+    contract with ``"finished": false``, readable without torch (a run in progress can be drawn).
     """
 
     def __init__(
@@ -98,8 +113,10 @@ class TrainRun:
             "normalization": normalization,
             "data_source": data.source,
         }
-        self.history: dict[str, list] = {k: [] for k in ("iteration", "train_error", "test_error", "lr", "train_loss")}
-        self.iteration, self.seen, self.wall_before = 0, 0, 0.0
+        self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
+        self.variant = "eager"  # the step variant training it now (engine.Group sets it)
+        self.label = device_label(self.device)
+        self.iteration, self.seen, self.wall_before, self.wall_by_before = 0, 0, 0.0, {}
         self.loss_sum = torch.zeros((), device=self.device)  # sums since the last record, on the device
         self.wrong = torch.zeros((), dtype=torch.int64, device=self.device)
         self.loader_state: dict | None = None  # the loader position read from the checkpoint
@@ -107,6 +124,8 @@ class TrainRun:
         self.saved_at, self._lr, self._t0, self._last_save_t = 0, None, time.perf_counter(), time.perf_counter()
         if self.checkpoint is not None and self.checkpoint.exists():
             self._resume()
+        elif self.checkpoint is not None:
+            refuse_lost_state(self.checkpoint, self.name)
 
     # --- state ------------------------------------------------------------------
     @property
@@ -142,6 +161,17 @@ class TrainRun:
     def wall_seconds(self) -> float:
         return self.wall_before + time.perf_counter() - self._t0
 
+    def wall_by_device(self) -> dict[str, float]:
+        """Seconds of training per device label (``cpu (<processor>)`` or the GPU's name), over every resume."""
+        by = dict(self.wall_by_before)
+        by[self.label] = round(by.get(self.label, 0.0) + time.perf_counter() - self._t0, 2)
+        return by
+
+    @property
+    def sidecar(self) -> Path | None:
+        """``<stem>.json`` beside the checkpoint: the run so far, readable without torch."""
+        return self.checkpoint.with_suffix(".json") if self.checkpoint is not None else None
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": CKPT_FORMAT,
@@ -156,6 +186,7 @@ class TrainRun:
             "wrong": self.wrong.cpu(),
             "seen": self.seen,
             "wall_seconds": self.wall_seconds(),
+            "wall_by_device": self.wall_by_device(),
         }
 
     def _resume(self) -> None:
@@ -170,17 +201,27 @@ class TrainRun:
             ) from err
         torch.set_rng_state(st["rng_cpu"])
         self.iteration, self.wall_before, self.history = st["iteration"], st["wall_seconds"], st["history"]
+        self.wall_by_before = st.get("wall_by_device", {"unknown": st["wall_seconds"]})
+        for k in ("device", "variant"):  # a checkpoint of the first format edition did not record them
+            self.history.setdefault(k, ["unknown"] * len(self.history["iteration"]))
         self.seen, self.saved_at, self.loader_state = st["seen"], st["iteration"], st["loader"]
         self.loss_sum.copy_(st["loss_sum"])
         self.wrong.copy_(st["wrong"])
 
     def save(self) -> None:
-        """Checkpoint now (atomic), after a finiteness check of the running loss."""
+        """Checkpoint now (atomic), after a finiteness check of the running loss, and its sidecar JSON."""
         if self.checkpoint is None:
             return
         self.check_finite(self.loss_sum)
         save_checkpoint(self.checkpoint, self.state_dict())
+        write_json(self.sidecar, self.result(finished=False, iteration=self.iteration))
         self.saved_at, self._last_save_t = self.iteration, time.perf_counter()
+
+    def forget(self) -> None:
+        """Delete the checkpoint and its sidecar (the run has finished and its result is written)."""
+        for path in (self.checkpoint, self.sidecar):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     # --- stepping ---------------------------------------------------------------
     def set_lr(self) -> None:
@@ -191,13 +232,16 @@ class TrainRun:
                 g["lr"] = lr
             self._lr = lr
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None, bf16: bool | None = None
+    ) -> torch.Tensor:
         """One SGD step on ``x (B, 3, 32, 32)``, ``y (B,)`` that adds to the running sums; returns the loss.
 
         No host sync, so it can be captured as a CUDA graph (``engine.GraphStep``). ``model``: the module
-        to run forward (default: the run's; e.g. its ``torch.compile`` wrapper).
+        to run forward (default: the run's; e.g. its ``torch.compile`` wrapper). ``bf16``: the forward
+        pass under bf16 autocast (default: on CUDA only; the ``bf16`` variant asks for it on a CPU).
         """
-        loss, logits = train_step(model if model is not None else self.model, self.opt, x, y)
+        loss, logits = train_step(model if model is not None else self.model, self.opt, x, y, bf16)
         self.loss_sum += loss.detach().float()
         self.wrong += (logits.argmax(1) != y).sum()
         return loss
@@ -233,6 +277,8 @@ class TrainRun:
             error_percent(self.model, self.test_x, self.test_y, normalizer=self.normalizer, device=self.device)
         )
         h["lr"].append(self.opt.param_groups[0]["lr"])  # the lr the optimizer really used last
+        h["device"].append(self.label)
+        h["variant"].append(self.variant)
         self.loss_sum.zero_()
         self.wrong.zero_()
         self.seen = 0
@@ -259,6 +305,8 @@ class TrainRun:
             "torch_version": str(torch.__version__),
             "deterministic": self.deterministic,
             "wall_seconds": round(self.wall_seconds(), 2),
+            "wall_by_device": self.wall_by_device(),
+            "variant": self.variant,
             **extra,
             "history": self.history,
         }

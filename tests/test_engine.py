@@ -98,8 +98,9 @@ def test_time_budget_stops_with_every_run_checkpointed_and_resumes(small, tmp_pa
         assert r.history == alone[r.name][0]  # a paused set ends exactly where an unpaused one does
 
 
-def test_candidates_per_device():
+def test_candidates_per_device(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.setattr("course_utils.cpu.native_bf16", lambda: False)  # with it: test_probe
     assert engine.candidates(cpu) == ("eager",)
     assert engine.candidates(torch.device("cuda"), "auto") == ("graphs", "eager")  # compile only when asked
     assert engine.candidates(torch.device("cuda"), "compile") == ("compile",)

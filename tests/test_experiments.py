@@ -12,10 +12,11 @@ import sys
 import pytest
 import torch
 
-from course_utils import experiments, models, results
+from course_utils import cpu, experiments, models, results
 from course_utils.experiments import cli, figure6
 
 RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2", "--no-progress"]
+RUN += ["--variant", "eager"]  # auto probes, and a timing could pick bf16 in one run and fp32 in the other
 # The real command, killed by a real SIGKILL at a deterministic point: right after its second checkpoint.
 KILLED = """
 import os, signal, sys
@@ -97,7 +98,12 @@ def test_result_json_schema(uninterrupted):
         "warmup_iterations": 0,
         "warmup_lr": 0.01,
     }
-    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu" and r["variant"] == "eager"
+    assert r["data_source"] == "synthetic stand-in" and r["device"] == "cpu"
+    assert r["variant"] == "eager" and r["history"]["variant"] == ["eager"] * 4
+    assert r["history"]["device"] == [cpu.label()] * 4 and list(r["wall_by_device"]) == [cpu.label()]
+    assert not (uninterrupted / "checkpoints" / "probe.json").exists()  # asked for by name: nothing to probe
+    assert not (uninterrupted / "checkpoints" / "resnet20-s0.pt").exists()  # finished: its state is deleted
+    assert not (uninterrupted / "checkpoints" / "resnet20-s0.json").exists()
     assert r["train_set"] == "split" and r["n_train_images"] == 1024 and r["n_test_images"] == 256
     assert r["torch_version"] == torch.__version__ and r["wall_seconds"] > 0 and r["date"][:2] == "20"
     assert r["history"]["iteration"] == [2, 4, 6, 8]

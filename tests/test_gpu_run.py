@@ -21,7 +21,7 @@ from course_utils.paths import repo_root
 
 ROOT = repo_root()
 TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-ARGS = ["--iterations", "20", "--eval-every", "5"]
+ARGS = ["--iterations", "20", "--eval-every", "5", "--variant", "eager"]  # auto: a timing could pick apart
 STEMS = ("plain20-s0", "resnet20-s0")
 
 
@@ -107,12 +107,13 @@ def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
 
     clone = _fresh_copy(tmp_path / "copy2")
     _land(tmp_path / "out1", clone)
-    assert sorted(p.name for p in (clone / "results" / "fig6-state").iterdir()) == [f"{s}.pt" for s in STEMS]
+    state = sorted(p.name for p in (clone / "results" / "fig6-state").iterdir())
+    assert state == sorted(f"{s}{x}" for s in STEMS for x in (".pt", ".json"))  # state and readable sidecar
     env2 = env | {"WORK": str(tmp_path / "work2"), "TRAIN_S": "600", "GPU_TESTS": "off"}  # run once above
     second = _lease(clone, tmp_path / "out2", env2, 300)
     assert "state carried in" in second and "resumed" in second, second[-3000:]
     _land(tmp_path / "out2", clone)
-    assert not list((clone / "results" / "fig6-state").glob("*.pt"))  # finished: the state is dropped
+    assert not list((clone / "results" / "fig6-state").iterdir())  # finished: the state is dropped
     summary = json.loads((clone / "results" / "fig6" / "summary.json").read_text())
     assert summary["complete"] and len(summary["call_wall_seconds"]) == 2  # the two leases add up
 
@@ -133,14 +134,17 @@ def test_land_sorts_what_came_back_even_into_a_repository_without_those_folders(
     (work / "checkpoints").mkdir(parents=True)
     (work / "plain20-s0.json").write_text("{}")  # finished
     (work / "summary.json").write_text('{"complete": false}')
-    (work / "probe.json").write_text("{}")
+    (work / "checkpoints" / "probe.json").write_text("{}")
     (work / "checkpoints" / "plain20-s0.pt").write_bytes(b"old state")  # of a finished run: not bundled
+    (work / "checkpoints" / "plain20-s0.json").write_text('{"finished": false}')  # nor its sidecar
     (work / "checkpoints" / "resnet20-s0.pt").write_bytes(b"state")  # unfinished
+    (work / "checkpoints" / "resnet20-s0.json").write_text('{"finished": false}')  # its sidecar, readable
     subprocess.run([sys.executable, str(ROOT / ".ci" / "bundle.py"), "pack", str(work), str(out)], check=True)
     (out / "bench-cuda.json").write_text('{"device": "a GPU"}')  # the bench writes beside the bundle
     repo.mkdir()
     _land(out, repo)
     assert sorted(p.name for p in (repo / "results" / "fig6").iterdir()) == ["plain20-s0.json", "summary.json"]
-    assert sorted(p.name for p in (repo / "results" / "fig6-state").iterdir()) == ["probe.json", "resnet20-s0.pt"]
+    state = sorted(p.name for p in (repo / "results" / "fig6-state").iterdir())
+    assert state == ["probe.json", "resnet20-s0.json", "resnet20-s0.pt"]
     assert (repo / "results" / "fig6-state" / "resnet20-s0.pt").read_bytes() == b"state"
     assert (repo / "results" / "bench" / "bench-cuda.json").read_text() == '{"device": "a GPU"}'

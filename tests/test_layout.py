@@ -14,7 +14,7 @@ PKG = repo_root() / "course_utils"
 # The layers, lowest first: a module imports only from its own layer or the ones below it
 # (data flows data -> train -> experiments -> results files -> plots; the package imports follow it).
 LAYERS = [
-    {"paths", "profile", "shapes", "blocks", "checkpoint", "schedule", "transforms", "fig6_set"},
+    {"paths", "profile", "shapes", "blocks", "checkpoint", "schedule", "transforms", "fig6_set", "cpu"},
     {"models", "data", "loader", "step"},
     {"budget", "results", "diagrams", "evaluation", "public", "scheduler"},
     {"train"},

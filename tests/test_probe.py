@@ -1,6 +1,6 @@
 """The probe behind --variant auto: a variant must agree with eager over 5 steps (losses, error
-counts, the update of every parameter and BN buffer), then it is timed; the first correct one wins.
-The graph variant is checked on a CPU through ``graphs.EmulatedGraphs``."""
+counts, the update of every parameter and BN buffer), then it is timed; the fastest correct one wins.
+The graph variant is checked on a CPU through ``graphs.EmulatedGraphs``; the CPU bf16 variant for real."""
 
 import pytest
 import torch
@@ -39,11 +39,69 @@ def test_eager_against_eager_agrees_exactly_and_leaves_the_run_untouched(small):
     assert "plain20" in table and "eager" in table and "min" in table and "update gap" in table
 
 
-def test_a_correct_graph_step_is_taken_and_eager_not_tried(small):
+def test_a_correct_graph_step_agrees_exactly_and_both_variants_are_timed(small):
     rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=graphs.EmulatedGraphs)
-    assert [(r.variant, r.ok) for r in rows] == [("graphs", True), ("eager", False)]
-    assert rows[0].update_gap == 0 and rows[1].note == "not tried: graphs works"
-    assert probe.pick(rows) == {"resnet20": "graphs"}
+    assert [(r.variant, r.ok) for r in rows] == [("graphs", True), ("eager", True)]
+    assert rows[0].update_gap == 0 and all(r.steps_per_s > 0 for r in rows)
+    faster = max(rows, key=lambda r: r.steps_per_s).variant
+    assert probe.pick(rows) == {"resnet20": faster}
+
+
+def test_the_cpu_bf16_step_agrees_with_fp32_within_bf16_tolerance_but_not_exactly(small):
+    rows = probe.probe([_run("resnet20", small)], ["bf16", "eager"], seconds=0.1)
+    bf16, eager = rows
+    assert bf16.ok and eager.ok, bf16.note
+    assert 0 < bf16.loss_gap < 0.05  # bf16 rounding (8 bits of mantissa) moves the loss, a little
+    assert 0 < bf16.update_gap <= bf16.tolerance and eager.update_gap == 0 and eager.tolerance == 0.1
+    assert 0.1 <= bf16.tolerance < 1  # three times the bf16 floor: a residual net is not chaotic
+
+
+def test_a_bf16_step_that_does_not_update_is_caught(small, monkeypatch):
+    real = engine.make_step
+
+    def frozen(run, variant, example=None, graphs=None):
+        step = real(run, variant)
+        if variant != "bf16":
+            return step
+
+        def no_update(x, y):
+            lrs = [g["lr"] for g in run.opt.param_groups]
+            for g in run.opt.param_groups:
+                g["lr"] = 0.0
+            loss = step(x, y)
+            for g, lr in zip(run.opt.param_groups, lrs, strict=True):
+                g["lr"] = lr
+            return loss
+
+        return no_update
+
+    monkeypatch.setattr(engine, "make_step", frozen)
+    bad, eager = probe.probe([_run("resnet20", small)], ["bf16", "eager"], seconds=0.1)
+    assert bad.tolerance < 0.5 and bad.update_gap > 0.9 and not bad.ok and "the update differs" in bad.note
+    assert probe.pick([bad, eager]) == {"resnet20": "eager"}
+
+
+def test_the_cpu_bf16_step_really_runs_the_convolutions_in_bf16(small):
+    run = _run("resnet20", small)
+    seen = []
+    hook = run.model.conv1.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    x, y = next(run.make_loader().batches(1))
+    engine.make_step(run, "bf16")(x, y)
+    engine.make_step(run, "eager")(x, y)
+    hook.remove()
+    assert seen == [torch.bfloat16, torch.float32]
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in run.model.parameters())
+
+
+def test_auto_tries_bf16_on_a_cpu_only_where_the_processor_has_it_natively(monkeypatch):
+    cpu_dev = torch.device("cpu")
+    monkeypatch.setattr("course_utils.cpu.native_bf16", lambda: True)
+    assert engine.candidates(cpu_dev) == ("bf16", "eager")
+    monkeypatch.setattr("course_utils.cpu.native_bf16", lambda: False)
+    assert engine.candidates(cpu_dev) == ("eager",)  # emulated bf16 is slower than fp32: never tried
+    assert engine.candidates(cpu_dev, "bf16") == ("bf16",)  # asked for by name: the user's choice
+    with pytest.raises(ValueError, match="for CPUs"):
+        engine.candidates(torch.device("cuda"), "bf16")
 
 
 class _SkipsTheUpdate(graphs.EmulatedGraphs):
@@ -103,11 +161,15 @@ def test_a_failing_variant_is_reported_and_passed_over(small, monkeypatch):
     assert probe.pick(rows) == {"plain20": "eager"}
 
 
-def test_pick_takes_the_first_correct_variant_in_the_order_asked():
+def test_pick_takes_the_fastest_correct_variant():
     rows = [
         probe.ProbeRow("a", "graphs", 900.0, ok=False),
         probe.ProbeRow("a", "compile", 300.0, ok=True),
         probe.ProbeRow("a", "eager", 400.0, ok=True),
         probe.ProbeRow("b", "graphs", 50.0, ok=False),
+        probe.ProbeRow("c", "bf16", 4.1, ok=True),
+        probe.ProbeRow("c", "eager", 2.6, ok=True),
+        probe.ProbeRow("d", "bf16", 1.9, ok=True),  # emulated bf16: correct, but slower than fp32
+        probe.ProbeRow("d", "eager", 2.6, ok=True),
     ]
-    assert probe.pick(rows) == {"a": "compile", "b": "eager"}  # none correct: eager
+    assert probe.pick(rows) == {"a": "eager", "b": "eager", "c": "bf16", "d": "eager"}  # b: none correct

@@ -7,6 +7,7 @@ import torch
 
 from course_utils import models, results
 from course_utils.schedule import Schedule
+from course_utils.train import HISTORY_KEYS
 
 
 def _result(model: str, its: int = 3128, device: str = "cpu", seed: int = 0, prefix: bool = True) -> dict:
@@ -89,12 +90,42 @@ def test_a_folder_counts_only_as_what_its_results_say(tmp_path):
         _commit(tmp_path / "fig6", m, its=800, prefix=False)
         _commit(tmp_path / "fig6-cpu", m, its=800, prefix=False)  # and a squeezed run as the CPU reference
     assert results.committed_fig6(pair, root=tmp_path) is None
-    assert "not the whole schedule on a GPU" in results.source_problem("fig6", _result("plain20"))
+    assert "not the paper's whole schedule" in results.source_problem("fig6", _result("plain20"))
+    assert results.source_problem("fig6", _result("plain20", its=64_000, device="cpu")) is None  # any device
+    split = dict(_result("plain20", its=64_000), train_set="split")  # 45k images: not the reported models
+    assert "not the paper's whole schedule" in results.source_problem("fig6", split)
     assert "not a prefix" in results.source_problem("fig6-cpu", _result("plain20", its=800, prefix=False))
     assert results.source_problem("fig6-cpu", _result("plain20")) is None
     assert results.source_problem("fig6", _result("plain20", its=64_000, device="NVIDIA H200")) is None
     assert "not a prefix" in results.source_problem("fig6-cpu", dict(_result("plain20"), n_test_images=2000))
     assert "not a committed fig6 source" in results.source_problem("mine", _result("plain20"))
+
+
+def _sidecar(model: str, its: int, done: int, records: list[tuple[str, str]]) -> dict:
+    r = _result(model, its=its)
+    n = len(records)
+    r["history"] = {
+        "iteration": [391 * (i + 1) for i in range(n)],
+        "train_error": [50.0] * n,
+        "test_error": [55.0] * n,
+        "lr": [0.1] * n,
+        "train_loss": [1.5] * n,
+        "device": [d for d, _ in records],
+        "variant": [v for _, v in records],
+    }
+    return dict(r, finished=False, iteration=done)
+
+
+def test_in_progress_reads_the_sidecars_of_runs_under_way_and_says_how_far(tmp_path):
+    cpu = "cpu (AMD EPYC)"
+    side = _sidecar("resnet20", 64_000, 1_200, [(cpu, "eager"), (cpu, "bf16"), (cpu, "bf16")])
+    results.write_json(tmp_path / "fig6-state" / "resnet20-s0.json", side)
+    results.write_json(tmp_path / "fig6-state" / "plain20-s0.json", _sidecar("plain20", 3128, 782, [(cpu, "eager")]))
+    found = results.in_progress(("plain20", "resnet20", "plain56"), root=tmp_path)
+    assert list(found) == ["resnet20"]  # plain20: not the whole schedule; plain56: not started
+    assert results.reached(found["resnet20"]) == "1,200 of 64,000 iterations, cpu (AMD EPYC) fp32, cpu (AMD EPYC) bf16"
+    _commit(tmp_path / "fig6", "resnet20", its=64_000)  # finished since: no longer in progress
+    assert results.in_progress(("resnet20",), root=tmp_path) == {}
 
 
 def test_describe_says_where_how_long_and_on_what():
@@ -105,7 +136,7 @@ def test_describe_says_where_how_long_and_on_what():
 
 def test_result_type_documents_every_required_field():
     assert set(results.REQUIRED) <= set(results.RunResult.__annotations__)
-    assert set(results.History.__annotations__) == {"iteration", "train_error", "test_error", "lr", "train_loss"}
+    assert set(results.History.__annotations__) == set(HISTORY_KEYS)  # every list the trainer writes
     with pytest.raises(KeyError):
         results.describe({"model": "x"})
 

@@ -7,6 +7,7 @@ fails here. Runs use a tiny conv net and synthetic data on the CPU in determinis
 """
 
 import copy
+import json
 
 import pytest
 import torch
@@ -14,10 +15,10 @@ import torch.nn.functional as F
 import tqdm.std
 from torch import nn
 
+from course_utils import cpu, train
 from course_utils import data as cdata
-from course_utils import train
 from course_utils.budget import Budget
-from course_utils.checkpoint import CheckpointError, load_checkpoint
+from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
 
@@ -283,3 +284,46 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     state = load_checkpoint(ck)
     assert state["iteration"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_each_checkpoint_has_a_readable_sidecar_and_a_lost_state_is_never_restarted(tiny_data, tmp_path, monkeypatch):
+    ck = tmp_path / "tiny-s0.pt"
+    real_advance = train.TrainRun.advance
+
+    def dies_in_step_6(self, step, x, y):
+        if self.iteration == 5:
+            raise _Interrupt
+        real_advance(self, step, x, y)
+
+    monkeypatch.setattr(train.TrainRun, "advance", dies_in_step_6)
+    with pytest.raises(_Interrupt):
+        _train(_net(), tiny_data, Budget(eval_every=2, test_subset=64, checkpoint_every=2), checkpoint=ck)
+    monkeypatch.undo()
+    side = json.loads(ck.with_suffix(".json").read_text())  # no torch needed to read how far it is
+    assert side["finished"] is False and side["iteration"] == 4 == load_checkpoint(ck)["iteration"]
+    assert side["history"]["iteration"] == [2, 4] and side["history"]["device"] == [cpu.label()] * 2
+    assert side["history"]["variant"] == ["eager", "eager"] and list(side["wall_by_device"]) == [cpu.label()]
+    ck.unlink()  # the training state is lost, its sidecar says the run is under way
+    with pytest.raises(CheckpointError, match="is missing") as err:
+        _train(_net(), tiny_data, checkpoint=ck)
+    assert "4 iterations recorded" in str(err.value) and not ck.exists()  # nothing restarted from 0
+
+
+def test_a_checkpoint_of_the_first_format_edition_resumes_with_unknown_device_and_variant(tiny_data, tmp_path):
+    ck = tmp_path / "ck.pt"
+    full = _train(_net(), tiny_data)
+    budget = Budget(eval_every=2, test_subset=64, checkpoint_every=2)
+    run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=budget, device="cpu", deterministic=True)
+    loader = run.make_loader()
+    for x, y in loader.batches(4):
+        run.advance(run.step, x, y)
+    st = run.state_dict()  # as the code before device/variant records wrote it
+    for k in ("device", "variant"):
+        del st["history"][k]
+    del st["wall_by_device"]
+    save_checkpoint(ck, st)
+    resumed = _train(_net(), tiny_data, budget, checkpoint=ck)
+    assert resumed["history"]["device"] == ["unknown", "unknown", cpu.label(), cpu.label()]
+    same = ("iteration", "train_error", "test_error", "lr", "train_loss")
+    assert {k: resumed["history"][k] for k in same} == {k: full["history"][k] for k in same}  # bit for bit
+    assert set(resumed["wall_by_device"]) == {"unknown", cpu.label()}

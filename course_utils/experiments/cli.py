@@ -117,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--variant",
         default="auto",
         choices=("auto", *VARIANTS),
-        help="how a step runs: graphs (CUDA graphs), compile (torch.compile), eager; auto: on a GPU, "
-        "graphs for each net where the probe finds them equal to eager over 5 steps, else eager; "
-        "eager on a CPU",
+        help="how a step runs: graphs (CUDA graphs), compile (torch.compile), bf16 (CPU: the forward pass "
+        "in bf16), eager; auto: on a GPU, graphs for each net where the probe finds them equal to eager over "
+        "5 steps, else eager; on a CPU with native bf16, bf16 where the probe finds it equal to fp32 and "
+        "faster, else eager (fp32)",
     )
     f.add_argument(
         "--probe",
@@ -157,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder for <model>-s<seed>.json, summary.json, weights/ and checkpoints/ "
         "(default: runs/fig6-<profile> in the repository, git-ignored; the committed results/fig6 "
         "and results/fig6-cpu are written only when named here)",
+    )
+    f.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of the unfinished runs' training state, <model>-s<seed>.pt with a readable .json beside "
+        "each (default: OUT/checkpoints; the whole-schedule run: results/fig6-state, committed)",
     )
     f.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
     f.add_argument(

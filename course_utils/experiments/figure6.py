@@ -5,12 +5,14 @@
 1. the set is sized: profile, budget, and the groups in the order of work (``fig6_set.work_order``);
    a run whose result file exists is finished and skipped;
 2. each group becomes an ``engine.Group`` whose runs are built only when it starts (resumed from
-   their checkpoints), with the variant the probe chose for each net (probed once, kept in
-   ``probe.json`` beside the results, so a resumed set does not probe again);
+   their training state in the ``state`` folder, default ``<out>/checkpoints``), with the variant the
+   probe chose for each net (probed once per device, kept in ``probe.json`` beside the state, so a
+   resumed set does not probe again on the same machine, and probes anew on another);
 3. ``scheduler.run_set`` trains the groups under the time budget; a run that finishes writes its
-   fp16 weights and result file at once (:meth:`_Set.done`), a run that fails is reported and the
-   others go on, and at the budget every unfinished run is checkpointed;
-4. ``summary.json`` lists every run: finished, skipped, failed or unfinished.
+   fp16 weights and result file at once (:meth:`_Set.done`) and its state is deleted, a run that fails
+   is reported and the others go on, and at the budget every unfinished run is checkpointed (with a
+   sidecar ``<stem>.json`` that draws it in progress without torch);
+4. ``summary.json`` lists every run: finished, skipped, failed or unfinished, with its wall time per device.
 
 With ``jobs`` > 1 on a CPU the runs go to that many processes of one thread each instead (each
 process runs step 3 for one run). Results follow ``course_utils.results``.
@@ -33,12 +35,13 @@ import torch
 from course_utils import data as cdata
 from course_utils import engine, probe, results, scheduler
 from course_utils.budget import Budget, test_subset_of
+from course_utils.checkpoint import refuse_lost_state
 from course_utils.fig6_set import STEP_SECONDS, RunSpec, run_name, work_order
 from course_utils.models import canonical_names, get_model
 from course_utils.paths import runs_dir
 from course_utils.profile import Profile, get_profile, seed_everything
 from course_utils.schedule import model_depth
-from course_utils.step import device_name
+from course_utils.step import device_label, device_name
 from course_utils.train import TrainRun
 
 __all__ = ["auto_jobs", "default_out", "fig6"]
@@ -75,9 +78,10 @@ def _entry(r: dict, status: str) -> dict:
         "status": status,
         "iterations": r["schedule"]["iterations"],
         "wall_seconds": r["wall_seconds"],
+        "wall_by_device": r.get("wall_by_device", {}),
         "variant": r.get("variant", "eager"),
-        "final_train_error": h["train_error"][-1],
-        "final_test_error": h["test_error"][-1],
+        "final_train_error": h["train_error"][-1] if h["train_error"] else None,
+        "final_test_error": h["test_error"][-1] if h["test_error"] else None,
     }
 
 
@@ -88,6 +92,7 @@ class _Set:
     prof: Profile
     budget: Budget
     out: Path
+    state: Path
     deterministic: bool
     variant: str
     force_probe: bool
@@ -112,7 +117,7 @@ class _Set:
                 seed=spec.seed,
                 budget=self.budget,
                 device=self.prof.device,
-                checkpoint=self.out / "checkpoints" / f"{spec.stem}.pt",
+                checkpoint=self.state / f"{spec.stem}.pt",
                 deterministic=self.deterministic,
             )
             self.status[spec.stem] = "resumed" if run.iteration else "trained"
@@ -120,9 +125,11 @@ class _Set:
         return runs
 
     def choose(self, runs: list[TrainRun]) -> dict[str, str]:
-        """The variant per net: probed once per net (when there is a choice, or when asked), kept in probe.json."""
-        saved = self.out / "probe.json"
-        known = results.read_json(saved) if saved.exists() else {}
+        """The variant per net: probed once per net and device (when there is a choice, or when asked), kept in
+        probe.json under the device's label (another processor or GPU probes anew)."""
+        saved, label = self.state / "probe.json", device_label(self.prof.device)
+        by_device = results.read_json(saved) if saved.exists() else {}
+        known = by_device.get(label, {})
         choices = engine.candidates(self.prof.device, self.variant)
         todo = [r for r in {r.name: r for r in runs}.values() if r.name not in known or self.force_probe]
         if todo and (len(choices) > 1 or self.force_probe):
@@ -130,8 +137,7 @@ class _Set:
             print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
             known |= probe.pick(rows)
             self.step_s |= {r.name: 1 / r.steps_per_s for r in rows if r.ok and r.steps_per_s > 0}
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            results.write_json(saved, known)
+            results.write_json(saved, {**by_device, label: known})
         chosen = {r.name: known.get(r.name, choices[0]) if len(choices) > 1 else choices[0] for r in runs}
         print("variant: " + ", ".join(f"{k} -> {v}" for k, v in chosen.items()))
         return chosen
@@ -148,6 +154,7 @@ class _Set:
         )
         results.save_weights(self.out / "weights" / f"{stem}.pt", run.model)
         results.write_json(self.out / f"{stem}.json", res)
+        run.forget()  # finished: its training state is no longer needed
         self.entries.append(_entry(res, self.status[stem]))
 
     def failed(self, run: TrainRun, err: BaseException) -> None:
@@ -212,6 +219,7 @@ def fig6(
     probe: bool = False,
     at_once: int | None = None,
     out: str | Path | None = None,
+    state: str | Path | None = None,
     device: str | None = None,
     profile: str | Profile | None = None,
     jobs: int | None = None,
@@ -221,8 +229,9 @@ def fig6(
 ) -> dict:
     """Train the Fig. 6 set (default: the profile's models) in the order of work; write ``summary.json``.
 
-    ``variant``: auto (on a GPU: CUDA graphs where the probe finds them correct, else eager), graphs, compile or
-    eager. ``probe``: probe (and print the table) also when there is nothing to choose. ``time_budget``: seconds
+    ``variant``: auto (on a GPU: CUDA graphs where the probe finds them correct, else eager; on a CPU with native
+    bf16: bf16 where the probe finds it equal to fp32 and faster, else eager), graphs, compile, bf16 or eager.
+    ``probe``: probe (and print the table) also when there is nothing to choose. ``time_budget``: seconds
     for the whole call; it stops before then with every run checkpointed (``summary["complete"]`` is False) and
     the same call resumes. ``at_once``: groups trained at the same time (default 2 on a GPU, 1 elsewhere).
     ``jobs`` > 1 (CPU only): runs in that many processes, the threads split among them; the default (None) is
@@ -230,7 +239,9 @@ def fig6(
     ``results/bench/bench-cpu.json`` measures). ``deterministic`` (default: on for a CPU) makes resumed runs
     equal uninterrupted ones bitwise. ``prefix``: train the first ``iterations`` of the paper's schedule (lr
     milestones unchanged) instead of stretching it. ``train_set`` ("split" or "all") and ``test_images`` (a
-    count, or "all") override the profile's. ``out`` defaults to ``runs/fig6-<profile>``; the committed folders
+    count, or "all") override the profile's. ``state``: the folder of the unfinished runs' training state
+    (``<stem>.pt`` and its sidecar ``<stem>.json``; default ``<out>/checkpoints``; the whole-schedule run keeps
+    it in ``results/fig6-state``). ``out`` defaults to ``runs/fig6-<profile>``; the committed folders
     (``results/fig6``, ``results/fig6-cpu``) are written only when named.
     """
     for what, v in (("iterations", iterations), ("eval_every", eval_every), ("jobs", jobs), ("at_once", at_once)):
@@ -257,20 +268,23 @@ def fig6(
     )
     deterministic = prof.device.type != "cuda" if deterministic is None else deterministic
     out = Path(out) if out is not None else default_out(prof.name)
+    state = Path(state) if state is not None else out / "checkpoints"
     groups = work_order(names, seeds, iterations, prefix)
     print(
         f"fig6: {sum(map(len, groups))} run(s) in {len(groups)} group(s) "
         f"{' | '.join(', '.join(s.stem for s in g) for g in groups)}; profile {prof.name}, device "
         f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}"
     )
-    the_set = _Set(prof, budget, out, deterministic, variant, probe, progress, data)
+    the_set = _Set(prof, budget, out, state, deterministic, variant, probe, progress, data)
     todo = []
     for g in groups:
         new = [s for s in g if _finished(s, out) is None]
+        for s in new:  # a run in progress without its training state: stop now, before any work
+            refuse_lost_state(state / f"{s.stem}.pt", s.model)
         the_set.entries += [_entry(_finished(s, out), "skipped") for s in g if s not in new]
         todo += [new] if new else []
     if jobs > 1:
-        kw = dict(prof=prof, budget=budget, out=out, deterministic=deterministic, variant=variant)
+        kw = dict(prof=prof, budget=budget, out=out, state=state, deterministic=deterministic, variant=variant)
         kw |= dict(force_probe=probe, progress=progress, data=data)
         threads = max(1, (os.cpu_count() or 1) // jobs)
         specs = sorted((s for g in todo for s in g), key=lambda s: -model_depth(s.model))  # longest first
@@ -292,6 +306,10 @@ def _summarise(
     order = [s.stem for g in groups for s in g]
     entries = sorted(the_set.entries, key=lambda e: order.index(run_name(e["model"], e["seed"])))
     failed = [run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
+    for side in [the_set.state / f"{stem}.json" for stem in left]:  # unfinished: how far, on what (its sidecar)
+        if side.exists():
+            r = results.read_json(side)
+            entries.append({**_entry(r, "unfinished"), "iteration": r["iteration"]})
     summary = {
         "experiment": "fig6",
         "profile": prof.name,
@@ -314,8 +332,9 @@ def _summarise(
     summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
     results.write_json(out / "summary.json", summary)
     for e in entries:
-        if e["status"] == "failed":
-            print(f"  {e['model']:>15} s{e['seed']}: FAILED at iteration {e['iteration']}: {e['error']}")
+        if e["status"] in ("failed", "unfinished"):
+            why = f": {e['error']}" if e["status"] == "failed" else f" of {e['iterations']:,} ({e['variant']})"
+            print(f"  {e['model']:>15} s{e['seed']}: {e['status'].upper()} at iteration {e['iteration']:,}{why}")
             continue
         print(
             f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
