@@ -11,11 +11,12 @@ conventional script: a torchvision-style dataset of PIL images with ``transforms
 of the usual training loop. Both run in the same process on the same data; warm-up steps are
 excluded and the clock is read after a device synchronisation.
 
-On a CPU two more paths are timed in the same run, to show where the CPU time goes: the same
-pipeline in NCHW memory (``nchw``: the CPU path before channels_last), and two nets trained at
-once in two processes of one thread each (``pair``: what ``fig6 --jobs 2`` does), against the
-same two nets one after the other with every thread. Writes
-``results/bench/bench-<device>.json``, one entry per model::
+On a CPU more paths are timed in the same run, to show where the CPU time goes: our step in fp32
+and in bf16 (``bf16_speedup``; the processor's name and its bf16 flags are recorded beside it, since
+bf16 is fast only where the hardware has it), the same pipeline in NCHW memory (``nchw``: the CPU
+path before channels_last), and two nets trained at once in two processes of one thread each
+(``pair``: what ``fig6 --jobs 2`` does, in the variant ours uses), against the same two nets one
+after the other with every thread. Writes ``results/bench/bench-<device>.json``, one entry per model::
 
     python -m course_utils.bench --models resnet20,resnet56,resnet18_cifar
 """
@@ -38,8 +39,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from course_utils import cpu, engine, models, probe
 from course_utils import data as cdata
-from course_utils import engine, models, probe
 from course_utils.budget import Budget
 from course_utils.loader import DeviceLoader
 from course_utils.paths import results_dir
@@ -134,24 +135,30 @@ def _time_nchw(c: _Case) -> float:
     return c.timed(run.step, loader.batches())
 
 
-def _pair_worker(args: tuple[_Case, Any]) -> float:
+def _time_variant(c: _Case, variant: str) -> float:
+    """Our pipeline with the step ``variant`` (no probe): seconds."""
+    run = c.ours()
+    return c.timed(engine.make_step(run, variant), run.make_loader().batches())
+
+
+def _pair_worker(args: tuple[_Case, str, Any]) -> float:
     """One of the two ``pair`` processes: one thread, our pipeline; waits for the other before timing."""
-    c, barrier = args
+    c, variant, barrier = args
     torch.set_num_threads(1)
     run = c.ours()
-    loader = run.make_loader()
-    _timed(run.step, loader.batches(), c.warmup, 0, run.device)
+    step, loader = engine.make_step(run, variant), run.make_loader()
+    _timed(step, loader.batches(), c.warmup, 0, run.device)
     barrier.wait()  # both processes start their timed steps together
-    return _timed(run.step, loader.batches(), 0, c.steps, run.device)
+    return _timed(step, loader.batches(), 0, c.steps, run.device)
 
 
-def _time_pair(c: _Case) -> float:
+def _time_pair(c: _Case, variant: str = "eager") -> float:
     """Two copies of the net in two processes of one thread each: seconds until both have made ``steps``."""
     ctx = multiprocessing.get_context("spawn")
     case = replace(c, device=torch.device("cpu"), clock=time.perf_counter)  # a process reads its own clock
     with ctx.Manager() as manager, ProcessPoolExecutor(2, mp_context=ctx) as pool:
         barrier = manager.Barrier(2)
-        return max(pool.map(_pair_worker, [(case, barrier)] * 2))
+        return max(pool.map(_pair_worker, [(case, variant, barrier)] * 2))
 
 
 def _time_baseline(c: _Case, num_workers: int) -> float:
@@ -216,11 +223,18 @@ def run_bench(
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
     cpu_paths = {}
     if device.type == "cpu":
+        fp32_img_s, bf16_img_s = (steps * batch_size / _time_variant(case, v) for v in ("eager", "bf16"))
         nchw_img_s = steps * batch_size / _time_nchw(case)
-        pair_img_s = 2 * steps * batch_size / _time_pair(case)
+        pair_img_s = 2 * steps * batch_size / _time_pair(case, variant)
         cpu_paths = {
+            "processor": cpu.processor(),
+            "cpu_flags": cpu.flags(),
+            "native_bf16": cpu.native_bf16(),
+            "fp32_img_s": round(fp32_img_s, 1),
+            "bf16_img_s": round(bf16_img_s, 1),
+            "bf16_speedup": round(bf16_img_s / fp32_img_s, 3),
             "nchw_img_s": round(nchw_img_s, 1),
-            "channels_last_speedup": round(ours_img_s / nchw_img_s, 3),
+            "channels_last_speedup": round(fp32_img_s / nchw_img_s, 3),
             "pair_img_s": round(pair_img_s, 1),
             "pair_speedup": round(pair_img_s / ours_img_s, 3),
         }
@@ -274,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variant",
         default="auto",
         choices=("auto", *engine.VARIANTS),
-        help="our step: graphs, compile, eager, or auto (on a GPU: graphs where the probe finds them correct)",
+        help="our step: graphs, compile, bf16, eager, or auto (on a GPU: graphs where the probe finds them "
+        "correct; on a CPU with native bf16: bf16 where the probe finds it correct and faster)",
     )
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
     a = p.parse_args(argv)
@@ -306,11 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  speedup  {r['speedup']:10.2f}x")
         if "pair_img_s" in r:
             print(
+                f"  fp32     {r['fp32_img_s']:10,.0f} img/s  | bf16 {r['bf16_img_s']:,.0f} img/s: "
+                f"x{r['bf16_speedup']:.2f} ({r['processor']}; native bf16: {'yes' if r['native_bf16'] else 'no'})"
+            )
+            print(
                 f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  "
                 f"(ours without channels_last: x{r['channels_last_speedup']:.2f})"
             )
             print(
-                f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread: "
+                f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread, {r['variant']}: "
                 f"x{r['pair_speedup']:.2f} over one after the other)"
             )
     print(f"-> {path}")

@@ -25,32 +25,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from course_utils.fig6_set import FIG6_NETS
 from course_utils.paths import md_img_dir
 from course_utils.public import load_public
-from course_utils.results import describe, load_results
+from course_utils.results import describe, done, in_progress, load_results, reached
 from course_utils.schedule import Schedule, model_depth
 
-__all__ = [
-    "as_results",
-    "label",
-    "plot_curves",
-    "plot_fig6",
-    "plot_over_public",
-    "plot_resnet18",
-    "plot_lr_schedule",
-    "plot_confusion_matrix",
-    "save_fig6",
-    "main",
-]
-DEPTH_COLORS = {
-    20: "#e8a317",
-    32: "#1f9bd1",
-    44: "#2ca02c",
-    56: "#d62728",
-    110: "black",
-    1202: "#8c564b",
-    18: "#7b3fb5",
-}
+__all__ = ["as_results", "label", "plot_curves", "plot_fig6", "plot_over_public", "plot_resnet18", "plot_lr_schedule"]
+__all__ += ["plot_confusion_matrix", "save_fig6", "main"]
+DEPTH_COLORS = {20: "#e8a317", 32: "#1f9bd1", 44: "#2ca02c", 56: "#d62728", 110: "black", 1202: "#8c564b"}
+DEPTH_COLORS[18] = "#7b3fb5"  # the CIFAR ResNet-18
 Results = Mapping[str, dict] | Iterable[dict] | str | Path
 
 
@@ -166,14 +150,16 @@ def plot_fig6(
     return fig
 
 
-def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0) -> Figure:
+def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0, whole: bool = False) -> Figure:
     """Our run drawn over the public full-schedule run at the same iterations: plain nets left, ResNets right.
 
     The x axis ends where our run ends; the public curves (faint, one dot per epoch) show what the same
     first iterations look like in a run of the whole schedule, ours (solid, with markers) are drawn over them.
+    ``whole``: the x axis spans our runs' whole schedule, the public curves are drawn to their end, and the
+    title says how far ours has reached (``results.reached``): a run in progress over the finished curves.
     """
     mine = as_results(ours)
-    end = max(r["schedule"]["iterations"] for r in mine)
+    end = max(r["schedule"]["iterations"] if whole else r["history"]["iteration"][-1] for r in mine)
     theirs = {r["model"]: r for r in as_results(public)}
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.0), sharey=True)
     for ax, (title, kind) in zip(axes, (("plain networks", "plain"), ("ResNets", "resnet")), strict=True):
@@ -184,10 +170,12 @@ def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0) -> 
                 keep = [i for i, it in enumerate(h["iteration"]) if it <= end]
                 x = [h["iteration"][i] for i in keep]
                 ax.plot(x, [h["train_error"][i] for i in keep], ls="--", lw=0.9, color=c, alpha=0.35)
-                ax.plot(x, [h["test_error"][i] for i in keep], ls="-", lw=4, color=c, alpha=0.3, marker=".")
-            h = r["history"]
-            ax.plot(h["iteration"], h["train_error"], ls="--", lw=0.9, color=c, marker="o", ms=3)
-            ax.plot(h["iteration"], h["test_error"], ls="-", lw=2, color=c, marker="o", ms=4, label=label(r["model"]))
+                ax.plot(x, [h["test_error"][i] for i in keep], ls="-", lw=2.5 if whole else 4, color=c, alpha=0.3,
+                        marker="" if whole else ".")  # fmt: skip
+            h, ms = r["history"], 0 if whole else 1
+            name = f"{label(r['model'])} ({done(r):,})" if whole else label(r["model"])
+            ax.plot(h["iteration"], h["train_error"], ls="--", lw=0.9, color=c, marker="o", ms=3 * ms)
+            ax.plot(h["iteration"], h["test_error"], ls="-", lw=2, color=c, marker="o", ms=4 * ms, label=name)
         ax.set_title(title)
         ax.set_xlim(0, end)
         ax.set_ylim(0, ymax)
@@ -201,7 +189,13 @@ def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0) -> 
         ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
     axes[0].set_ylabel("error (%)")
     src = next(iter(theirs.values()), {}).get("label", "public run")
-    fig.suptitle(f"ours: {describe(mine[0])};\nfaint: {src}, the same iterations of a full-schedule run", fontsize=10)
+    if whole:
+        behind = min(mine, key=done)  # the legend gives each net's iterations
+        fig.suptitle(f"ours (bold), in progress: {reached(behind)}\nfaint: {src}, the whole schedule", fontsize=9)
+    else:
+        fig.suptitle(
+            f"ours: {describe(mine[0])};\nfaint: {src}, the same iterations of a full-schedule run", fontsize=10
+        )
     fig.tight_layout()
     return fig
 
@@ -271,15 +265,26 @@ def save_fig6(results: Results, path: str | Path | None = None, dpi: int = 150) 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_utils.plots RESULTS_DIR OUT.png``: Fig. 6 of a results folder as a PNG
-    (``--over-public``: the runs drawn over the public full-schedule curves at the same iterations)."""
+    (``--over-public``: the runs drawn over the public full-schedule curves at the same iterations;
+    ``--whole``: the whole-schedule run, finished nets and nets under way, over the public run's whole curves)."""
     p = argparse.ArgumentParser(prog="python -m course_utils.plots", description=main.__doc__)
     p.add_argument("folder", type=Path, help="a results folder, e.g. results/fig6-cpu")
     p.add_argument("png", type=Path, nargs="?", default=None, help="output (default md_img/fig6_reproduction.png)")
     p.add_argument("--title", default=None, help="a title before the one-line description of the run")
     p.add_argument("--over-public", action="store_true", help="draw the runs over the public full-schedule curves")
+    p.add_argument(
+        "--whole",
+        action="store_true",
+        help="the whole-schedule run (results/fig6 and the nets under way in results/fig6-state), drawn as far "
+        "as it has reached over the public run's whole curves",
+    )
     a = p.parse_args(argv)
     found = load_results(a.folder)
-    fig = plot_over_public(found, load_public()) if a.over_public else plot_fig6(found, title=a.title)
+    if a.whole:
+        found |= in_progress(FIG6_NETS, root=a.folder.parent)
+        fig = plot_over_public(found, load_public(), ymax=60, whole=True)
+    else:
+        fig = plot_over_public(found, load_public()) if a.over_public else plot_fig6(found, title=a.title)
     out = a.png or md_img_dir() / "fig6_reproduction.png"
     fig.savefig(out, dpi=150, bbox_inches="tight")
     plt.close(fig)

@@ -50,6 +50,7 @@ __all__ = [
     "STATE_FOLDER",
     "in_progress",
     "reached",
+    "done",
     "describe",
     "missing_fields",
 ]
@@ -248,14 +249,18 @@ def in_progress(names: Sequence[str], seed: int = 0, *, root: str | Path | None 
     return found
 
 
+def done(result: RunResult | dict) -> int:
+    """Iterations a run has trained: the sidecar's count while in progress, else its whole schedule."""
+    return result.get("iteration", result["schedule"]["iterations"])
+
+
 def reached(result: RunResult | dict) -> str:
     """How far a run has come and on what: ``"20,000 of 64,000 iterations, cpu (AMD EPYC) bf16"``
     (the devices and variants of its records, in order, each named once)."""
     h, its = result["history"], result["schedule"]["iterations"]
-    done = result.get("iteration", h["iteration"][-1] if h["iteration"] else 0)
     pairs = zip(h.get("device", []), h.get("variant", []), strict=True)
     how = ", ".join(dict.fromkeys(f"{d} {'fp32' if v == 'eager' and d.startswith('cpu') else v}" for d, v in pairs))
-    return f"{done:,} of {its:,} iterations" + (f", {how}" if how else "")
+    return f"{done(result):,} of {its:,} iterations" + (f", {how}" if how else "")
 
 
 def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from course_utils.plots import Results, as_results, label
-from course_utils.public import compare_with_public, load_public, value_at
+from course_utils.public import compare_with_public, evaluation_noise, load_public, value_at
+from course_utils.results import done
 from course_utils.schedule import model_depth
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "ResultsTable",
     "results_table",
     "public_table",
+    "NOISE_SIGMAS",
+    "precision_table",
     "CLAIMS",
     "PAPER_ITERATIONS",
     "shows_from",
@@ -100,7 +103,7 @@ def results_table(results: Results) -> ResultsTable:
             {
                 "model": label(r["model"]) + (f" s{r['seed']}" if r["seed"] else ""),
                 "params (M)": f"{r['params'] / 1e6:.2f}",
-                "iterations": f"{r['schedule']['iterations']:,}",
+                "iterations": f"{done(r):,}" + ("" if done(r) == r["schedule"]["iterations"] else " so far"),
                 "train err %": f"{h['train_error'][-1]:.2f}",
                 "test err %": f"{test:.2f}{star}",
                 "paper %": PAPER_TABLE6.get(r["model"], "-"),
@@ -129,6 +132,37 @@ def public_table(ours: Results, public: Mapping[str, dict]) -> ResultsTable:
         rows.append(row)
     columns = ("model", *(f"ep {e}" for e in epochs), "public final %", "paper %")
     return ResultsTable([{c: row.get(c, "-") for c in columns} for row in rows], columns)
+
+
+NOISE_SIGMAS = 3.0  # a difference of two runs beyond 3 x sqrt(2) x the evaluation noise is not chance
+
+
+def precision_table(fp32: dict, other: dict, public: dict) -> tuple[ResultsTable, bool]:
+    """One net trained twice from the same seed and data order, in fp32 and in another precision (bf16):
+    their test errors side by side at every record, the difference, and what chance allows there:
+    ``NOISE_SIGMAS`` x sqrt(2) x the public run's evaluation noise (``public.evaluation_noise``; the mean
+    difference gets the same bound divided by sqrt(records)). Returns the table and whether every
+    difference and the mean difference are within it."""
+    sigma = evaluation_noise(public)
+    bound = NOISE_SIGMAS * 2**0.5 * sigma
+    rows, diffs = [], []
+    for it, a in zip(fp32["history"]["iteration"], fp32["history"]["test_error"], strict=True):
+        b = value_at(other, it)
+        if b is None:
+            continue
+        diffs.append(b - a)
+        rows.append(
+            {"iteration": f"{it:,}", "fp32 %": f"{a:.2f}", f"{other.get('variant', 'other')} %": f"{b:.2f}",
+             "difference": f"{b - a:+.2f}", "chance allows": f"±{bound:.1f}"}
+        )  # fmt: skip
+    mean_bound = bound / len(diffs) ** 0.5
+    mean = sum(diffs) / len(diffs)
+    rows.append(
+        {"iteration": "mean", "fp32 %": "", f"{other.get('variant', 'other')} %": "",
+         "difference": f"{mean:+.2f}", "chance allows": f"±{mean_bound:.1f}"}
+    )  # fmt: skip
+    ok = all(abs(d) <= bound for d in diffs) and abs(mean) <= mean_bound
+    return ResultsTable(rows, tuple(rows[0])), ok
 
 
 # The paper's claims read off Fig. 6: (better net, worse net, the claim).
@@ -181,7 +215,7 @@ def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> 
         its = [i for i in a["history"]["iteration"] if i >= start and i in b["history"]["iteration"]]
         since = "from the start" if start == 0 else f"from iteration {start:,}"
         if not its:
-            end = min(a["schedule"]["iterations"], b["schedule"]["iterations"])
+            end = min(done(a), done(b))
             lines.append(
                 f"{claim} ({pair}): not testable at this length ({end:,} iterations; the public run shows it {since})"
             )
@@ -201,7 +235,7 @@ def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> 
         lines.append(f"{claim} ({pair}): {verdict} at every record {since} ({ends})")
     for m, r in by_model.items():
         if m in PAPER_TABLE6:
-            its = r["schedule"]["iterations"]
+            its = done(r)
             if its < PAPER_ITERATIONS:
                 lines.append(
                     f"{label(m)} vs Table 6 ({PAPER_TABLE6[m]}%): not testable at this length "

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision.transforms as T
 
-from course_utils import bench, data, models
+from course_utils import bench, cpu, data, models
 from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD, TensorImageDataset, dataloader_transform
 
 
@@ -46,6 +46,8 @@ def test_run_bench_through_its_real_code_with_a_controlled_clock(tiny, tmp_path,
     # each pipeline reads the clock twice around its timed steps: 0.5 s for 2 steps x 8 images = 32 img/s
     assert (r["ours_img_s"], r["baseline_img_s"], r["nchw_img_s"]) == (32.0, 32.0, 32.0)
     assert (r["speedup"], r["channels_last_speedup"]) == (1.0, 1.0)
+    assert (r["fp32_img_s"], r["bf16_img_s"], r["bf16_speedup"]) == (32.0, 32.0, 1.0)  # both timed, same run
+    assert (r["processor"], r["cpu_flags"], r["native_bf16"]) == (cpu.processor(), cpu.flags(), cpu.native_bf16())
     assert r["pair_img_s"] > 0 and r["pair_speedup"] == pytest.approx(r["pair_img_s"] / 32.0, abs=2e-3)  # processes
     assert r["variant"] == "eager" and "engine" not in r
     assert (r["model"], r["device"], r["device_type"], r["batch_size"], r["steps"], r["warmup"], r["num_workers"]) == (
@@ -157,7 +159,8 @@ def cli(monkeypatch, one_thread):
     """``bench.main`` in this process, on the synthetic stand-in; the two processes of the pair are timed
     through their real code in the run_bench test above."""
     monkeypatch.setattr(bench, "_bench_data", lambda n_train: data.synthetic_cifar10(n_train=n_train, n_test=10))
-    monkeypatch.setattr(bench, "_time_pair", lambda case: 1.0)
+    monkeypatch.setattr(bench, "_time_pair", lambda case, variant: 1.0)
+    monkeypatch.setattr(cpu, "native_bf16", lambda: False)  # auto: fp32 (no probe, whose timing could pick bf16)
     return bench.main
 
 
@@ -167,6 +170,7 @@ def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path, cli, capsys):
     assert cli([*args.split(), str(out)]) == 0
     printed = capsys.readouterr().out
     assert "speedup" in printed and "img/s" in printed and "pair" in printed and str(out / "bench-cpu.json") in printed
+    assert "bf16" in printed and "native bf16: no" in printed
     written = json.loads((out / "bench-cpu.json").read_text())
     assert written["device"] == "cpu" and len(written["runs"]) == 1
     r = written["runs"][0]

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from course_utils import cpu, experiments, models, results
+from course_utils import cpu, experiments, models, probe, results
 from course_utils.experiments import cli, figure6
 
 RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2", "--no-progress"]
@@ -261,3 +261,32 @@ def test_evaluate_adds_the_whole_test_set_error(uninterrupted, env, tmp_path, mo
         wrong = (net(norm(d.test_images)).argmax(1) != d.test_labels).sum().item()
     assert r["test_error_full"] == pytest.approx(100.0 * wrong / len(d.test_labels), abs=1e-9)
     assert r["history"] == results.read_json(uninterrupted / "resnet20-s0.json")["history"]  # untouched
+
+
+def test_auto_probes_once_per_device_and_the_history_says_which_variant_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu, "native_bf16", lambda: True)
+    probed = []
+
+    def timed(runs, variants, seconds=0.5, graphs=None):  # bf16 correct and faster, as measured on AVX512-BF16
+        probed.extend(r.name for r in runs)
+        return [probe.ProbeRow(r.name, v, 4.0 if v == "bf16" else 2.6, ok=True) for r in runs for v in variants]
+
+    monkeypatch.setattr(probe, "probe", timed)
+    kw = dict(iterations=4, eval_every=2, out=tmp_path, profile="smoke", progress=False, jobs=1)
+    experiments.fig6(["resnet20"], **kw)
+    r = results.read_json(tmp_path / "resnet20-s0.json")
+    assert r["variant"] == "bf16" and r["history"]["variant"] == ["bf16", "bf16"] and probed == ["resnet20"]
+    monkeypatch.setattr(cpu, "label", lambda: "cpu (another processor)")  # the set carried to another machine
+    experiments.fig6(["resnet20", "plain20"], **kw)  # resnet20: finished, skipped; plain20: probed here
+    assert probed == ["resnet20", "plain20"]
+    saved = results.read_json(tmp_path / "checkpoints" / "probe.json")
+    assert saved == {r["history"]["device"][0]: {"resnet20": "bf16"}, "cpu (another processor)": {"plain20": "bf16"}}
+
+
+def test_a_run_in_progress_without_its_state_stops_the_set_before_any_work(tmp_path, capsys):
+    side = {"model": "resnet20", "finished": False, "iteration": 782, "history": {"iteration": [391, 782]}}
+    results.write_json(tmp_path / "state" / "resnet20-s0.json", side)
+    code = cli.main(["fig6", *RUN, "--out", str(tmp_path), "--state", str(tmp_path / "state")])
+    err = capsys.readouterr().err
+    assert code == 2 and "782 iterations recorded" in err and "is missing" in err and "git checkout" in err
+    assert not (tmp_path / "summary.json").exists()  # nothing trained, nothing restarted from iteration 0

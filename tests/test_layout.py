@@ -27,7 +27,7 @@ LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # Over ~300 lines, and why: one class or one CLI each, which would not read better split.
 LONG_OK = {
     "models/resnet.py": 360,
-    "train.py": 350,
+    "train.py": 390,  # one class: a run's state, records, checkpoint with its readable sidecar; and its loop
     "data.py": 350,
     "checks/blocks.py": 350,
     "experiments/figure6.py": 360,

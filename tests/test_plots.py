@@ -122,3 +122,31 @@ def test_our_run_is_drawn_over_the_public_run_at_the_same_iterations():
     ours_test = [ln for ln in left.get_lines() if ln.get_alpha() is None and ln.get_linestyle() == "-"]
     assert [ln.get_label() for ln in ours_test] == ["plain-20", "plain-56"] and ours_test[0].get_ydata()[-1] == 25.0
     assert "a-martyn/resnet" in fig.get_suptitle()
+
+
+def test_a_run_in_progress_is_drawn_over_the_public_runs_whole_curves(tmp_path):
+    from course_utils import public
+
+    theirs = public.load_public(["plain20", "resnet20"])
+    cpu = "cpu (AMD EPYC)"
+    ours = {}
+    for m, done in (("plain20", 2318), ("resnet20", 2204)):
+        r = fake_result(m, 30.0, 35.0, its=1955, step=391)
+        r["schedule"] = schedule.recipe_for(m).to_dict()  # the whole schedule, 64,000 iterations
+        r["history"] |= {"device": [cpu] * 5, "variant": ["eager"] * 3 + ["bf16"] * 2}
+        ours[m] = dict(r, finished=False, iteration=done, train_set="all")
+    fig = plots.plot_over_public(ours, theirs, ymax=60, whole=True)
+    left, right = fig.axes
+    assert left.get_xlim() == (0, 64_000) and left.get_ylim() == (0, 60)
+    faint = [ln for ln in left.get_lines() if ln.get_alpha() is not None]
+    last = max(i for i in theirs["plain20"]["history"]["iteration"] if i <= 64_000)
+    assert faint[1].get_xdata()[-1] == last  # the public curve to the end of the schedule
+    bold = [ln for ln in left.get_lines() if ln.get_alpha() is None and ln.get_linestyle() == "-"]
+    assert [ln.get_label() for ln in bold] == ["plain-20 (2,318)"] and bold[0].get_xdata()[-1] == 1955
+    title = fig.get_suptitle()
+    assert "2,204 of 64,000 iterations, cpu (AMD EPYC) fp32, cpu (AMD EPYC) bf16" in title  # the net furthest behind
+    for m, r in ours.items():  # the same through the command line, from the committed layout
+        results.write_json(tmp_path / "fig6-state" / f"{m}-s0.json", r)
+    (tmp_path / "fig6").mkdir()
+    assert plots.main([str(tmp_path / "fig6"), str(tmp_path / "whole.png"), "--whole"]) == 0
+    assert (tmp_path / "whole.png").stat().st_size > 10_000

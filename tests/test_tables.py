@@ -102,3 +102,22 @@ def test_public_table_sets_our_epochs_beside_the_public_run():
     assert rows["plain-56"]["ep 8"] == "64.1 / 63.1" and rows["plain-20"]["ep 8"] == "23.2 / 22.2"  # its README
     assert rows["ResNet-56"]["public final %"] == "7.46" and rows["ResNet-56"]["paper %"] == 6.97
     assert list(rows) == ["plain-20", "plain-56", "ResNet-20", "ResNet-56"]
+
+
+def _twin(r: dict, shift: float, variant: str = "bf16") -> dict:
+    h = dict(r["history"], test_error=[e + shift for e in r["history"]["test_error"]])
+    return dict(r, history=h, variant=variant)
+
+
+def test_precision_table_sets_two_precisions_side_by_side_within_what_chance_allows():
+    fp32 = _cut(PUBLIC["resnet20"], 3128)
+    bound = tables.NOISE_SIGMAS * 2**0.5 * public.evaluation_noise(PUBLIC["resnet20"])
+    table, ok = tables.precision_table(fp32, _twin(fp32, 0.0), PUBLIC["resnet20"])
+    assert ok and [r["iteration"] for r in table.rows] == [f"{391 * k:,}" for k in range(1, 9)] + ["mean"]
+    assert table.columns == ("iteration", "fp32 %", "bf16 %", "difference", "chance allows")
+    assert table.rows[0]["chance allows"] == f"±{bound:.1f}" and table.rows[-1]["difference"] == "+0.00"
+    _, ok = tables.precision_table(fp32, _twin(fp32, bound / 8**0.5 + 0.1), PUBLIC["resnet20"])
+    assert not ok  # each record within chance, but all worse by the same amount: a bias, not chance
+    one_off = _twin(fp32, 0.0)
+    one_off["history"]["test_error"][3] += bound + 0.1
+    assert not tables.precision_table(fp32, one_off, PUBLIC["resnet20"])[1]

@@ -327,3 +327,17 @@ def test_a_checkpoint_of_the_first_format_edition_resumes_with_unknown_device_an
     same = ("iteration", "train_error", "test_error", "lr", "train_loss")
     assert {k: resumed["history"][k] for k in same} == {k: full["history"][k] for k in same}  # bit for bit
     assert set(resumed["wall_by_device"]) == {"unknown", cpu.label()}
+
+
+def test_a_run_resumed_with_another_variant_records_which_variant_trained_each_stretch(tiny_data, tmp_path):
+    from course_utils import engine
+
+    ck = tmp_path / "ck.pt"
+    budget = Budget(eval_every=2, test_subset=64, checkpoint_every=2)
+    for variant, steps in (("eager", 4), ("bf16", 4)):  # one stretch in fp32, the next in bf16
+        run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=budget, device="cpu", checkpoint=ck)
+        run.variant, step = variant, engine.make_step(run, variant)
+        for x, y in run.make_loader().batches(steps):
+            run.advance(step, x, y)
+    assert run.done and run.history["variant"] == ["eager", "eager", "bf16", "bf16"]
+    assert run.result()["variant"] == "bf16" and run.history["device"] == [cpu.label()] * 4
