@@ -136,7 +136,7 @@ def test_a_run_in_progress_is_drawn_over_the_public_runs_whole_curves(tmp_path):
         r["history"] |= {"device": [cpu] * 5, "variant": ["eager"] * 3 + ["bf16"] * 2}
         ours[m] = dict(r, finished=False, iteration=done, train_set="all")
     fig = plots.plot_over_public(ours, theirs, ymax=60, whole=True)
-    left, right = fig.axes
+    left, _ = fig.axes
     assert left.get_xlim() == (0, 64_000) and left.get_ylim() == (0, 60)
     faint = [ln for ln in left.get_lines() if ln.get_alpha() is not None]
     last = max(i for i in theirs["plain20"]["history"]["iteration"] if i <= 64_000)
