@@ -40,7 +40,7 @@ FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the paper's Fig. 6
 EXTRA_NET = "resnet18_cifar"  # beyond the paper: the CIFAR ResNet-18 of the public reproductions
 MORE_NETS = ("plain32", "plain44", "resnet32", "resnet44", "resnet110")  # the rest of the paper's Fig. 6
 ALL_NETS = (*FIG6_NETS, EXTRA_NET, *MORE_NETS)
-FOLDERS = ("fig6", "fig6-cpu")  # under results/: the GPU reproduction first, then the CPU reference run
+FOLDERS = ("fig6", "fig6-cpu")  # under results/: the whole-schedule run first, then the CPU reference run
 # the order of work: each tuple is one group (same seed, one batch stream)
 PAIRS = (
     ("plain20", "resnet20"),

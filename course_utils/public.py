@@ -26,7 +26,6 @@ __all__ = [
     "load_public",
     "value_at",
     "compare_with_public",
-    "evaluation_noise",
 ]
 
 PUBLIC_RUN = "a-martyn/resnet"  # github.com/a-martyn/resnet, commit bdbeaee5 (results/*.csv)
@@ -105,17 +104,3 @@ def compare_with_public(ours: dict, public: dict) -> list[dict]:
         rows.append({"iteration": it, "epoch": it // EPOCH_ITERATIONS, "ours": mine, "public": theirs,
                      "diff": mine - theirs})  # fmt: skip
     return rows
-
-
-def evaluation_noise(result: dict, first: int = 1, last: int = 40) -> float:
-    """The noise of one evaluation's test error (points) over records ``first``..``last`` (0-based; the
-    public run's epochs 1-40 are all at lr 0.1): the spread of each record around the mean of its two
-    neighbours, ``e[i] - (e[i-1] + e[i+1]) / 2``, whose variance is 1.5 sigma^2 for independent noise of
-    sigma on a locally straight curve. Two runs that differ only by chance (a seed, or rounding) differ at
-    one record by about sqrt(2) sigma."""
-    e = result["history"]["test_error"][first - 1 : last + 2]
-    if len(e) < 4:
-        raise ValueError(f"need at least 4 records from {first - 1} on, got {len(e)}")
-    res = [e[i] - (e[i - 1] + e[i + 1]) / 2 for i in range(1, len(e) - 1)]
-    mean = sum(res) / len(res)
-    return (sum((r - mean) ** 2 for r in res) / len(res) / 1.5) ** 0.5

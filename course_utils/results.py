@@ -219,9 +219,9 @@ def committed_fig6(
     """The first committed fig6 folder that holds every run of ``names`` (and their weights when
     ``need_weights``): ``(folder, {model: result})``; None when no folder holds them all.
 
-    The order of ``folders`` is the order of preference: the GPU reproduction, then the CPU reference run.
+    The order of ``folders`` is the order of preference: the whole-schedule run, then the CPU reference run.
     A folder counts only when its results say they are what it stands for (:func:`source_problem`): a
-    student's own run written into ``results/fig6`` is not presented as the GPU reproduction.
+    student's own shortened run written into ``results/fig6`` is not presented as the whole-schedule run.
     """
     base = Path(root) if root is not None else results_dir()
     for name in folders:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from course_utils.plots import Results, as_results, label
-from course_utils.public import compare_with_public, evaluation_noise, load_public, value_at
-from course_utils.results import done
+from course_utils.public import compare_with_public, load_public, value_at
+from course_utils.results import done, reached
 from course_utils.schedule import model_depth
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "public_table",
     "NOISE_SIGMAS",
     "precision_table",
+    "progress_table",
     "CLAIMS",
     "PAPER_ITERATIONS",
     "shows_from",
@@ -134,35 +135,57 @@ def public_table(ours: Results, public: Mapping[str, dict]) -> ResultsTable:
     return ResultsTable([{c: row.get(c, "-") for c in columns} for row in rows], columns)
 
 
-NOISE_SIGMAS = 3.0  # a difference of two runs beyond 3 x sqrt(2) x the evaluation noise is not chance
+NOISE_SIGMAS = 3.0  # a difference beyond 3 x the seed-to-seed spread is not chance
 
 
-def precision_table(fp32: dict, other: dict, public: dict) -> tuple[ResultsTable, bool]:
-    """One net trained twice from the same seed and data order, in fp32 and in another precision (bf16):
-    their test errors side by side at every record, the difference, and what chance allows there:
-    ``NOISE_SIGMAS`` x sqrt(2) x the public run's evaluation noise (``public.evaluation_noise``; the mean
-    difference gets the same bound divided by sqrt(records)). Returns the table and whether every
-    difference and the mean difference are within it."""
-    sigma = evaluation_noise(public)
-    bound = NOISE_SIGMAS * 2**0.5 * sigma
-    rows, diffs = [], []
-    for it, a in zip(fp32["history"]["iteration"], fp32["history"]["test_error"], strict=True):
-        b = value_at(other, it)
-        if b is None:
-            continue
-        diffs.append(b - a)
-        rows.append(
-            {"iteration": f"{it:,}", "fp32 %": f"{a:.2f}", f"{other.get('variant', 'other')} %": f"{b:.2f}",
-             "difference": f"{b - a:+.2f}", "chance allows": f"±{bound:.1f}"}
-        )  # fmt: skip
-    mean_bound = bound / len(diffs) ** 0.5
-    mean = sum(diffs) / len(diffs)
-    rows.append(
-        {"iteration": "mean", "fp32 %": "", f"{other.get('variant', 'other')} %": "",
-         "difference": f"{mean:+.2f}", "chance allows": f"±{mean_bound:.1f}"}
-    )  # fmt: skip
+def precision_table(fp32: dict, other: dict, seed_twin: dict, kind: str = "test") -> tuple[ResultsTable, bool]:
+    """One net trained from the same seed and data order in fp32 and in another precision (``other``, e.g. bf16),
+    beside ``seed_twin``, the same net in fp32 with another seed: their ``kind`` ("test" or "train") errors side
+    by side at every record.
+
+    Chance is measured, not assumed: two seeds of one net differ at a record by about ``spread``, the root
+    mean square of ``seed_twin`` - ``fp32`` over the records. ``other`` agrees with fp32 when every record
+    differs by at most ``NOISE_SIGMAS`` x ``spread`` and the mean difference (a bias) by at most that
+    divided by sqrt(records). Returns the table and whether both hold.
+    """
+    its = [i for i in fp32["history"]["iteration"] if value_at(other, i) is not None and value_at(seed_twin, i)]
+    a, b, s = ([value_at(r, i, kind) for i in its] for r in (fp32, other, seed_twin))
+    seeds = [y - x for x, y in zip(a, s, strict=True)]
+    spread = (sum(d * d for d in seeds) / len(seeds)) ** 0.5
+    bound, diffs = NOISE_SIGMAS * spread, [y - x for x, y in zip(a, b, strict=True)]
+    name = other.get("variant", "other")
+    rows = [
+        {"iteration": f"{i:,}", "fp32 %": f"{x:.2f}", f"{name} %": f"{y:.2f}", f"{name} - fp32": f"{d:+.2f}",
+         f"fp32 seed {seed_twin['seed']} %": f"{t:.2f}", "seed - seed": f"{e:+.2f}"}
+        for i, x, y, d, t, e in zip(its, a, b, diffs, s, seeds, strict=True)
+    ]  # fmt: skip
+    mean, mean_bound = sum(diffs) / len(diffs), bound / len(diffs) ** 0.5
+    rows.append({k: "" for k in rows[0]} | {"iteration": "mean", f"{name} - fp32": f"{mean:+.2f}"})
+    allows = f"±{bound:.1f} (mean ±{mean_bound:.1f})"
+    rows.append({k: "" for k in rows[0]} | {"iteration": "chance allows", f"{name} - fp32": allows})
+    rows[-1]["seed - seed"] = f"rms {spread:.2f}"
     ok = all(abs(d) <= bound for d in diffs) and abs(mean) <= mean_bound
     return ResultsTable(rows, tuple(rows[0])), ok
+
+
+def progress_table(runs: Results, public: Mapping[str, dict]) -> ResultsTable:
+    """Where each net of the whole-schedule run stands: iterations done, what trained them, hours per device,
+    its last record's errors beside the public run's at the same iteration."""
+    rows = []
+    for r in sorted(as_results(runs), key=lambda r: (not r["model"].startswith("plain"), model_depth(r["model"]))):
+        h, pub = r["history"], public.get(r["model"])
+        it = h["iteration"][-1] if h["iteration"] else 0
+        theirs = value_at(pub, it) if pub is not None and it else None
+        hours = ", ".join(f"{d}: {s / 3600:.2f} h" for d, s in r.get("wall_by_device", {}).items())
+        rows.append(
+            {"model": label(r["model"]), "iterations": f"{done(r):,} of {r['schedule']['iterations']:,}",
+             "trained by": reached(r).partition("iterations, ")[2] or "-", "hours": hours or "-",
+             "last record": f"{it:,}" if it else "-",
+             "train err %": f"{h['train_error'][-1]:.2f}" if it else "-",
+             "test err %": f"{h['test_error'][-1]:.2f}" if it else "-",
+             "public, same iteration %": f"{theirs:.2f}" if theirs is not None else "-"}
+        )  # fmt: skip
+    return ResultsTable(rows, tuple(rows[0]) if rows else ("model",))
 
 
 # The paper's claims read off Fig. 6: (better net, worse net, the claim).

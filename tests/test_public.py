@@ -51,25 +51,3 @@ def test_a_run_is_compared_where_both_have_a_record():
     rows = public.compare_with_public({"history": h}, theirs)
     assert [r["iteration"] for r in rows] == [391, 782]  # 100 has no public record
     assert rows[0]["diff"] == pytest.approx(60.0 - 63.67) and rows[1]["epoch"] == 2
-
-
-def _curve(errors):
-    return {"history": {"test_error": list(errors)}}
-
-
-def test_evaluation_noise_recovers_the_noise_of_a_known_curve():
-    import random
-
-    rng = random.Random(0)
-    line = [40.0 - 0.1 * i for i in range(400)]
-    assert public.evaluation_noise(_curve(line), 1, 398) == pytest.approx(0.0, abs=1e-9)  # straight: no noise
-    noisy = [y + rng.gauss(0, 2.0) for y in line]
-    assert public.evaluation_noise(_curve(noisy), 1, 398) == pytest.approx(2.0, rel=0.12)  # i.i.d. sigma 2
-    with pytest.raises(ValueError, match="at least 4 records"):
-        public.evaluation_noise(_curve([1.0, 2.0]))
-
-
-def test_the_public_runs_evaluation_noise_at_lr_01_is_a_few_points():
-    # one evaluation of the test error at lr 0.1 jumps by about 2 points around its trend (epochs 1-40)
-    for name in ("plain20", "resnet20", "plain56", "resnet56"):
-        assert 1.0 < public.evaluation_noise(public.load_public()[name]) < 3.0, name

@@ -104,20 +104,35 @@ def test_public_table_sets_our_epochs_beside_the_public_run():
     assert list(rows) == ["plain-20", "plain-56", "ResNet-20", "ResNet-56"]
 
 
-def _twin(r: dict, shift: float, variant: str = "bf16") -> dict:
-    h = dict(r["history"], test_error=[e + shift for e in r["history"]["test_error"]])
-    return dict(r, history=h, variant=variant)
+def _twin(r: dict, shifts, variant: str = "bf16", seed: int = 0) -> dict:
+    h = dict(r["history"], test_error=[e + d for e, d in zip(r["history"]["test_error"], shifts, strict=True)])
+    return dict(r, history=h, variant=variant, seed=seed)
 
 
-def test_precision_table_sets_two_precisions_side_by_side_within_what_chance_allows():
-    fp32 = _cut(PUBLIC["resnet20"], 3128)
-    bound = tables.NOISE_SIGMAS * 2**0.5 * public.evaluation_noise(PUBLIC["resnet20"])
-    table, ok = tables.precision_table(fp32, _twin(fp32, 0.0), PUBLIC["resnet20"])
-    assert ok and [r["iteration"] for r in table.rows] == [f"{391 * k:,}" for k in range(1, 9)] + ["mean"]
-    assert table.columns == ("iteration", "fp32 %", "bf16 %", "difference", "chance allows")
-    assert table.rows[0]["chance allows"] == f"±{bound:.1f}" and table.rows[-1]["difference"] == "+0.00"
-    _, ok = tables.precision_table(fp32, _twin(fp32, bound / 8**0.5 + 0.1), PUBLIC["resnet20"])
-    assert not ok  # each record within chance, but all worse by the same amount: a bias, not chance
-    one_off = _twin(fp32, 0.0)
-    one_off["history"]["test_error"][3] += bound + 0.1
-    assert not tables.precision_table(fp32, one_off, PUBLIC["resnet20"])[1]
+def test_precision_table_sets_two_precisions_beside_two_seeds_and_measures_chance_by_them():
+    fp32 = _cut(PUBLIC["resnet20"], 3128)  # 8 records
+    seed1 = _twin(fp32, [3, -3, 3, -3, 3, -3, 3, -3], "eager", seed=1)  # seeds differ by 3 points: rms 3
+    table, ok = tables.precision_table(fp32, _twin(fp32, [0] * 8), seed1)
+    assert ok and [r["iteration"] for r in table.rows] == [f"{391 * k:,}" for k in range(1, 9)] + [
+        "mean",
+        "chance allows",
+    ]
+    assert table.columns == ("iteration", "fp32 %", "bf16 %", "bf16 - fp32", "fp32 seed 1 %", "seed - seed")
+    assert (
+        table.rows[-1]["bf16 - fp32"] == f"±9.0 (mean ±{9 / 8**0.5:.1f})"
+        and table.rows[-1]["seed - seed"] == "rms 3.00"
+    )
+    assert tables.precision_table(fp32, _twin(fp32, [8.9, -8.9] * 4), seed1)[1]  # as far as chance goes, no bias
+    assert not tables.precision_table(fp32, _twin(fp32, [3.3] * 8), seed1)[1]  # small, but always worse: a bias
+    assert not tables.precision_table(fp32, _twin(fp32, [0, 0, 9.5, 0, 0, 0, 0, 0]), seed1)[1]  # one record off
+
+
+def test_progress_table_says_how_far_each_net_is_and_on_what():
+    run = _cut(PUBLIC["resnet20"], 1955, shift=-2.0)  # five records, 2 points below the public run
+    run = dict(run, finished=False, iteration=2204, schedule=dict(run["schedule"], iterations=64_000))
+    run["history"] = dict(run["history"], device=["cpu (X)"] * 5, variant=["eager"] * 3 + ["bf16"] * 2)
+    run["wall_by_device"] = {"cpu (X)": 5400.0, "NVIDIA H200": 360.0}
+    (row,) = tables.progress_table({"resnet20": run}, PUBLIC).rows
+    assert row["iterations"] == "2,204 of 64,000" and row["trained by"] == "cpu (X) fp32, cpu (X) bf16"
+    assert row["hours"] == "cpu (X): 1.50 h, NVIDIA H200: 0.10 h" and row["last record"] == "1,955"
+    assert float(row["test err %"]) == pytest.approx(float(row["public, same iteration %"]) - 2.0, abs=0.01)

@@ -2,7 +2,7 @@
 
 Notebooks 05-07 analyse trained nets. They come from the first source that has them all:
 
-1. the GPU reproduction, ``results/fig6/`` (the paper's 64k iterations);
+1. our whole-schedule run, ``results/fig6/`` (the paper's 64k iterations, once its nets have finished);
 2. the CPU reference run, ``results/fig6-cpu/`` (a shortened schedule, trained once and committed);
 3. a live run of the profile's size, cached in ``runs/nets/`` so that a rerun of the notebook is instant.
 
