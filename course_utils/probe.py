@@ -1,19 +1,20 @@
 """Is a step variant correct, and how fast is it, per network: the probe behind ``--variant auto``.
 
-A variant is checked on a *copy* of the run against an eager copy: both take ``CHECK_STEPS``
-steps from the same weights on the same batches, and they must agree within bf16 tolerance on
-every loss, on the error counts, and on the parameters and BN buffers after the steps (the
-update itself is compared, not only the first forward pass). The update must agree within 10%, or, for
-the CPU ``bf16`` variant, within three times the *bf16 floor*: how far fp32 eager itself moves when only
-its input images are rounded to bf16. A plain net with BN is chaotic at initialisation (its gradient
-explodes with depth), so rounding the inputs alone moves plain-20's 5-step update by about 100% and
-ResNet-20's by about 40% on CIFAR-10, as much as the whole bf16 step does. Where the floor is small (the
-residual nets) a wrong bf16 step (a missing update: a gap of 1) is caught; for a plain net the check
-rests on the losses and error counts, and the bf16 curves (``results/bf16-check``) are the proof over
-thousands of steps. A correct variant is then timed
-for ``seconds``. :func:`pick` takes the fastest correct variant (graphs on a GPU, bf16 on a CPU with
-native bf16, where each is faster than eager; eager where they fail or are slower); :func:`probe_table`
-prints the rows.
+A variant is checked on a *copy* of the run (its own weights and momentum) against an eager copy:
+both take ``CHECK_STEPS`` steps from the same state on the same batches, and they must agree on every
+loss, on the error counts, and on the parameters and BN buffers after the steps (the update itself is
+compared, not only the first forward pass). The update must agree within 10%; for the CPU ``bf16``
+variant, within three times the *bf16 floor*: how far fp32 eager itself moves when only its input
+images are rounded to bf16 (the losses get three times the floor's loss gap on top of 0.02 + 2%).
+
+From a trained state the floor is small and the check sharp (ResNet-20 after 2,204 iterations: bf16
+moves the 5-step update by 3%). From a fresh start a net with BN is chaotic, a plain net most (its
+gradient explodes with depth): rounding the inputs alone moves plain-20's 5-step update by about 100%
+and ResNet-20's by about 40% on CIFAR-10, as much as the whole bf16 step does. There the check rests
+on the losses and error counts, and the bf16 curves (``results/fig6-cpu-bf16``) are the proof over
+thousands of steps. A correct variant is then timed for ``seconds``. :func:`pick` takes the fastest
+correct variant (graphs on a GPU, bf16 on a CPU with native bf16, where each is faster than eager;
+eager where they fail or are slower); :func:`probe_table` prints the rows.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ProbeRow:
     wrong: tuple[int, int] = (0, 0)  # misclassified training images in the check steps: (variant, eager)
     update_gap: float = math.nan  # |update - eager update| / |eager update|: parameters, BN buffers (the worse)
     tolerance: float = UPDATE_TOLERANCE  # the largest update gap accepted (bf16: three times the bf16 floor)
+    loss_slack: float = 0.0  # bf16: three times the bf16 floor's loss gap, allowed on top of 0.02 + 2%
     ok: bool = False
     note: str = ""
 
@@ -85,7 +87,7 @@ def _check(row: ProbeRow, losses: list[float], eager: list[float], wrong: int, e
     row.loss_gap = max(abs(a - b) for a, b in zip(losses, eager, strict=True))
     row.wrong = (wrong, eager_wrong)
     bad = []
-    if not all(abs(a - b) <= 0.02 + 0.02 * abs(b) for a, b in zip(losses, eager, strict=True)):
+    if not all(abs(a - b) <= 0.02 + 0.02 * abs(b) + row.loss_slack for a, b in zip(losses, eager, strict=True)):
         bad.append("losses differ from eager")
     if abs(wrong - eager_wrong) > 2 + 0.02 * n:
         bad.append("error counts differ from eager")
@@ -101,9 +103,10 @@ def _probe_one(
     seconds: float,
     eager: tuple,
     graphs: Callable | None,
-    tolerance: float = UPDATE_TOLERANCE,
+    floor: tuple[float, float] = (0.0, 0.0),
 ) -> ProbeRow:
-    row = ProbeRow(run.name, variant, tolerance=tolerance)
+    tolerance = max(UPDATE_TOLERANCE, FLOOR_FACTOR * floor[0])
+    row = ProbeRow(run.name, variant, tolerance=tolerance, loss_slack=FLOOR_FACTOR * floor[1])
     eager_losses, eager_wrong, eager_update, before = eager
     try:
         trial = _copy_run(run)
@@ -147,20 +150,21 @@ def probe(
             tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)),
             before,
         )
-        floor = bf16_floor(run, batches[:CHECK_STEPS], eager) if "bf16" in variants else 0.0
+        floor = bf16_floor(run, batches[:CHECK_STEPS], eager) if "bf16" in variants else (0.0, 0.0)
         for v in variants:
-            tol = max(UPDATE_TOLERANCE, FLOOR_FACTOR * floor) if v == "bf16" else UPDATE_TOLERANCE
-            rows.append(_probe_one(run, v, batches, seconds, eager, graphs, tol))
+            rows.append(_probe_one(run, v, batches, seconds, eager, graphs, floor if v == "bf16" else (0.0, 0.0)))
     return rows
 
 
-def bf16_floor(run: TrainRun, batches: list, eager: tuple) -> float:
-    """The update gap of fp32 eager on ``batches`` whose images are rounded to bf16, against fp32 eager on
-    the images as they are: the least any bf16 step must differ by (``eager``: as :func:`probe` makes it)."""
+def bf16_floor(run: TrainRun, batches: list, eager: tuple) -> tuple[float, float]:
+    """The update gap and the largest loss gap of fp32 eager on ``batches`` whose images are rounded to bf16,
+    against fp32 eager on the images as they are: the least any bf16 step must differ by (``eager``: as
+    :func:`probe` makes it)."""
     ref = _copy_run(run)
     before = state_vector(ref)
-    _steps(ref, ref.step, [(x.bfloat16().to(x.dtype), y) for x, y in batches])
-    return _gap(tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)), eager[2])
+    losses, _ = _steps(ref, ref.step, [(x.bfloat16().to(x.dtype), y) for x, y in batches])
+    update = _gap(tuple(a - b for a, b in zip(state_vector(ref), before, strict=True)), eager[2])
+    return update, max(abs(a - b) for a, b in zip(losses, eager[0], strict=True))
 
 
 def _copy_run(run: TrainRun) -> TrainRun:
@@ -168,7 +172,7 @@ def _copy_run(run: TrainRun) -> TrainRun:
     trial = copy.copy(run)
     trial.model = copy.deepcopy(run.model)
     trial.opt = make_optimizer(trial.model, run.schedule, run.device)
-    trial.opt.load_state_dict(run.opt.state_dict())
+    trial.opt.load_state_dict(copy.deepcopy(run.opt.state_dict()))  # its own momentum: load_state_dict shares tensors
     trial.loss_sum, trial.wrong = run.loss_sum.clone(), run.wrong.clone()
     trial._lr = None
     trial.set_lr()

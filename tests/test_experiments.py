@@ -6,8 +6,10 @@ the smoke profile (conftest.py), with one thread so both runs use the same kerne
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -290,3 +292,20 @@ def test_a_run_in_progress_without_its_state_stops_the_set_before_any_work(tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "782 iterations recorded" in err and "is missing" in err and "git checkout" in err
     assert not (tmp_path / "summary.json").exists()  # nothing trained, nothing restarted from iteration 0
+
+
+def test_ctrl_c_stops_the_process_pool_with_every_run_saved_and_starts_no_queued_run(env, tmp_path):
+    # four runs, two processes: plain-20 and ResNet-20 train, plain-32 and ResNet-32 wait in the queue
+    cmd = [sys.executable, "-m", "course_utils.experiments", "fig6", "--models", "plain20,resnet20,plain32,resnet32",
+           "--iterations", "2000", "--eval-every", "500", "--checkpoint-every", "5", "--jobs", "2",
+           "--variant", "eager", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    state = tmp_path / "checkpoints"
+    deadline = time.monotonic() + 300
+    while not all((state / f"{n}-s0.pt").exists() for n in ("plain20", "resnet20")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+    _, err = proc.communicate(timeout=120)  # the queued runs would take minutes, were they started
+    assert proc.returncode == 130 and "every run was checkpointed" in err.decode()
+    assert sorted(p.name for p in state.glob("*.pt")) == ["plain20-s0.pt", "resnet20-s0.pt"]

@@ -173,3 +173,16 @@ def test_pick_takes_the_fastest_correct_variant():
         probe.ProbeRow("d", "eager", 2.6, ok=True),
     ]
     assert probe.pick(rows) == {"a": "eager", "b": "eager", "c": "bf16", "d": "eager"}  # b: none correct
+
+
+def test_probing_a_resumed_run_leaves_its_momentum_untouched_and_eager_agrees_exactly(small):
+    run = _run("resnet20", small)
+    for x, y in run.make_loader().batches(3):  # a run under way: SGD has momentum buffers now
+        run.advance(run.step, x, y)
+    momentum = [s["momentum_buffer"].clone() for s in run.opt.state.values()]
+    weights = {k: v.clone() for k, v in run.model.state_dict().items()}
+    rows = probe.probe([run], ["bf16", "eager"], seconds=0.1)
+    assert all(torch.equal(m, s["momentum_buffer"]) for m, s in zip(momentum, run.opt.state.values(), strict=True))
+    assert all(torch.equal(weights[k], v) for k, v in run.model.state_dict().items()) and run.iteration == 3
+    eager = rows[1]
+    assert eager.ok and eager.loss_gap == 0 and eager.update_gap == 0  # the copies start from the same state

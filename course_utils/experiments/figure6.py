@@ -187,12 +187,22 @@ class _Set:
         return paused + [s.stem for g, w in zip(groups, works, strict=True) if w in report.not_started for s in g]
 
 
+_interrupted = False  # in a worker process: Ctrl-C came; the runs queued behind are left for the next call
+
+
 def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
     """Process-pool entry point (``jobs`` > 1 on a CPU): one run in a fresh process of one thread."""
+    global _interrupted
     torch.set_num_threads(kwargs.pop("threads"))
     spec, deadline = kwargs.pop("spec"), kwargs.pop("deadline")
+    if _interrupted:
+        return [], [spec.stem]
     s = _Set(**kwargs)
-    left = s.train([[spec]], deadline, at_once=1)
+    try:
+        left = s.train([[spec]], deadline, at_once=1)
+    except KeyboardInterrupt:  # the run is checkpointed (scheduler.run_set pauses it); start no other
+        _interrupted = True
+        raise
     return s.entries, left
 
 
@@ -289,8 +299,13 @@ def fig6(
         threads = max(1, (os.cpu_count() or 1) // jobs)
         specs = [s for g in todo for s in g]  # the order of work: under a time budget the first groups finish
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            work = [dict(kw, spec=s, deadline=deadline, threads=threads) for s in specs]
-            done = list(pool.map(_worker, work))
+            futures = [pool.submit(_worker, dict(kw, spec=s, deadline=deadline, threads=threads)) for s in specs]
+            try:
+                done = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                for f in futures:
+                    f.cancel()  # not started yet: never started
+                raise
         the_set.entries += [e for es, _ in done for e in es]
         left = [stem for _, lft in done for stem in lft]
     else:
