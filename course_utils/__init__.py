@@ -2,7 +2,9 @@
 
 Modules, from the lower layers up (imports flow one way; ``tests/test_layout.py`` checks it):
 
-- ``paths``, ``profile``     where things live; run profiles (smoke | cpu | gpu) and devices
+- ``paths``, ``profile``, ``cpu``
+                             where things live; run profiles (smoke | cpu | gpu) and devices; the
+                             processor (its name, its flags, native bf16)
 - ``shapes``, ``blocks``     output-size formulas and summary tables; the residual blocks
 - ``schedule``, ``transforms``, ``checkpoint``, ``fig6_set``
                              the recipe's lr schedule; split, normalisation, augmentation; checkpoint
@@ -15,7 +17,7 @@ Modules, from the lower layers up (imports flow one way; ``tests/test_layout.py`
                              (and the plan); the public curves; markdown figures
 - ``train``                  one training run (``TrainRun``, ``train_model``), resumable
 - ``graphs``, ``engine``     CUDA-graph steps; groups of runs trained at once
-- ``probe``                  which variant (graphs / compile / eager) is correct for each net
+- ``probe``                  which variant (graphs / compile / bf16 / eager) is correct, and fastest, per net
 - ``experiments``, ``bench``, ``plots``, ``analysis``, ``checks``, ``transfer``, ``slides``
                              fig6 and its command line; throughput; figures; inside trained nets; the
                              exercise checkers; transfer learning; slide decks
