@@ -183,7 +183,7 @@ def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0, who
         ax.grid(alpha=0.3)
         style = [
             Line2D([], [], color="grey", lw=4, alpha=0.3, label="public run"),
-            Line2D([], [], color="grey", lw=2, marker="o", ms=4, label="ours"),
+            Line2D([], [], color="grey", lw=2, marker="" if whole else "o", ms=4, label="ours"),
             Line2D([], [], color="k", ls="--", lw=0.9, label="train"),
         ]
         ax.legend(handles=ax.get_legend_handles_labels()[0] + style, loc="upper right", fontsize=8)
