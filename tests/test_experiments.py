@@ -309,3 +309,10 @@ def test_ctrl_c_stops_the_process_pool_with_every_run_saved_and_starts_no_queued
     _, err = proc.communicate(timeout=120)  # the queued runs would take minutes, were they started
     assert proc.returncode == 130 and "every run was checkpointed" in err.decode()
     assert sorted(p.name for p in state.glob("*.pt")) == ["plain20-s0.pt", "resnet20-s0.pt"]
+
+
+def test_errors_found_after_parsing_print_the_usage_line_as_argparse_does(capsys):
+    assert cli.main(["fig6", "--time-budget", "-5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m course_utils.experiments fig6 [-h]")
+    assert "python -m course_utils.experiments fig6: error: the time budget must be a positive number" in err

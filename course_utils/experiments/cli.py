@@ -199,11 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("folder", type=Path, help="a results folder, e.g. results/fig6-cpu")
     e.add_argument("--profile", default=None, choices=("smoke", "cpu", "gpu"), help="budget profile (data source)")
+    p.set_defaults(_parsers={"fig6": f, "evaluate": e})  # for errors found after parsing: the same usage line
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
+    parser = args.pop("_parsers")[args["experiment"]]
     try:
         if args.pop("experiment") == "evaluate":
             evaluate_finished(args["folder"], profile=args["profile"], seed=None)
@@ -219,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         fig6(**args)
     except (CheckpointError, FloatingPointError, ValueError, FileNotFoundError, cdata.DataNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.format_usage()}{parser.prog}: error: {err}", file=sys.stderr)  # as argparse says it
         return 2
     except KeyboardInterrupt:
         print("interrupted: every run was checkpointed; run the same command again to resume", file=sys.stderr)
