@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from course_utils.fig6_set import FIG6_NETS
+from course_utils.paths import results_dir
 from course_utils.plots import Results, as_results, label
 from course_utils.public import compare_with_public, load_public, value_at
-from course_utils.results import done, reached
+from course_utils.results import done, in_progress, load_results, reached
 from course_utils.schedule import model_depth
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "NOISE_SIGMAS",
     "precision_table",
     "progress_table",
+    "main",
     "CLAIMS",
     "PAPER_ITERATIONS",
     "shows_from",
@@ -279,3 +283,18 @@ def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> 
                     f"(test error {last['ours']:.1f}% vs {last['public']:.1f}%)"
                 )
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_utils.tables progress``: where the whole-schedule run stands, as a markdown table
+    (finished nets from ``results/fig6/``, nets under way from ``results/fig6-state/``), for the README."""
+    if list(argv if argv is not None else sys.argv[1:]) != ["progress"]:
+        print("usage: python -m course_utils.tables progress", file=sys.stderr)
+        return 2
+    runs = load_results(results_dir("fig6")) | in_progress(FIG6_NETS)
+    print(progress_table(runs, load_public()).to_markdown() if runs else "no net of the whole-schedule run yet")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

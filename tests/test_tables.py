@@ -162,3 +162,16 @@ def test_bf16_trains_like_fp32_within_what_two_fp32_seeds_differ_by():
         print(f"{m}, training error:\n{train}")
         lag = [float(r["bf16 - fp32"]) for r in train.rows[:-2]]
         assert lag[-1] < 1.5 and lag[-1] <= 0.6 * max(lag)  # behind by less and less
+
+
+def test_the_progress_command_prints_the_committed_run_as_a_markdown_table(capsys):
+    from course_utils import results
+    from course_utils.fig6_set import FIG6_NETS
+
+    assert tables.main(["progress"]) == 0
+    out = capsys.readouterr().out
+    under_way = results.in_progress(FIG6_NETS)  # the sidecars committed in results/fig6-state
+    if under_way:
+        assert out.startswith("| model | iterations | trained by | hours |")
+        assert all(f"{results.done(r):,} of 64,000" in out for r in under_way.values())
+    assert tables.main([]) == 2 and "usage: python -m course_utils.tables progress" in capsys.readouterr().err
