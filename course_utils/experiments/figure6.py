@@ -137,7 +137,8 @@ class _Set:
             print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
             known |= probe.pick(rows)
             self.step_s |= {r.name: 1 / r.steps_per_s for r in rows if r.ok and r.steps_per_s > 0}
-            results.write_json(saved, {**by_device, label: known})
+            now = results.read_json(saved) if saved.exists() else {}  # another process may have written meanwhile
+            results.write_json(saved, {**now, label: {**now.get(label, {}), **known}})
         chosen = {r.name: known.get(r.name, choices[0]) if len(choices) > 1 else choices[0] for r in runs}
         print("variant: " + ", ".join(f"{k} -> {v}" for k, v in chosen.items()))
         return chosen
