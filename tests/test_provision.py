@@ -15,14 +15,14 @@ def cifar():
 
 
 def _commit(folder, net, result, its, device):
-    """Write ``result`` as a committed run: the whole schedule on a GPU, or the CPU reference run
-    (a prefix of the paper's schedule on all images, the whole test set every 391 iterations)."""
+    """Write ``result`` as a committed run: the whole schedule on all images (here on a GPU), or the CPU
+    reference run (a prefix of the paper's schedule on all images, the whole test set every 391 iterations)."""
     results.save_weights(folder / "weights" / f"{result['model']}-s0.pt", net)
     if device == "cpu":
         sched = Schedule().prefix(its)
         res = dict(result, train_set="all", n_test_images=10_000, eval_every=results.REFERENCE_EVAL_EVERY)
     else:
-        sched, res = Schedule().scaled(its), dict(result)
+        sched, res = Schedule().scaled(its), dict(result, train_set="all")
     results.write_json(folder / f"{result['model']}-s0.json", dict(res, schedule=sched.to_dict(), device=device))
 
 
