@@ -16,11 +16,14 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 - ``curves``: notebook 06 (reading Fig. 6's curves: the public full-schedule run and ours)
 - ``transfer``: notebook 08 (transfer learning; what came after ResNet)
 
-Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup);
+Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup) and ``_reveal``
+(``with checks.solution():`` folds a solution's printed answers; ``predict`` records a guess before
+``reveal`` shows the measurement);
 shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located forward pass).
 """
 
 from course_utils.checks import blocks, curves, residuals, shapes, training, transfer
+from course_utils.checks._reveal import forget_guesses, predict, reveal, solution
 from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
 from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
 from course_utils.checks.curves import *  # noqa: F403
@@ -29,6 +32,7 @@ from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
 from course_utils.checks.transfer import *  # noqa: F403
 
-__all__ = ["Verdict", "as_number", "numeric", "report", "unanswered"] + [
+__all__ = ["Verdict", "as_number", "numeric", "report", "unanswered", "solution", "predict", "reveal",
+           "forget_guesses"] + [
     name for module in (residuals, shapes, blocks, curves, training, transfer) for name in module.__all__
 ]
