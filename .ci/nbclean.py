@@ -23,11 +23,11 @@ JupyterLab after Run All, another Python):
   ``execution`` timings and the widget state are dropped.
 
 ``--filter`` is the clean filter of ``.gitattributes`` (enabled once per clone with
-``git config --local include.path ../.gitconfig``, which runs it with ``python3`` and
-marks it ``required``): git then sees a notebook a student has run, with outputs, as
+``git config --local include.path ../.gitconfig``, which runs it through ``.ci/nbfilter.sh`` with
+the first Python 3 on PATH and marks it ``required``): git then sees a notebook a student has run, with outputs, as
 unchanged, so executed outputs never show in ``git diff`` and never conflict with
 ``git pull``; edits of cells still do. The filter needs only the standard library, so
-any ``python3`` runs it; where none runs, ``git add`` stops with an error instead of
+any Python 3 runs it; where none runs, ``git add`` stops with an error instead of
 staging outputs.
 """
 

@@ -88,7 +88,8 @@ def test_every_notebook_run_and_saved_cleans_to_its_committed_bytes(path):
 def _repo(tmp_path: Path) -> Path:
     """A scratch clone of the course's filter setup, with the filter enabled as the README says."""
     repo = tmp_path / "course"
-    for rel in (".gitattributes", ".gitconfig", ".ci/nbclean.py", "notebooks/03_shape_arithmetic.ipynb"):
+    for rel in (".gitattributes", ".gitconfig", ".ci/nbclean.py", ".ci/nbfilter.sh",
+                "notebooks/03_shape_arithmetic.ipynb"):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes((ROOT / rel).read_bytes())
     (repo / "notebooks/03_shape_arithmetic.ipynb").write_bytes((FIXTURES / "03_committed.json").read_bytes())
@@ -112,38 +113,40 @@ def _bin(tmp_path: Path, **links: str) -> str:
     return str(b)
 
 
-def test_after_run_all_in_jupyterlab_git_sees_no_change_with_python3_only(tmp_path):
+@pytest.mark.parametrize("name", ["python3", "python"])
+def test_after_run_all_in_jupyterlab_git_sees_no_change(tmp_path, name):
+    # the Python 3 that exists: python3 (Linux, macOS) or only python (a Windows venv)
     repo = _repo(tmp_path)
-    only_python3 = _bin(tmp_path, git=shutil.which("git"), python3=sys.executable)  # no `python` on PATH
+    path = _bin(tmp_path, git=shutil.which("git"), sh=shutil.which("sh"), **{name: sys.executable})
     _git(repo, "init", "-q")
     _git(repo, "config", "--local", "include.path", "../.gitconfig")
-    _git(repo, "add", "-A", path=only_python3)
-    _git(repo, "commit", "-qm", "course", path=only_python3)
+    _git(repo, "add", "-A", path=path)
+    _git(repo, "commit", "-qm", "course", path=path)
     nb_path = repo / "notebooks" / "03_shape_arithmetic.ipynb"
     nb_path.write_bytes((FIXTURES / "03_jupyterlab_run_all.json").read_bytes())  # Run All, Save
-    assert _git(repo, "diff", path=only_python3).stdout == ""
-    _git(repo, "add", "-A", path=only_python3)  # stages nothing; refreshes git's view before a pull
-    assert _git(repo, "status", "--porcelain", path=only_python3).stdout == ""
+    assert _git(repo, "diff", path=path).stdout == ""
+    _git(repo, "add", "-A", path=path)  # stages nothing; refreshes git's view before a pull
+    assert _git(repo, "status", "--porcelain", path=path).stdout == ""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
     nb["cells"][0]["source"] = ["# 03 · edited by the student\n"]
     nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
-    assert "03_shape_arithmetic.ipynb" in _git(repo, "status", "--porcelain", path=only_python3).stdout  # a real edit
+    assert "03_shape_arithmetic.ipynb" in _git(repo, "status", "--porcelain", path=path).stdout  # a real edit
 
 
-def test_without_python3_git_add_stops_instead_of_staging_outputs(tmp_path):
+def test_without_python_git_add_stops_instead_of_staging_outputs(tmp_path):
     repo = _repo(tmp_path)
     _git(repo, "init", "-q")
     _git(repo, "config", "--local", "include.path", "../.gitconfig")
     _git(repo, "config", "--local", "filter.course-notebook.clean", " ".join(NBCLEAN))  # this interpreter
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "course")
-    _git(repo, "config", "--local", "--unset", "filter.course-notebook.clean")  # back to .gitconfig's python3
+    _git(repo, "config", "--local", "--unset", "filter.course-notebook.clean")  # back to .gitconfig's filter
     saved = (FIXTURES / "03_jupyterlab_run_all.json").read_bytes()
     (repo / "notebooks" / "03_shape_arithmetic.ipynb").write_bytes(saved)
     _git(repo, "update-index", "--really-refresh", check=False)
-    no_python = _bin(tmp_path, git=shutil.which("git"))  # neither python nor python3
+    no_python = _bin(tmp_path, git=shutil.which("git"), sh=shutil.which("sh"))  # no python3, python or py
     added = _git(repo, "add", "notebooks", path=no_python, check=False)
-    assert added.returncode != 0 and "clean filter" in added.stderr  # stopped, and git says why
+    assert added.returncode != 0 and "clean filter" in added.stderr and "no Python 3" in added.stderr
     staged = _git(repo, "diff", "--cached", "--stat").stdout
     assert staged == ""  # nothing staged: the executed outputs stay out
     blob = _git(repo, "show", ":notebooks/03_shape_arithmetic.ipynb").stdout
