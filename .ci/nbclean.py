@@ -128,7 +128,7 @@ def execute(nb: dict, path: str, timeout: int) -> tuple[dict, float]:
 
     os.environ["COURSE_PROFILE"] = "smoke"
     os.environ.setdefault("MPLBACKEND", "Agg")
-    node = nbformat.from_dict(nb)
+    node = nbformat.reads(json.dumps(nb), as_version=4)  # multi-line text as strings, as nbclient expects
     t0 = time.time()
     NotebookClient(
         node,
