@@ -168,3 +168,25 @@ def test_solution_cells_never_keep_outputs_even_when_tagged_checked():
     (sol,) = [c for c in cleaned["cells"] if c["cell_type"] == "code" and "solution" in _tags(c)]
     assert sol["outputs"] == [] and sol["execution_count"] is None
     assert sol["metadata"]["jupyter"] == {"source_hidden": True}
+
+
+def test_execute_runs_a_notebook_and_commits_only_checked_outputs(tmp_path):
+    cells = [
+        {"cell_type": "code", "id": "a1", "metadata": {"tags": [TAG]}, "execution_count": None, "outputs": [],
+         "source": ["import sys\n", "print('one')\n", "sys.stdout.flush()\n", "print('two')"]},
+        {"cell_type": "code", "id": "a2", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": ["print('not kept')"]},
+        {"cell_type": "code", "id": "a3", "metadata": {"tags": ["solution"]}, "execution_count": None,
+         "outputs": [], "source": ["# solution: expand to read\n", "print(114)"]},
+    ]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "tiny.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "nbclean.py"), str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(path.read_text(encoding="utf-8"))
+    checked, plain, sol = got["cells"]
+    assert checked["outputs"] == [{"name": "stdout", "output_type": "stream", "text": ["one\n", "two\n"]}]
+    assert checked["execution_count"] == 1
+    assert plain["outputs"] == [] and sol["outputs"] == [] and sol["metadata"]["jupyter"] == {"source_hidden": True}
+    assert _filter(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8")  # already committed form
