@@ -83,38 +83,122 @@ def test_check_lag1_autocorrelation(capsys):
     assert not checks.check_lag1_autocorrelation(None)
 
 
-def test_check_identity_init(capsys):
+def test_preact_block_is_the_identity_once_its_last_conv_is_zero():
+    # the independent truth behind the answer: F(x) = conv2(...) has no bias, so a zero conv2 gives x + 0
+    torch.manual_seed(0)
+    block = models.PreActBlock(8, 8)
+    with torch.no_grad():
+        for bn in (block.bn1, block.bn2):
+            bn.bias.uniform_(-0.5, 0.5)
+            bn.running_mean.uniform_(-0.5, 0.5)
+        block.conv2.weight.zero_()
+        x = 3 * torch.randn(4, 8, 6, 6)  # either sign
+        for mode in (False, True):
+            assert torch.equal(block.train(mode)(x), x)
+
+
+def test_check_preact_identity(capsys):
     state = torch.random.get_rng_state()
 
     def right(block):
-        block.bn2.weight.zero_()
+        block.conv2.weight.zero_()
 
-    assert checks.check_identity_init(right)
+    assert checks.check_preact_identity(right)
+    assert _says(capsys, "Correct")
     assert torch.equal(state, torch.random.get_rng_state())  # the notebook's RNG is left alone
-    assert not checks.check_identity_init(lambda b: b.conv2.weight.zero_())
-    assert _says(capsys, "train mode only")
-    assert not checks.check_identity_init(lambda b: b.bn1.bias.fill_(1.0))
-    assert _says(capsys, "max |block(x) - x|")
-    assert not checks.check_identity_init(lambda b: b.nope)
+    assert checks.check_preact_identity(lambda b: torch.nn.init.zeros_(b.conv2.weight))
+    for name, text in [
+        ("bn2.weight", "not the last layer of F"),  # section 2's recipe copied: the learned shift still passes
+        ("conv1.weight", "layers after the one you changed"),
+        ("bn1.weight", "layers after the one you changed"),
+        ("bn2.bias", "which layer of this block comes last"),
+    ]:
+        assert not checks.check_preact_identity(lambda b, name=name: dict(b.named_parameters())[name].zero_())
+        assert _says(capsys, text), name
+
+    def two_tensors(block):  # works, but is not one tensor
+        block.bn2.weight.zero_()
+        block.bn2.bias.zero_()
+
+    assert not checks.check_preact_identity(two_tensors)
+    assert _says(capsys, "one is enough")
+
+    def training_mode_only(block):  # a batch-standardised BN2 stays far below zero, so ReLU kills it: F = 0 ...
+        block.bn2.bias.fill_(-100.0)  # ... but in eval mode a large input gets through
+
+    assert not checks.check_preact_identity(training_mode_only)
+    assert _says(capsys, "training mode only")
+    assert not checks.check_preact_identity(lambda b: models.PreActBlock(8, 8))
+    assert _says(capsys, "in place")
+    assert not checks.check_preact_identity(lambda b: b.nope)
     assert _says(capsys, "AttributeError")
-    assert not checks.check_identity_init("bn2")
-    assert not checks.check_identity_init(None)
+    assert not checks.check_preact_identity("conv2")
+    assert _says(capsys, "pass your function")
+    assert not checks.check_preact_identity(None)
+    assert _says(capsys, "Not answered yet")
 
 
-def test_check_sensitivity(capsys):
-    x, h, target = 8.0, 8.4, 8.2  # the question, computed here from scratch
-    m, r = abs(target - h) / abs(h), abs(target - h) / abs(h - x)
-    assert checks.check_sensitivity(m, r)
-    assert checks.check_sensitivity(round(m, 3), round(r, 2))  # 0.024 and 0.5, rounded as students write them
-    assert not checks.check_sensitivity(100 * m, 100 * r)
-    assert _says(capsys, "fractions")
-    assert not checks.check_sensitivity(m, 1.0)
-    assert _says(capsys, "not 0")
-    assert not checks.check_sensitivity(0.2 / 8.2, r)
-    assert _says(capsys, "before")
-    assert not checks.check_sensitivity(0.3, 0.3)
-    assert not checks.check_sensitivity("x", r)
-    assert not checks.check_sensitivity(None, r)
+def _toy_end_mse(block, target, x, steps):
+    # the notebook's SGD on one two-layer block: lr 0.05, momentum 0.9, MSE; returns every step's loss
+    opt = torch.optim.SGD(block.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(block(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _two_layers(seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+def test_check_near_zero_target(capsys):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 8, generator=g)
+    correction = 0.1 * torch.tanh(x @ (torch.randn(8, 8, generator=g) / 3))
+    # the solution's reasoning: a plain block fitting T is the residual block fitting x + T, step by step
+    plain_zero = _toy_end_mse(_two_layers(1), correction, x, 100)
+    residual_identity = _toy_end_mse(_Residual(_two_layers(1)), x + correction, x, 100)
+    assert plain_zero == pytest.approx(residual_identity, rel=1e-4)
+    residual_zero = _toy_end_mse(_Residual(_two_layers(1)), correction, x, 100)
+    plain_identity = _toy_end_mse(_two_layers(1), x + correction, x, 100)
+    measured = plain_zero[-1] / residual_zero[-1]
+    assert measured < 1  # near zero, the plain block ends lower
+    predicted = residual_identity[-1] / plain_identity[-1]  # from the near-identity runs alone
+    assert checks.check_near_zero_target(predicted, measured)
+    assert _says(capsys, "Correct")
+    for right in (measured, measured / 1.9, 1.9 * measured):
+        assert checks.check_near_zero_target(right, measured)
+    assert not checks.check_near_zero_target(1.5 * measured, measured, factor=1.2)
+    for wrong, text in [
+        (2.0, "still ends lower"),
+        (1.0, "still ends lower"),
+        (3 * measured, "above the measured"),
+        (measured / 3, "below the measured"),
+        (-0.5, "positive"),
+    ]:
+        assert not checks.check_near_zero_target(wrong, measured), wrong
+        assert _says(capsys, text), text
+    assert not checks.check_near_zero_target(0.5, 2.0)
+    assert _says(capsys, "plain block ends lower")
+    assert not checks.check_near_zero_target(0.1, None)
+    assert _says(capsys, "record your guess first")
+    assert not checks.check_near_zero_target(None, measured)
+    assert _says(capsys, "Not answered yet")
+    assert not checks.check_near_zero_target("small", measured)
 
 
 def test_check_path_share_against_enumerated_paths(capsys):

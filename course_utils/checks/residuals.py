@@ -10,14 +10,14 @@ import torch
 
 from course_utils.analysis import autocorrelation
 from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
-from course_utils.models import BasicBlock
+from course_utils.models import PreActBlock
 
 __all__ = [
     "check_blocks_per_stage",
     "check_ratio_prediction",
     "check_lag1_autocorrelation",
-    "check_identity_init",
-    "check_sensitivity",
+    "check_preact_identity",
+    "check_near_zero_target",
     "check_path_share",
     "check_block_factors",
 ]
@@ -134,85 +134,134 @@ def check_lag1_autocorrelation(fn: Any) -> bool:
     return report(True, "white noise gives r(1) ~ 0, a random walk and a sine stay close to 1.", "")
 
 
-@checker
-def check_identity_init(fn: Any) -> bool:
-    """Exercise 02.1: ``fn(block)`` changes a ``models.BasicBlock`` in place so that it computes
-    the identity on non-negative inputs, in train *and* eval mode."""
-    if unanswered(fn):
-        return False
-    if not callable(fn):
-        return report(False, "", "pass your function itself: check_identity_init(make_identity)")
-
+def _trained_preact_block() -> PreActBlock:
+    """A ``PreActBlock(8, 8)`` as after training: learned BN scales and shifts, running statistics."""
     gen = torch.Generator().manual_seed(5)
     with torch.random.fork_rng(devices=[]):  # leave the notebook's random state alone
         torch.manual_seed(5)
-        block = BasicBlock(8, 8)
-    for bn in (block.bn1, block.bn2):  # statistics of a trained block: zeroing a conv is not enough
-        bn.running_mean.copy_(torch.rand(8, generator=gen) - 0.5)
-        bn.running_var.copy_(torch.rand(8, generator=gen) + 0.5)
-    x = torch.relu(torch.randn(4, 8, 6, 6, generator=gen))  # block inputs follow a ReLU: >= 0
+        block = PreActBlock(8, 8)
+    with torch.no_grad():
+        for bn in (block.bn1, block.bn2):
+            bn.weight.copy_(torch.rand(8, generator=gen) + 0.5)
+            bn.bias.copy_(torch.rand(8, generator=gen) - 0.3)  # some shifts positive: ReLU passes them
+            bn.running_mean.copy_(torch.rand(8, generator=gen) - 0.5)
+            bn.running_var.copy_(torch.rand(8, generator=gen) + 0.5)
+    return block
+
+
+@checker
+def check_preact_identity(fn: Any) -> bool:
+    """Exercise 02.1: ``fn(block)`` changes *one* parameter tensor of a trained ``models.PreActBlock``
+    (``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``) in place so that the block computes the identity,
+    on inputs of either sign, in training and in eval mode."""
+    if unanswered(fn):
+        return False
+    if not callable(fn):
+        return report(False, "", "pass your function itself: check_preact_identity(make_identity)")
+
+    block = _trained_preact_block()
+    before = {k: v.clone() for k, v in block.state_dict().items()}
+    x = torch.randn(4, 8, 6, 6, generator=torch.Generator().manual_seed(6))  # no ReLU after the addition: any sign
+    x = x * torch.tensor([1.0, 10.0, 100.0, 1000.0]).view(4, 1, 1, 1)  # and any size
     try:
         with torch.no_grad():
-            fn(block)
+            returned = fn(block)
     except Exception as err:
         return report(False, "", f"your function raised {type(err).__name__}: {err}")
+    changed = [k for k, v in block.state_dict().items() if k in before and not torch.equal(v, before[k])]
+    if not changed and isinstance(returned, torch.nn.Module) and returned is not block:
+        return report(False, "", "change the block you are given in place; the check tests that block, not a new one.")
     diffs = {}
     with torch.no_grad():
-        for mode in ("train", "eval"):
+        for mode in ("eval", "train"):  # eval first: a forward pass in training mode updates the running statistics
             block.train(mode == "train")
             diffs[mode] = (block(x) - x).abs().max().item()
     if diffs["train"] == 0 and diffs["eval"] == 0:
+        if len(changed) > 1:
+            return report(
+                False,
+                "",
+                f"the block is the identity, but you changed {len(changed)} tensors ({', '.join(changed)}); "
+                "one is enough: which layer produces F's output?",
+            )
         return report(
             True,
-            "F(x) = 0, so the block outputs relu(0 + x) = x on its non-negative inputs. "
-            "This is what zero_init_residual does: bn2.weight = 0.",
+            "conv2 is the last layer of F and has no bias: with its weights at zero, F(x) = 0 whatever the BNs "
+            "have learned, and with no ReLU after the addition the block returns x for inputs of either sign.",
             "",
+        )
+    if "bn2.weight" in changed and set(changed) <= {"bn2.weight", "bn2.bias"}:
+        return report(
+            False,
+            "",
+            f"max |block(x) - x| = {max(diffs.values()):.3g}. BN2 is not the last layer of F here: what it outputs "
+            "goes through a ReLU and conv2, and with a zero scale it outputs its learned shift, which a ReLU "
+            "lets through where it is positive.",
+        )
+    if changed and set(changed) <= {"conv1.weight", "bn1.weight", "bn1.bias"}:
+        return report(
+            False,
+            "",
+            f"max |block(x) - x| = {max(diffs.values()):.3g}. F has layers after the one you changed: BN2 adds its "
+            "learned shift (in eval mode it also subtracts its running mean), and ReLU and conv2 pass that on. "
+            "Change the layer that produces F's output.",
         )
     if diffs["train"] == 0:
         return report(
             False,
             "",
-            f"identity in train mode only (eval-mode difference {diffs['eval']:.3g}): "
-            "in eval mode BN subtracts its running mean, so a zero conv output does not stay zero. "
-            "Zero the scale of the last BN instead.",
+            f"identity in training mode only (eval-mode difference {diffs['eval']:.3g}): in eval mode each BN "
+            "uses its fixed running statistics instead of the batch's, so what reaches F's last layer grows with "
+            "the input again. Make F zero whatever reaches its last layer.",
         )
     return report(
         False,
         "",
-        f"max |block(x) - x| = {diffs['train']:.3g}. Make the residual branch F output exactly "
-        "zero: which single parameter of the last layer of F multiplies everything it outputs?",
+        f"max |block(x) - x| = {max(diffs['train'], diffs['eval']):.3g} (training mode {diffs['train']:.3g}, "
+        f"eval mode {diffs['eval']:.3g}). Make the branch F output exactly zero, whatever the BNs have learned: "
+        "which layer of this block comes last in F?",
     )
 
 
 @checker
-def check_sensitivity(mapping: Any, residual: Any) -> bool:
-    """Exercise 02.2: input x = 8, the block outputs H(x) = 8.4, the target is 8.2. The relative
-    change needed (a fraction, not percent) of the mapping H and of the residual F = H - x."""
-    if unanswered(mapping) or unanswered(residual):
+def check_near_zero_target(guess: Any, measured: Any, factor: float = 2.0) -> bool:
+    """Exercise 02.2 (predict, then run): the guessed ratio ``guess`` of the final MSE of a plain block to
+    that of a residual block (PyTorch's random initialisation, the same 300 SGD steps) on a target close to
+    zero, ``0.1 tanh(Ax)``, against the ``measured`` ratio. Right within ``factor`` either way."""
+    value = numeric(guess)
+    if value is None:
         return False
-    m, r = as_number(mapping), as_number(residual)
-    if m is None or r is None:
-        return False
-    want_m, want_r = 0.2 / 8.4, 0.2 / 0.4
-
-    def near(a: float, b: float, tol: float = 2e-3) -> bool:
-        return math.isclose(a, b, rel_tol=tol)
-
-    if near(m, want_m, 0.015) and near(r, want_r, 0.02):  # 0.024 for 0.2/8.4 = 0.0238 is right; 0.2/8.2 is not
+    truth = as_number(measured) if measured is not None else None
+    if truth is None or not 0 < truth < math.inf:
+        return report(False, "", "record your guess first, then run the measuring cell: it sets the measurement.")
+    if value <= 0:
+        return report(False, "", "a ratio of two mean squared errors is positive.")
+    off = value / truth
+    if 1 / factor <= off <= factor:
         return report(
             True,
-            f"H must move by 0.2/8.4 = {want_m:.2%}, F by 0.2/0.4 = {want_r:.0%}: "
-            "the same step, measured against a much smaller quantity.",
+            f"you guessed {value:.3g}, the measurement is {truth:.3g}. On a target near zero the plain block starts "
+            "near it, and the residual block's F must first learn to cancel x: section 3's comparison, turned around.",
             "",
         )
-    if near(m, 100 * want_m) or near(r, 100 * want_r):
-        return report(False, "", "give fractions, not percent (0.5, not 50).")
-    if near(r, 1.0):
-        return report(False, "", "the target residual is 8.2 - 8 = 0.2, not 0: F moves from 0.4 to 0.2.")
-    if near(m, 0.2 / 8.2) or near(r, 0.2 / 0.2):
-        return report(False, "", "divide by the size *before* the change (H = 8.4, F = 0.4).")
+    if value >= 1 > truth:
+        return report(
+            False,
+            "",
+            f"your guess {value:.3g} says the residual block still ends lower; it ends higher (ratio {truth:.3g}). "
+            "Write the residual block as x + F(x): which target must F fit here, and which of section 3's runs "
+            "had a task like that?",
+        )
+    if value <= 1 <= truth:
+        return report(
+            False, "", f"your guess {value:.3g} says the plain block ends lower; here it does not ({truth:.3g})."
+        )
     return report(
-        False, "", "relative change = |after - before| / |before|, for H (8.4 -> 8.2) and for F = H - x (0.4 -> 0.2)."
+        False,
+        "",
+        f"right direction, but your guess {value:.3g} is {max(off, 1 / off):.1f} times "
+        f"{'above' if off > 1 else 'below'} the measured {truth:.3g}. The plain block fitting a target T is "
+        "the residual block fitting x + T, with the same weights: find each block's task among section 3's runs.",
     )
 
 
@@ -278,7 +327,7 @@ def check_block_factors(plain: Any, residual: Any, flows: Any) -> bool:
             True,
             f"plain {want['plain']:.3f} and residual {want['residual']:.3f} per block: at initialisation a "
             f"plain block's Jacobian stretches the gradient by {100 * (want['plain'] - 1):.0f}% each time "
-            f"({total['plain']:,.0f}x over {n_blocks} blocks), a residual block's (I + dF/dx) by "
+            f"({total['plain']:,.0f}x over {n_blocks} blocks), a residual block's Jacobian by "
             f"{100 * (want['residual'] - 1):.1f}% ({total['residual']:.1f}x).",
             "",
         )
