@@ -43,43 +43,90 @@ def test_check_layer_count_agrees_with_torchvision(name, blocks, bottleneck, cap
     assert _said(capsys, "+2")
 
 
-@pytest.mark.parametrize("depth", [20, 56])
+@pytest.mark.parametrize(
+    "layout,bottleneck",
+    [((2, 2, 2, 2), False), ((3, 4, 6, 3), False), ((3, 4, 6, 3), True), ((3, 4, 23, 3), True), ((3, 24, 36, 3), True)],
+)
+def test_check_layer_count_of_conv_modules_agrees_with_torchvision(layout, bottleneck, capsys):
+    block = TvBottleneck if bottleneck else TvBasicBlock
+    with torch.device("meta"):  # torchvision's own ResNet class (ResNet-200 has no builder there): count, no storage
+        net = torchvision.models.resnet.ResNet(block, list(layout))
+    n_convs = sum(isinstance(m, nn.Conv2d) for m in net.modules())
+    depth = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for n, m in net.named_modules() if "downsample" not in n)
+    assert checks.check_layer_count(n_convs, layout, bottleneck, convs=True)
+    assert not checks.check_layer_count(depth, layout, bottleneck, convs=True)
+    assert _said(capsys, "leaves out the projection")
+    assert not checks.check_layer_count(n_convs + 1, layout, bottleneck, convs=True)
+    assert _said(capsys, "nn.Linear, not an nn.Conv2d")
+    if bottleneck:  # layer1's first bottleneck has a projection too
+        assert not checks.check_layer_count(n_convs - 1, layout, bottleneck, convs=True)
+        assert _said(capsys, "layer1's first block")
+    assert not checks.check_layer_count(None, layout, bottleneck, convs=True)
+    assert _said(capsys, "Not answered yet")
+
+
+def test_resnet200_layer_count_is_its_name(capsys):
+    with torch.device("meta"):
+        net = torchvision.models.resnet.ResNet(TvBottleneck, [3, 24, 36, 3])
+    depth = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for n, m in net.named_modules() if "downsample" not in n)
+    assert depth == 200 and checks.check_layer_count(200, (3, 24, 36, 3), True)
+    assert checks.check_layer_count(203, (3, 24, 36, 3), True, convs=True)  # 200 - the fc + 4 projections
+
+
+@pytest.mark.parametrize("depth", [20, 44, 56])
 def test_check_projection_params(depth, capsys):
     net = models.resnet_cifar(depth, shortcut="B")
     option_b = sum(p.numel() for n, p in net.named_parameters() if ".downsample." in n)
-    identity_blocks = [b for b in net.modules() if isinstance(b, models.BasicBlock) and b.downsample is None]
-    option_c = option_b + sum(b.bn2.num_features**2 + 2 * b.bn2.num_features for b in identity_blocks)
+    blocks = [b for b in net.modules() if isinstance(b, models.BasicBlock)]
+    identity_blocks = [b for b in blocks if b.downsample is None]
+    added = sum(b.bn2.num_features**2 + 2 * b.bn2.num_features for b in identity_blocks)
+    option_c = option_b + added
     assert checks.check_projection_params(option_b, depth, "B")
     assert checks.check_projection_params(option_c, depth, "C")
     assert not checks.check_projection_params(option_b, depth, "C")
     assert _said(capsys, "every block")
+    assert not checks.check_projection_params(added, depth, "C")
+    assert _said(capsys, "keeps option B's two projections")
+    every_block = sum(b.bn2.num_features**2 + 2 * b.bn2.num_features for b in blocks)  # C x C on all 3n blocks
+    assert not checks.check_projection_params(every_block, depth, "C")
+    assert _said(capsys, "16->32, 32->64")
     assert not checks.check_projection_params(16 * 32 + 32 * 64, depth, "B")
     assert _said(capsys, "*and* a BN")
     with pytest.raises(ValueError):
         checks.check_projection_params(0, depth, "A")
 
 
-def _tv_layer2_shapes(stride_on):
-    block = torchvision.models.resnet50().layer2[0]  # torchvision: stride on the 3x3 (v1.5)
+def _tv_first_block_shapes(stride_on, stage=2):
+    block = getattr(torchvision.models.resnet50(), f"layer{stage}")[0]  # torchvision: stride on the 3x3 (v1.5)
     if stride_on == "1x1":  # move the stride to the first 1x1, as in the original Caffe model
         block.conv1.stride, block.conv2.stride = (2, 2), (1, 1)
     seen = []
     for c in (block.conv1, block.conv2, block.conv3):
         c.register_forward_hook(lambda m, a, o: seen.append(tuple(o.shape[1:])))
+    side = 56 // 2 ** (stage - 2)  # the map a 224x224 image leaves at the stage's input
     with torch.no_grad():
-        block(torch.zeros(1, 256, 56, 56))
+        block(torch.zeros(1, block.conv1.in_channels, side, side))
     return seen
 
 
+@pytest.mark.parametrize("stage", [2, 3, 4])
 @pytest.mark.parametrize("stride_on", ["1x1", "3x3"])
-def test_check_stride_shapes_agrees_with_torchvision(stride_on, capsys):
-    truth, other = _tv_layer2_shapes(stride_on), _tv_layer2_shapes("3x3" if stride_on == "1x1" else "1x1")
+def test_check_stride_shapes_agrees_with_torchvision(stride_on, stage, capsys):
+    truth = _tv_first_block_shapes(stride_on, stage)
+    other = _tv_first_block_shapes("3x3" if stride_on == "1x1" else "1x1", stage)
     assert truth != other
-    assert checks.check_stride_shapes(truth, stride_on)
-    assert checks.check_stride_shapes([list(s) for s in truth], stride_on)
-    assert not checks.check_stride_shapes(other, stride_on)
+    assert checks.check_stride_shapes(truth, stride_on, stage)
+    assert checks.check_stride_shapes([list(s) for s in truth], stride_on, stage)
+    assert not checks.check_stride_shapes(other, stride_on, stage)
     assert _said(capsys, "those are the shapes")
-    assert not checks.check_stride_shapes(None, stride_on)
+    c, h, w = truth[2]
+    unstrided = [(c // 4, 2 * h, 2 * w)] * 2 + [(c, 2 * h, 2 * w)]
+    assert not checks.check_stride_shapes(unstrided, stride_on, stage)
+    assert _said(capsys, "halves H and W")
+    if stage > 2:
+        assert not checks.check_stride_shapes(_tv_first_block_shapes(stride_on, stage - 1), stride_on, stage)
+        assert _said(capsys, f"layer{stage - 1}'s shapes")
+    assert not checks.check_stride_shapes(None, stride_on, stage)
 
 
 def _block(pad=1, conv2_on_input=False, name="expansion", final_relu=True):

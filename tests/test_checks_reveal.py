@@ -19,16 +19,14 @@ def test_a_solution_prints_nothing_in_plain_view(capsys):
     from IPython.core.interactiveshell import InteractiveShell
 
     shown = []
-    import IPython.display
-
-    real = IPython.display.display
-    IPython.display.display = shown.append
+    real = _reveal.display
+    _reveal.display = shown.append
     try:
         with checks.solution():
             print("the answer is 230,144")
             checks.check_lr_function(None)
     finally:
-        IPython.display.display = real
+        _reveal.display = real
     assert capsys.readouterr().out == ""  # nothing on stdout: the cell's visible output is the fold only
     (folded,) = shown
     # JupyterLab renders the HTML: a closed <details> block holding the escaped text

@@ -100,23 +100,51 @@ def test_check_conv_params(cin, cout, k, bias, capsys):
         assert _said(capsys, "bias=False")
 
 
-@pytest.mark.parametrize("cin,cout,k,size,stride", [(64, 64, 3, 56, 1), (3, 64, 7, 224, 2), (256, 128, 1, 56, 2)])
-def test_check_conv_macs_agrees_with_flop_counter(cin, cout, k, size, stride, capsys):
-    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, bias=False)
+def _macs(conv: nn.Conv2d, size: int) -> int:
     with FlopCounterMode(display=False) as fc:
-        conv(torch.zeros(1, cin, size, size))
-    truth = fc.get_total_flops() // 2  # torch counts 2 FLOPs per multiply-accumulate
+        conv(torch.zeros(1, conv.in_channels, size, size))
+    return fc.get_total_flops() // 2  # torch counts 2 FLOPs per multiply-accumulate
+
+
+@pytest.mark.parametrize(
+    "cin,cout,k,size,stride", [(64, 64, 3, 56, 1), (3, 64, 7, 224, 2), (256, 128, 1, 56, 2), (64, 128, 3, 56, 2)]
+)
+def test_check_conv_macs_agrees_with_flop_counter(cin, cout, k, size, stride, capsys):
+    truth = _macs(nn.Conv2d(cin, cout, k, stride=stride, padding=(k - 1) // 2, bias=False), size)
     assert checks.check_conv_macs(truth, cin, cout, k, size, stride)
     assert not checks.check_conv_macs(2 * truth, cin, cout, k, size, stride)
     assert _said(capsys, "FLOP")
     if stride > 1:
         assert not checks.check_conv_macs(truth * stride * stride, cin, cout, k, size, stride)
         assert _said(capsys, "output")
+    if k > 1:  # the same conv without its padding: fewer output positions
+        unpadded = _macs(nn.Conv2d(cin, cout, k, stride=stride, bias=False), size)
+        assert unpadded != truth
+        assert not checks.check_conv_macs(unpadded, cin, cout, k, size, stride)
+        assert _said(capsys, "padding")
+    assert not checks.check_conv_macs(None, cin, cout, k, size, stride)
+    assert _said(capsys, "Not answered yet")
+
+
+def test_check_conv_macs_of_the_stride_2_conv_that_opens_layer2(capsys):
+    # notebook 03, exercise 4: the stride-2 3x3 conv that opens ResNet-18's layer2, on its 56x56 input
+    block = TvBasicBlock(64, 128, 2, nn.Sequential(nn.Conv2d(64, 128, 1, 2, bias=False), nn.BatchNorm2d(128)))
+    truth = _macs(block.conv1, 56)
+    assert truth == 64 * 128 * 9 * 28 * 28
+    assert checks.check_conv_macs(truth, 64, 128, 3, 56, 2)
+    assert not checks.check_conv_macs(64 * 128 * 9 * 56 * 56, 64, 128, 3, 56, 2)  # stride ignored
+    assert _said(capsys, "not 56x56")
 
 
 @pytest.mark.parametrize(
     "kind,in_planes,planes,stride",
-    [("basic", 64, 64, 1), ("basic", 64, 128, 2), ("bottleneck", 256, 64, 1), ("bottleneck", 256, 128, 2)],
+    [
+        ("basic", 64, 64, 1),
+        ("basic", 64, 128, 2),
+        ("bottleneck", 256, 64, 1),
+        ("bottleneck", 256, 128, 2),
+        ("bottleneck", 512, 128, 1),
+    ],
 )
 def test_check_block_params_agrees_with_torchvision(kind, in_planes, planes, stride, capsys):
     cls = TvBasicBlock if kind == "basic" else TvBottleneck
@@ -140,6 +168,17 @@ def test_check_block_params_agrees_with_torchvision(kind, in_planes, planes, str
             truth - sum(p.numel() for p in down.parameters()), kind, in_planes, planes, stride
         )
         assert _said(capsys, "projection")
+    else:  # a projection counted where the shape does not change
+        projection = nn.Sequential(nn.Conv2d(in_planes, out, 1, bias=False), nn.BatchNorm2d(out))
+        assert not checks.check_block_params(
+            truth + sum(p.numel() for p in projection.parameters()), kind, in_planes, planes, stride
+        )
+        assert _said(capsys, "the identity")
+    if kind == "bottleneck":  # conv3 and bn3 left at `planes` channels: the expansion forgotten
+        thin = truth - sum(p.numel() for p in block.conv3.parameters()) - sum(p.numel() for p in block.bn3.parameters())
+        thin += planes * planes + 2 * planes
+        assert not checks.check_block_params(thin, kind, in_planes, planes, stride)
+        assert _said(capsys, "expands")
 
 
 def test_check_head(capsys):
@@ -158,3 +197,45 @@ def test_check_head(capsys):
 def test_check_head_never_raises_on_junk(junk, capsys):
     assert not checks.check_head(junk)
     assert "Not yet" in capsys.readouterr().out
+
+
+def _pooled_linear(feats: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The reference function, by hand: average every channel over the map, then a matrix product."""
+    pooled = feats.sum((2, 3)) / (feats.shape[2] * feats.shape[3])
+    return pooled @ weight.T + (0 if bias is None else bias)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_check_score_head_accepts_scores_then_average(bias, capsys):
+    def make_head(c, k):
+        return nn.Sequential(nn.Conv2d(c, k, 1, bias=bias), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    head = make_head(512, 10).eval()
+    for side in (1, 5, 7, 9):  # the same function as pool-then-Linear with the same weights, at every size
+        x = torch.randn(2, 512, side, side)
+        with torch.no_grad():
+            assert torch.allclose(head(x), _pooled_linear(x, head[0].weight.flatten(1), head[0].bias), atol=1e-5)
+    assert checks.check_score_head(make_head)
+    assert _said(capsys, "Correct")
+
+
+@pytest.mark.parametrize(
+    "make_head,symptom",
+    [
+        (lambda c, k: nn.Sequential(nn.AvgPool2d(7), nn.Flatten(), nn.Linear(c, k)), "nn.Linear needs the map pooled"),
+        (lambda c, k: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, k, 1), nn.Flatten()), "after the pooling"),
+        (lambda c, k: nn.Sequential(nn.Conv2d(c, k, 1), nn.AdaptiveMaxPool2d(1), nn.Flatten()), "max-pooling"),
+        (lambda c, k: nn.Sequential(nn.Conv2d(c, k, 1), nn.AvgPool2d(7), nn.Flatten()), "fails on a 1x1 feature map"),
+        (lambda c, k: nn.Sequential(nn.Conv2d(c, k, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten()), "1x1"),
+        (
+            lambda c, k: nn.Sequential(nn.Conv2d(c, c, 1), nn.Conv2d(c, k, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+            "only layer with weights",
+        ),
+        (None, "Not answered yet"),
+        (3, "pass the function itself"),
+        (lambda *a: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_score_head_names_each_wrong_head(make_head, symptom, capsys):
+    assert not checks.check_score_head(make_head)
+    assert _said(capsys, symptom)

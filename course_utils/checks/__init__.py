@@ -6,12 +6,14 @@ answer or a helpful hint for a wrong or missing one, and returns a ``Verdict``
 A wrong answer never raises, so a notebook with unanswered exercises still
 runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 
-- ``residuals``: notebooks 01-02 (degradation, residual learning)
+- ``degradation``: notebook 01 (depth arithmetic, a gradient-ratio prediction, shattered gradients)
+- ``residuals``: notebook 02 (residual learning: the identity, a near-zero target, paths, block factors)
 - ``shapes``: notebook 03 (shape arithmetic: conv output sizes, receptive fields,
   parameter and MAC counts, the classifier head)
 - ``blocks``: notebook 04 (building blocks: a basic or bottleneck block, a stage, a CIFAR
   ResNet, an ImageNet-style ResNet (``check_resnet``), layer and projection counts, the
   Bottleneck's stride; symptoms, not fixes)
+- ``preact``: notebook 04's pre-activation exercise (a pre-activation block, the ReLUs on the shortcut path)
 - ``training``: notebooks 05 and 07 (training, why it works)
 - ``curves``: notebook 06 (reading Fig. 6's curves: the public full-schedule run and ours)
 - ``transfer``: notebook 08 (transfer learning; what came after ResNet)
@@ -19,14 +21,16 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup) and ``_reveal``
 (``with checks.solution():`` folds a solution's printed answers; ``predict`` records a guess before
 ``reveal`` shows the measurement);
-shared by ``shapes`` and ``blocks``: ``_reference`` (reference blocks, a located forward pass).
+shared by ``shapes``, ``blocks`` and ``preact``: ``_reference`` (reference blocks, a located forward pass).
 """
 
-from course_utils.checks import blocks, curves, residuals, shapes, training, transfer
+from course_utils.checks import blocks, curves, degradation, preact, residuals, shapes, training, transfer
 from course_utils.checks._reveal import forget_guesses, predict, reveal, solution
 from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
 from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
 from course_utils.checks.curves import *  # noqa: F403
+from course_utils.checks.degradation import *  # noqa: F403
+from course_utils.checks.preact import *  # noqa: F403
 from course_utils.checks.residuals import *  # noqa: F403
 from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
@@ -34,5 +38,7 @@ from course_utils.checks.transfer import *  # noqa: F403
 
 __all__ = ["Verdict", "as_number", "numeric", "report", "unanswered", "solution", "predict", "reveal",
            "forget_guesses"] + [
-    name for module in (residuals, shapes, blocks, curves, training, transfer) for name in module.__all__
+    name
+    for module in (degradation, residuals, shapes, blocks, preact, curves, training, transfer)
+    for name in module.__all__
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "torch_conv_out",
     "reference_block",
     "reference_stage",
+    "projections_everywhere",
     "try_forward",
     "trace",
     "first_difference",
@@ -65,6 +66,15 @@ def reference_stage(block: type, in_planes: int, planes: int, blocks: int, strid
     kind = "basic" if block is models.BasicBlock else "bottleneck"
     first = reference_block(kind, in_planes, planes, stride)
     return nn.Sequential(first, *[block(planes * block.expansion, planes) for _ in range(1, blocks)])
+
+
+def projections_everywhere(model: nn.Module) -> nn.Module:
+    """Option C: give every identity-shortcut ``models.BasicBlock`` a 1x1 conv + BN projection (in place)."""
+    for block in model.modules():
+        if isinstance(block, models.BasicBlock) and block.downsample is None:
+            c = block.conv1.in_channels
+            block.downsample = nn.Sequential(models.conv1x1(c, c), nn.BatchNorm2d(c))
+    return model
 
 
 def try_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, str]:

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from IPython.display import display
+
 from course_utils.checks._verdict import Verdict, as_number, unanswered
 
 __all__ = ["Folded", "solution", "predict", "reveal", "forget_guesses"]
@@ -50,16 +52,7 @@ def solution() -> Iterator[None]:
     except BaseException:
         sys.stdout.write(buffer.getvalue())
         raise
-    _display(Folded(buffer.getvalue()))
-
-
-def _display(obj: Folded) -> None:
-    try:
-        from IPython.display import display
-    except ImportError:  # plain Python: the summary line
-        print(repr(obj))
-        return
-    display(obj)
+    display(Folded(buffer.getvalue()))  # outside IPython: the summary line on stdout
 
 
 def predict(name: str, guess: Any) -> Verdict:

@@ -1,5 +1,5 @@
 """Exercise checks of notebook 03 (shape arithmetic): conv output sizes, receptive fields,
-parameter and MAC counts, block parameters, a size-agnostic classifier head.
+parameter and MAC counts, block parameters, a size-agnostic classifier head (pooled first, or scored first).
 
 Every truth is measured on a real torch module (``nn.Conv2d``, ``models.BasicBlock``, ...);
 each known slip (floor vs ceil, forgotten padding, FLOPs vs MACs, BN buffers, ...) gets its own hint.
@@ -25,6 +25,7 @@ __all__ = [
     "check_conv_macs",
     "check_block_params",
     "check_head",
+    "check_score_head",
 ]
 
 
@@ -137,6 +138,10 @@ def check_conv_macs(
         (per_position * size * size, f"count per *output* position: the output is {out}x{out}, not {size}x{size}."),
         (per_position, "that is the weight count: each weight is used once per output position."),
         (out_channels * kernel * kernel * out * out, "each output value sums over all C_in input channels."),
+        (
+            per_position * torch_conv_out(size, kernel, stride) ** 2,
+            f"the padding of {padding} keeps the border windows: the output is {out}x{out}.",
+        ),
     ]
     hint = first_slip(answer, truth, slips, "MACs = C_in · k · k · C_out · H_out · W_out.")
     return report(
@@ -170,6 +175,17 @@ def check_block_params(
             "a bottleneck is 1x1 -> 3x3 -> 1x1, not two 3x3 convs at full width.",
         ),
     ]
+    out = planes * (4 if kind == "bottleneck" else 1)
+    if down == 0:  # the shape does not change: an identity shortcut
+        slips.append(
+            (
+                truth + in_planes * out + 2 * out,
+                f"{in_planes} channels in, {out} out, stride 1: the shortcut is the identity, without parameters.",
+            )
+        )
+    if kind == "bottleneck":
+        thin = models.count_params(models.Bottleneck(in_planes, planes)) - 3 * planes * planes - 6 * planes
+        slips.append((thin + down, f"conv3 expands to 4·{planes} = {out} channels, and bn3 normalises all of them."))
     hint = first_slip(answer, truth, slips, "add the conv weights (C_in·C_out·k·k each) and 2·C per BN.")
     return report(
         answer == truth,
@@ -180,39 +196,50 @@ def check_block_params(
     )
 
 
-@checker
-def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bool:
-    """``make_head(channels, num_classes)`` -> a module mapping (B, C, h, w) features to (B, classes) at ANY h, w."""
+def _build_head(make_head: Any, channels: int, num_classes: int) -> nn.Module | None:
+    """``make_head(channels, num_classes)`` in eval mode, or None (with the reason printed)."""
     if unanswered(make_head):
-        return False
+        return None
     if not callable(make_head):
-        return report(False, "", "pass the function itself: check_head(make_head)")
+        report(False, "", "pass the function itself (make_head), not what it returns.")
+        return None
     try:
-        head = make_head(channels, num_classes).eval()
+        return make_head(channels, num_classes).eval()
     except Exception as err:
-        return report(
-            False,
-            "",
-            f"make_head({channels}, {num_classes}) must return an nn.Module; it raised {type(err).__name__}: {err}",
-        )
-    g = torch.Generator().manual_seed(0)
-    feats = torch.randn(2, channels, 2, 2, generator=g)
+        msg = f"make_head({channels}, {num_classes}) must return an nn.Module; it raised {type(err).__name__}: {err}"
+        report(False, "", msg)
+        return None
+
+
+def _outputs_by_size(head: nn.Module, channels: int, num_classes: int) -> dict[int, torch.Tensor] | None:
+    """The head's (2, num_classes) output on one feature map tiled to each side 1..8, or None (reason printed)."""
+    feats = torch.randn(2, channels, 2, 2, generator=torch.Generator().manual_seed(0))
     results = {}
     for s in (1, 2, 4, 7, 8):  # 32, 64, 128, 224, 256 pixel inputs to a /32 backbone
         x = feats.repeat(1, 1, s, s) if s % 2 == 0 else feats.mean((2, 3), keepdim=True).repeat(1, 1, s, s)
         y, err = try_forward(head, x)
         if y is None:
-            return report(
+            report(
                 False,
                 "",
                 f"the head fails on a {s}x{s} feature map ({32 * s}x{32 * s} input) {err}. "
                 "A fixed pooling window or a Linear sized for one map fits one input size only.",
             )
+            return None
         if y.shape != (2, num_classes):
-            return report(
-                False, "", f"on a {s}x{s} map the head returns {tuple(y.shape)}, expected (2, {num_classes})."
-            )
+            report(False, "", f"on a {s}x{s} map the head returns {tuple(y.shape)}, expected (2, {num_classes}).")
+            return None
         results[s] = y
+    return results
+
+
+@checker
+def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bool:
+    """``make_head(channels, num_classes)`` -> a module mapping (B, C, h, w) features to (B, classes) at ANY h, w."""
+    head = _build_head(make_head, channels, num_classes)
+    results = None if head is None else _outputs_by_size(head, channels, num_classes)
+    if results is None:
+        return False
     same = all(torch.allclose(results[s], results[2], atol=1e-5) for s in (4, 8))
     return report(
         same,
@@ -220,4 +247,50 @@ def check_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bo
         "global pooling, then the classifier.",
         "a map tiled to a larger size gets a different answer: pool over the whole map "
         "(nn.AdaptiveAvgPool2d(1)) before the Linear layer.",
+    )
+
+
+@checker
+def check_score_head(make_head: Any, channels: int = 512, num_classes: int = 10) -> bool:
+    """``make_head(channels, num_classes)``: the classifier first, a 1x1 conv giving one score map per class, then
+    the average of each map: (B, C, h, w) -> (B, classes) at any h, w; with the same weights, the same function
+    as average pooling followed by a Linear layer."""
+    head = _build_head(make_head, channels, num_classes)
+    if head is None:
+        return False
+    weighted = [m for m in head.modules() if list(m.parameters(recurse=False))]
+    conv = weighted[0] if len(weighted) == 1 else None
+    if not (isinstance(conv, nn.Conv2d) and conv.weight.shape == (num_classes, channels, 1, 1)):
+        found = ", ".join(map(repr, weighted)) or "none"
+        why = "an nn.Linear needs the map pooled first; " if "Linear" in found else ""
+        return report(
+            False,
+            "",
+            f"{why}the head's only layer with weights is a 1x1 nn.Conv2d({channels}, "
+            f"{num_classes}) that scores every position (found: {found}).",
+        )
+    seen = []
+    hook = conv.register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape[-2:])))
+    results = _outputs_by_size(head, channels, num_classes)
+    hook.remove()
+    if results is None:
+        return False
+    if seen[3:4] != [(7, 7)]:  # sides 1, 2, 4, 7, 8: the 7x7 map
+        return report(
+            False,
+            "",
+            "on a 7x7 map the 1x1 conv does not give 7x7 score maps: it runs after the "
+            "pooling, the Linear layer in another form. Let it score all 49 positions first.",
+        )
+    x = torch.randn(2, channels, 5, 5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y, scores = head(x), conv(x)
+        pooled_linear = nn.functional.linear(x.mean((2, 3)), conv.weight.flatten(1), conv.bias)
+    best = torch.allclose(y, scores.amax((2, 3)), atol=1e-5)
+    return report(
+        torch.allclose(y, pooled_linear, atol=1e-5),
+        "one score map per class, averaged: at every size the same logits as AdaptiveAvgPool2d(1) + Linear "
+        "with the same weights, since averaging commutes with a linear map.",
+        ("max-pooling keeps each class's best position" if best else "the output is not the average of the score maps")
+        + ": with the same weights, pooling then a Linear layer gives other logits.",
     )
