@@ -72,7 +72,7 @@ def predict(name: str, guess: Any) -> Verdict:
 def reveal(name: str, text: str, check: Callable[[float], Verdict]) -> Verdict:
     """Print the measurement ``text`` and ``check(guess)``, or only a reminder while no guess is recorded."""
     if name not in _GUESSES:
-        print(f"🔒 Measured, not shown yet: record your guess for {name} in the cell above (predict), "
+        print(f"🔒 Measured, not shown yet: record your guess for {name} in its cell above (checks.predict), "
               "then run this cell again.")
         return Verdict(False)
     print(text)

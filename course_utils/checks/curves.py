@@ -10,9 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from course_utils.checks._verdict import checker, numeric, report, unanswered
+from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
 
-__all__ = ["check_first_for_good", "check_plain_gap"]
+__all__ = ["check_first_for_good", "check_crossing_prediction", "check_plain_gap"]
+
+_CURVES = {"train_error": "training error", "test_error": "test error"}
+
+
+def _stub(*args: Any) -> None: ...  # the bytecode of a function whose body is only ``...`` or ``pass``
+
+
+def _label(model: str) -> str:
+    """``resnet56`` -> ``ResNet-56``, ``plain20`` -> ``plain-20``."""
+    kind = model.rstrip("0123456789")
+    return f"{'ResNet' if kind == 'resnet' else kind}-{model[len(kind) :]}"
+
+
+def _is_stub(fn: Any) -> bool:
+    """True for the exercise's placeholder: a function that does nothing and returns None."""
+    code = getattr(fn, "__code__", None)
+    return code is not None and code.co_code == _stub.__code__.co_code
 
 
 def _for_good(better: Sequence[float], worse: Sequence[float], its: Sequence[int]) -> int | None:
@@ -33,10 +50,14 @@ def _first_below(better: Sequence[float], worse: Sequence[float], its: Sequence[
 @checker
 def check_first_for_good(fn: Any, public: dict) -> bool:
     """Exercise 06.1: ``fn(better, worse, iterations)`` -> the first iteration from which ``better`` stays
-    below ``worse`` (test error, %) at every later record, or None; tried on made-up curves and on every
-    pair of the public run's nets (``public``: ``{model: result}``)."""
-    if unanswered(fn):
+    below ``worse`` (error, %) at every later record, or None; tried on made-up curves and on every pair of
+    the public run's nets, training and test error (``public``: ``{model: result}``).
+
+    The placeholder (``None``, or a function whose body is still ``...``) is "not answered yet"."""
+    if unanswered(None if _is_stub(fn) else fn):
         return False
+    if not callable(fn):
+        return report(False, "", f"answer with a function first_for_good(better, worse, iterations), got {fn!r}")
     its = [100, 200, 300, 400, 500]
     cases = [  # (better, worse, iterations, want, what it tests)
         ([5, 5, 5, 5, 5], [9, 9, 9, 9, 9], its, 100, "below at every record"),
@@ -45,11 +66,13 @@ def check_first_for_good(fn: Any, public: dict) -> bool:
         ([4, 4, 4, 4, 9], [5, 5, 5, 5, 5], its, None, "below until the very last record"),
         ([9, 9, 5, 4, 4], [5, 5, 5, 5, 5], its, 400, "equal is not below"),
     ]
-    for a in sorted(public):
-        for b in sorted(public):
-            ha, hb = public[a]["history"], public[b]["history"]
-            want = _for_good(ha["test_error"], hb["test_error"], ha["iteration"])
-            cases.append((ha["test_error"], hb["test_error"], ha["iteration"], want, f"{a} vs {b}"))
+    made_up = {case[-1] for case in cases}
+    for curve in _CURVES:
+        for a in sorted(public):
+            for b in sorted(public):
+                ha, hb = public[a]["history"], public[b]["history"]
+                want = _for_good(ha[curve], hb[curve], ha["iteration"])
+                cases.append((ha[curve], hb[curve], ha["iteration"], want, f"{a} vs {b}, {_CURVES[curve]}"))
     for better, worse, grid, truth, what in cases:
         try:
             got = fn(list(better), list(worse), list(grid))
@@ -57,11 +80,12 @@ def check_first_for_good(fn: Any, public: dict) -> bool:
             return report(False, "", f"your function raised {type(err).__name__}: {err} (case: {what})")
         if got != truth:
             slip = _first_below(better, worse, grid)
-            hint = (
-                "that is the first record where it is below; it must stay below at every later record too"
-                if got == slip and slip != truth
-                else f"expected {truth}, got {got!r}"
-            )
+            if got == slip and slip != truth:
+                hint = "that is the first record where it is below; it must stay below at every later record too"
+            elif what in made_up:
+                hint = f"expected {truth}, got {got!r}"
+            else:  # a public pair: its answer is not shown, exercise 1 asks for one of them
+                hint = f"got {got!r}; compare it with the curves record by record"
             return report(False, "", f"{what}: {hint}.")
     rn = public["resnet56"]["history"] if "resnet56" in public and "resnet20" in public else None
     cross = _for_good(rn["test_error"], public["resnet20"]["history"]["test_error"], rn["iteration"]) if rn else None
@@ -74,12 +98,85 @@ def check_first_for_good(fn: Any, public: dict) -> bool:
 
 
 @checker
+def check_crossing_prediction(
+    guess: Any,
+    fn: Any,
+    public: dict,
+    better: str = "resnet56",
+    worse: str = "resnet20",
+    curve: str = "train_error",
+    tolerance: int = 2000,
+) -> bool:
+    """Exercise 06.1 (predict, then compute): a guessed iteration from which ``better``'s ``curve`` stays below
+    ``worse``'s at every later record of the public run, right within ``tolerance`` iterations.
+
+    ``fn``: the student's ``first_for_good``, run here on those two curves; it must find the right record
+    before the guess is judged (a function that raises or is still a placeholder never crashes the cell)."""
+    if curve not in _CURVES:
+        raise ValueError(f"curve must be 'train_error' or 'test_error', got {curve!r}")
+    value = numeric(guess)
+    if value is None:
+        return False
+    hb, hw = public[better]["history"], public[worse]["history"]
+    its, lrs = hb["iteration"], hb["lr"]
+    truth = _for_good(hb[curve], hw[curve], its)
+    fix = "make exercise 1's check pass first, then run this cell again."
+    try:
+        found = None if _is_stub(fn) or not callable(fn) else fn(list(hb[curve]), list(hw[curve]), list(its))
+    except Exception as err:  # the student's code: its error is a hint, never a crash
+        return report(False, "", f"your first_for_good raised {type(err).__name__}: {err}; {fix}")
+    if found != truth or truth is None:
+        return report(False, "", f"your first_for_good returned {found!r} on these curves; {fix}")
+    drop = next(i for i, k in enumerate(lrs) if k < lrs[0])  # index of the first record at a lower lr
+    last_high, epoch = its[drop - 1], its[drop] - its[drop - 1]  # the lr drops right after last_high
+    other = "test_error" if curve == "train_error" else "train_error"
+    other_from = _for_good(hb[other], hw[other], its)
+    name, other_name = _CURVES[curve], _CURVES[other]
+    if truth < last_high:
+        when = f"{last_high - truth:,} iterations before the last record at lr {lrs[0]:g} ({last_high:,})"
+    else:
+        when = f"at or after the last record at lr {lrs[0]:g} ({last_high:,})"
+    said = f"your first_for_good finds {truth:,}; you guessed {value:,.0f}"
+    off = value - truth
+    if abs(off) <= tolerance:
+        follows = f"; the {other_name} follows from {other_from:,}" if other_from is not None else ""
+        return report(
+            True,
+            f"{said}, {abs(off):,.0f} off (within {tolerance:,}). {_label(better)}'s {name} stays below "
+            f"{_label(worse)}'s from {truth:,}, {when}{follows}.",
+            "",
+        )
+    at_drop = other_from is not None and abs(other_from - last_high) <= epoch
+    if at_drop and truth < other_from and abs(value - other_from) <= 2 * epoch:
+        return report(
+            False,
+            "",
+            f"{said}, about where the {other_name} parts, at the first lr drop (section 6: {other_from:,}); "
+            f"the {name} parts {other_from - truth:,} iterations earlier, still at lr {lrs[0]:g}.",
+        )
+    first = _first_below(hb[curve], hw[curve], its)
+    if first is not None and first != truth and abs(value - first) <= epoch:
+        return report(
+            False, "", f"{said}, the first record where it is below; it must stay below at every later record."
+        )
+    return report(
+        False,
+        "",
+        f"{said}: {abs(off):,.0f} iterations too {'late' if off > 0 else 'early'} (within {tolerance:,} counts "
+        f"as right). It parts {when}.",
+    )
+
+
+@checker
 def check_plain_gap(early: Any, final: Any, public: dict, at: int = 3128, curve: str = "test_error") -> bool:
     """Exercise 06.2: plain-56's error minus plain-20's (``curve``: ``train_error`` or ``test_error``) in the
     public run at iteration ``at`` and at its end."""
     if curve not in ("train_error", "test_error"):
         raise ValueError(f"curve must be 'train_error' or 'test_error', got {curve!r}")
-    a, b = numeric(early), numeric(final)
+    if unanswered(early) or unanswered(final):  # one reminder, not one per placeholder
+        return False
+    a = as_number(early)
+    b = as_number(final) if a is not None else None
     if a is None or b is None:
         return False
     p20, p56 = public["plain20"]["history"], public["plain56"]["history"]

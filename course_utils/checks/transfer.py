@@ -57,21 +57,64 @@ def check_grouped_conv_params(answer: Any, in_ch: int, out_ch: int, kernel: int,
 
 
 @checker
-def check_frozen_trainable(answer: Any, num_classes: int = 5) -> bool:
-    """Trainable parameters of the source ResNet-20 with a new ``num_classes`` head and a frozen backbone."""
+def check_frozen_trainable(answer: Any, num_classes: int = 5, unfrozen: tuple[str, ...] = ()) -> bool:
+    """Trainable parameters of the source ResNet-20 with a new ``num_classes`` head and a frozen backbone,
+    except the parts named in ``unfrozen`` (e.g. ``("layer3",)``), which learn with the head.
+
+    Counted on the module: ``requires_grad`` parameters after freezing; BN's running statistics are buffers."""
     value = numeric(answer)
     if value is None:
         return False
     net = transfer.replace_head(models.resnet_cifar(20, num_classes=5), num_classes)
-    truth = sum(p.numel() for p in transfer.freeze_backbone(net).values())
+    transfer.freeze_backbone(net)
+    parts = [getattr(net, name) for name in unfrozen]
+    for part in parts:
+        part.requires_grad_(True)
+    truth = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    head = 64 * num_classes + num_classes
+    if not unfrozen:
+        slips = [
+            (64 * num_classes, "the new linear layer has a bias too: one per class."),
+            (models.count_params(net), "that is every parameter; a frozen backbone trains only the head."),
+            (64 * 10 + 10, f"the new head has {num_classes} outputs, not CIFAR-10's 10."),
+            (512 * num_classes + num_classes, "ResNet-20 ends with 64 channels, not ResNet-18's 512."),
+        ]
+        hint = first_slip(value, truth, slips, "only fc learns: 64 inputs x classes weights + classes biases.")
+        return report(value == truth, f"{truth} trainable parameters (64 x {num_classes} + {num_classes}).", hint)
+    named = " and ".join(unfrozen)
+    modules = [m for part in parts for m in part.modules()]
+    convs = sum(m.weight.numel() for m in modules if isinstance(m, nn.Conv2d))
+    bns = [m for m in modules if isinstance(m, nn.BatchNorm2d)]
+    stats = sum(m.running_mean.numel() + m.running_var.numel() for m in bns)
+    widen = [m for m in modules if isinstance(m, nn.Conv2d) and m.in_channels != m.out_channels]  # a stage's first conv
+    projections = sum(c.in_channels * c.out_channels + 2 * c.out_channels for c in widen)  # option B: 1x1 conv + BN
+    as_wide = sum(
+        c.weight[0].numel() // c.in_channels * c.out_channels * (c.out_channels - c.in_channels) for c in widen
+    )  # each widening conv counted as if it took its own width in
     slips = [
-        (64 * num_classes, "the new linear layer has a bias too: one per class."),
-        (models.count_params(net), "that is every parameter; a frozen backbone trains only the head."),
-        (64 * 10 + 10, f"the new head has {num_classes} outputs, not CIFAR-10's 10."),
-        (512 * num_classes + num_classes, "ResNet-20 ends with 64 channels, not ResNet-18's 512."),
+        (truth - head, f"the new head learns too: add its 64 x {num_classes} weights and {num_classes} biases."),
+        (truth - num_classes, "the new linear layer has a bias too: one per class."),
+        (convs + head, "BN's γ and β learn too: two per channel of every BN in the part that learns."),
+        (
+            truth + stats,
+            "BN's running mean and variance are buffers, updated without gradients: the optimizer "
+            "does not update them.",
+        ),
+        (head, f"that is the frozen backbone of section 2; here {named} learns too."),
+        (models.count_params(net), "that is every parameter; only the head and the unfrozen part learn."),
+        (truth + projections, "ResNet-20's shortcuts are option A: parameter-free, even where a stage widens."),
+        (
+            truth + as_wide,
+            "the first conv of a stage takes the previous stage's channels in (half as many), not the stage's own.",
+        ),
     ]
-    hint = first_slip(value, truth, slips, "only fc learns: 64 inputs x classes weights + classes biases.")
-    return report(value == truth, f"{truth} trainable parameters (64 x {num_classes} + {num_classes}).", hint)
+    hint = first_slip(value, truth, slips, f"count every weight and BN parameter of {named}, plus the head.")
+    return report(
+        value == truth,
+        f"{truth:,} trainable parameters: {truth - head:,} in {named} (convs {convs:,}, BN γ and β "
+        f"{truth - head - convs:,}) + the head's {head}, of {models.count_params(net):,}.",
+        hint,
+    )
 
 
 @checker
