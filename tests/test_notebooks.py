@@ -124,3 +124,20 @@ def test_pictures_exist_where_jupyterlab_serves_them(path):
             target = (path.parent / link).resolve()
             assert target.is_file(), f"{path.name}: missing picture {link}"
             assert target.is_relative_to(root), f"{path.name}: {link} lies outside what JupyterLab serves"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_questionnaire_here_answers_in_the_instructor_guide(path):
+    # fastbook's questionnaire: 8-12 conceptual questions after the exercises, answered for lecturers only
+    md = [_src(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"]
+    heads = [next((i for i, m in enumerate(md) if re.match(rf"##\s+{h}", m)), None)
+             for h in ("Exercises", "Questionnaire", "References")]
+    assert None not in heads and heads == sorted(heads), f"Exercises, Questionnaire, References in order: {heads}"
+    questions = re.findall(r"^(\d+)\. ", md[heads[1]], re.M)
+    assert 8 <= len(questions) <= 12 and questions == [str(k) for k in range(1, len(questions) + 1)]
+    guide = (NB_DIR.parent / "docs" / "teaching.md").read_text(encoding="utf-8")
+    answers = guide.split("## Questionnaires: the answers", 1)[1].split("\n## ", 1)[0]
+    mine = answers.split(f"### {path.stem[:2]} ·", 1)[1].split("\n### ", 1)[0]
+    assert len(re.findall(r"^\d+\. \*\*", mine, re.M)) == len(questions), "one answer per question"
+    for q in re.findall(r"^\d+\. (.+)$", md[heads[1]], re.M):
+        assert f"**{q}**" in mine, f"the guide answers the question as the notebook asks it: {q[:60]}"
