@@ -75,8 +75,12 @@ def merge_streams(outputs: list[dict]) -> list[dict]:
     merged: list[dict] = []
     for out in outputs:
         last = merged[-1] if merged else None
-        if out.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream" \
-                and last.get("name") == out.get("name"):
+        if (
+            out.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == out.get("name")
+        ):
             last["text"] = _lines(_text(last["text"]) + _text(out["text"]))
         else:
             merged.append(dict(out))

@@ -34,7 +34,8 @@ def _tags(cell: dict) -> list[str]:
 def test_committed_notebooks_pass_the_clean_filter_unchanged(path):
     # git's clean filter must be a no-op on what is committed, or every clone would show changes
     assert _filter(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8"), (
-        f"run python3 .ci/nbclean.py --no-execute notebooks/{path.name}")
+        f"run python3 .ci/nbclean.py --no-execute notebooks/{path.name}"
+    )
 
 
 def test_a_real_jupyterlab_save_after_run_all_cleans_to_the_committed_bytes():
@@ -70,9 +71,15 @@ def _as_a_front_end_saves_it(nb: dict) -> dict:
             if lines and all(o["output_type"] == "stream" for o in cell["outputs"]):
                 cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": [ln]} for ln in lines]
         else:
-            cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": [f"output of cell {n}\n"]},
-                               {"data": {"text/plain": ["42"]}, "execution_count": 40 + n, "metadata": {},
-                                "output_type": "execute_result"}]
+            cell["outputs"] = [
+                {"name": "stdout", "output_type": "stream", "text": [f"output of cell {n}\n"]},
+                {
+                    "data": {"text/plain": ["42"]},
+                    "execution_count": 40 + n,
+                    "metadata": {},
+                    "output_type": "execute_result",
+                },
+            ]
     nb["metadata"]["language_info"]["version"] = "3.12.4"
     nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     return nb
@@ -88,8 +95,13 @@ def test_every_notebook_run_and_saved_cleans_to_its_committed_bytes(path):
 def _repo(tmp_path: Path) -> Path:
     """A scratch clone of the course's filter setup, with the filter enabled as the README says."""
     repo = tmp_path / "course"
-    for rel in (".gitattributes", ".gitconfig", ".ci/nbclean.py", ".ci/nbfilter.sh",
-                "notebooks/03_shape_arithmetic.ipynb"):
+    for rel in (
+        ".gitattributes",
+        ".gitconfig",
+        ".ci/nbclean.py",
+        ".ci/nbfilter.sh",
+        "notebooks/03_shape_arithmetic.ipynb",
+    ):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes((ROOT / rel).read_bytes())
     (repo / "notebooks/03_shape_arithmetic.ipynb").write_bytes((FIXTURES / "03_committed.json").read_bytes())
@@ -172,12 +184,30 @@ def test_solution_cells_never_keep_outputs_even_when_tagged_checked():
 
 def test_execute_runs_a_notebook_and_commits_only_checked_outputs(tmp_path):
     cells = [
-        {"cell_type": "code", "id": "a1", "metadata": {"tags": [TAG]}, "execution_count": None, "outputs": [],
-         "source": ["import sys\n", "print('one')\n", "sys.stdout.flush()\n", "print('two')"]},
-        {"cell_type": "code", "id": "a2", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": ["print('not kept')"]},
-        {"cell_type": "code", "id": "a3", "metadata": {"tags": ["solution"]}, "execution_count": None,
-         "outputs": [], "source": ["# solution: expand to read\n", "print(114)"]},
+        {
+            "cell_type": "code",
+            "id": "a1",
+            "metadata": {"tags": [TAG]},
+            "execution_count": None,
+            "outputs": [],
+            "source": ["import sys\n", "print('one')\n", "sys.stdout.flush()\n", "print('two')"],
+        },
+        {
+            "cell_type": "code",
+            "id": "a2",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": ["print('not kept')"],
+        },
+        {
+            "cell_type": "code",
+            "id": "a3",
+            "metadata": {"tags": ["solution"]},
+            "execution_count": None,
+            "outputs": [],
+            "source": ["# solution: expand to read\n", "print(114)"],
+        },
     ]
     nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "tiny.ipynb"

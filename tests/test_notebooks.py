@@ -130,8 +130,10 @@ def test_pictures_exist_where_jupyterlab_serves_them(path):
 def test_questionnaire_here_answers_in_the_instructor_guide(path):
     # fastbook's questionnaire: 8-12 conceptual questions after the exercises, answered for lecturers only
     md = [_src(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"]
-    heads = [next((i for i, m in enumerate(md) if re.match(rf"##\s+{h}", m)), None)
-             for h in ("Exercises", "Questionnaire", "References")]
+    heads = [
+        next((i for i, m in enumerate(md) if re.match(rf"##\s+{h}", m)), None)
+        for h in ("Exercises", "Questionnaire", "References")
+    ]
     assert None not in heads and heads == sorted(heads), f"Exercises, Questionnaire, References in order: {heads}"
     questions = re.findall(r"^(\d+)\. ", md[heads[1]], re.M)
     assert 8 <= len(questions) <= 12 and questions == [str(k) for k in range(1, len(questions) + 1)]

@@ -36,8 +36,17 @@ from course_utils.checks.shapes import *  # noqa: F403
 from course_utils.checks.training import *  # noqa: F403
 from course_utils.checks.transfer import *  # noqa: F403
 
-__all__ = ["Verdict", "as_number", "numeric", "report", "unanswered", "solution", "predict", "reveal",
-           "forget_guesses"] + [
+__all__ = [
+    "Verdict",
+    "as_number",
+    "numeric",
+    "report",
+    "unanswered",
+    "solution",
+    "predict",
+    "reveal",
+    "forget_guesses",
+] + [
     name
     for module in (degradation, residuals, shapes, blocks, preact, curves, training, transfer)
     for name in module.__all__

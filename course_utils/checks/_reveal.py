@@ -34,8 +34,10 @@ class Folded:
         self.summary = summary
 
     def _repr_html_(self) -> str:
-        return (f"<details><summary>{html.escape(self.summary)} (click to open after you have tried)</summary>"
-                f"<pre>{html.escape(self.text)}</pre></details>")
+        return (
+            f"<details><summary>{html.escape(self.summary)} (click to open after you have tried)</summary>"
+            f"<pre>{html.escape(self.text)}</pre></details>"
+        )
 
     def __repr__(self) -> str:
         lines = self.text.count("\n") + (not self.text.endswith("\n") and bool(self.text))
@@ -72,8 +74,10 @@ def predict(name: str, guess: Any) -> Verdict:
 def reveal(name: str, text: str, check: Callable[[float], Verdict]) -> Verdict:
     """Print the measurement ``text`` and ``check(guess)``, or only a reminder while no guess is recorded."""
     if name not in _GUESSES:
-        print(f"🔒 Measured, not shown yet: record your guess for {name} in its cell above (checks.predict), "
-              "then run this cell again.")
+        print(
+            f"🔒 Measured, not shown yet: record your guess for {name} in its cell above (checks.predict), "
+            "then run this cell again."
+        )
         return Verdict(False)
     print(text)
     return Verdict(check(_GUESSES[name]))
