@@ -101,7 +101,7 @@ def test_the_package_needs_only_its_declared_dependencies():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     declared = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~ ]", d)[0].lower() for d in declared}
-    names = {"PIL" if n == "pillow" else n for n in names}
+    names = {{"pillow": "PIL", "ipython": "IPython"}.get(n, n) for n in names}  # distribution -> import name
     used = set()
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
