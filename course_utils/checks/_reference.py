@@ -23,6 +23,8 @@ __all__ = [
     "trace",
     "first_difference",
     "weight_shape_differences",
+    "build_block",
+    "load_reference",
     "randomize",
     "tell",
     "pool_symptoms",
@@ -157,6 +159,31 @@ def weight_shape_differences(model: nn.Module, ref: nn.Module, limit: int = 3) -
         elif got.shape != want.shape:
             found.append(f"{name} has shape {tuple(got.shape)}, the reference's {tuple(want.shape)}")
     return found[:limit]
+
+
+def build_block(block_cls: Any, ref: nn.Module, in_p: int, planes: int, stride: int) -> nn.Module | str:
+    """The student's ``block_cls(in_p, planes, stride, ref.downsample)``, or what went wrong building it."""
+    try:
+        student = block_cls(in_p, planes, stride, ref.downsample)
+    except Exception as err:
+        name = getattr(block_cls, "__name__", "block_cls")
+        return f"{name}({in_p}, {planes}, {stride}, downsample) fails: {type(err).__name__}: {err}"
+    if not isinstance(student, nn.Module):
+        return f"block_cls(...) returned a {type(student).__name__}, not an nn.Module."
+    return student
+
+
+def load_reference(student: nn.Module, ref: nn.Module, what: str, whose: str) -> str:
+    """Load ``ref``'s weights into ``student``; the symptom (parameter count, layer names) when they do not fit."""
+    n_ref, n_st = models.count_params(ref), models.count_params(student)
+    if n_ref != n_st:
+        where = "; ".join(weight_shape_differences(student, ref))
+        return f"{n_st:,} parameters instead of {n_ref:,} ({what})" + (f": {where}." if where else ".")
+    try:
+        student.load_state_dict(ref.state_dict())
+    except RuntimeError as err:
+        return f"the layer names differ from {whose}: {str(err).splitlines()[0]}"
+    return ""
 
 
 def tell(problems: list[str], right: str) -> bool:

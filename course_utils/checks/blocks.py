@@ -18,8 +18,10 @@ from torch import nn
 
 from course_utils import models
 from course_utils.checks._reference import (
+    build_block,
     compare_nets,
     first_difference,
+    load_reference,
     pool_symptoms,
     projections_everywhere,
     randomize,
@@ -28,7 +30,6 @@ from course_utils.checks._reference import (
     tell,
     torch_conv_out,
     try_forward,
-    weight_shape_differences,
 )
 from course_utils.checks._verdict import checker, first_slip, report, unanswered
 
@@ -55,13 +56,9 @@ def _block_symptoms(block_cls: Callable, kind: str, in_p: int, planes: int, stri
     """What differs between ``block_cls(in_p, planes, stride, downsample)`` and the reference block."""
     ref = randomize(reference_block(kind, in_p, planes, stride))
     what = f"block {in_p}->{planes}, stride {stride}"
-    try:
-        student = block_cls(in_p, planes, stride, ref.downsample)
-    except Exception as err:
-        name = getattr(block_cls, "__name__", "block_cls")
-        return [f"{name}({in_p}, {planes}, {stride}, downsample) fails: {type(err).__name__}: {err}"]
-    if not isinstance(student, nn.Module):
-        return [f"block_cls(...) returned a {type(student).__name__}, not an nn.Module."]
+    student = build_block(block_cls, ref, in_p, planes, stride)
+    if isinstance(student, str):
+        return [student]
     problems = []
     for name, conv in student.named_modules():  # each 3x3 conv alone: does only its stride change the size?
         if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
@@ -72,14 +69,9 @@ def _block_symptoms(block_cls: Callable, kind: str, in_p: int, planes: int, stri
                     f"{name} turns an 8x8 map into {got}x{got} at stride {conv.stride[0]}; "
                     f"the reference's 3x3 convs give {want}x{want}."
                 )
-    n_ref, n_st = models.count_params(ref), models.count_params(student)
-    if n_ref != n_st:
-        where = "; ".join(weight_shape_differences(student, ref))
-        return problems + [f"{n_st:,} parameters instead of {n_ref:,} ({what})" + (f": {where}." if where else ".")]
-    try:
-        student.load_state_dict(ref.state_dict())
-    except RuntimeError as err:
-        return problems + [f"the layer names differ from torchvision's: {str(err).splitlines()[0]}"]
+    wrong = load_reference(student, ref, what, "torchvision's")
+    if wrong:
+        return problems + [wrong]
     x = torch.randn(2, in_p, 8, 8, generator=torch.Generator().manual_seed(1))
     y_ref, (y, err) = ref(x), try_forward(student.eval(), x)
     if y is None:

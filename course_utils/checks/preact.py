@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from course_utils import models
-from course_utils.checks._reference import first_difference, randomize, tell, try_forward, weight_shape_differences
+from course_utils.checks._reference import build_block, first_difference, load_reference, randomize, tell, try_forward
 from course_utils.checks._verdict import checker, first_slip, numeric, report, unanswered
 
 __all__ = ["check_preact_block", "check_shortcut_relus"]
@@ -48,21 +48,12 @@ def _symptoms(block_cls: Callable, in_p: int, planes: int, stride: int) -> list[
     down = models.conv1x1(in_p, planes, stride) if stride != 1 or in_p != planes else None
     ref = randomize(models.PreActBlock(in_p, planes, stride, down))
     what = f"block {in_p}->{planes}, stride {stride}"
-    try:
-        student = block_cls(in_p, planes, stride, ref.downsample)
-    except Exception as err:
-        name = getattr(block_cls, "__name__", "block_cls")
-        return [f"{name}({in_p}, {planes}, {stride}, downsample) fails: {type(err).__name__}: {err}"]
-    if not isinstance(student, nn.Module):
-        return [f"block_cls(...) returned a {type(student).__name__}, not an nn.Module."]
-    n_ref, n_st = models.count_params(ref), models.count_params(student)
-    if n_ref != n_st:
-        where = "; ".join(weight_shape_differences(student, ref))
-        return [f"{n_st:,} parameters instead of {n_ref:,} ({what})" + (f": {where}." if where else ".")]
-    try:
-        student.load_state_dict(ref.state_dict())
-    except RuntimeError as err:
-        return [f"the layer names differ from models.PreActBlock's: {str(err).splitlines()[0]}"]
+    student = build_block(block_cls, ref, in_p, planes, stride)
+    if isinstance(student, str):
+        return [student]
+    wrong = load_reference(student, ref, what, "models.PreActBlock's")
+    if wrong:
+        return [wrong]
     x = torch.randn(2, in_p, 8, 8, generator=torch.Generator().manual_seed(1))  # half of it negative
     with torch.no_grad():
         y_ref = ref(x.clone())
