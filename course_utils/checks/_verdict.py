@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Verdict", "checker", "report", "unanswered", "as_number", "numeric", "first_slip"]
+__all__ = ["Verdict", "checker", "report", "unanswered", "as_number", "numeric", "ratio_and_truth", "first_slip"]
 
 
 class Verdict:
@@ -84,6 +85,24 @@ def as_number(answer: Any) -> float | None:
 def numeric(answer: Any) -> float | None:
     """The answer as a number, or ``None`` (with the reminder or hint printed) when unanswered or not numeric."""
     return None if unanswered(answer) else as_number(answer)
+
+
+def ratio_and_truth(guess: Any, measured: Any, what: str) -> tuple[float, float] | None:
+    """A guessed ratio and its measurement, both positive numbers; ``None`` after the hint when not.
+
+    ``what`` completes the hint for a guess that is not positive: "a ratio of two {what} is positive".
+    """
+    value = numeric(guess)
+    if value is None:
+        return None
+    truth = as_number(measured) if measured is not None else None
+    if truth is None or not 0 < truth < math.inf:
+        report(False, "", "record your guess first, then run the measuring cell: it sets the measurement.")
+        return None
+    if value <= 0:
+        report(False, "", f"a ratio of two {what} is positive.")
+        return None
+    return value, truth
 
 
 def first_slip(answer: Any, truth: Any, slips: list[tuple[Any, str]], fallback: str) -> str:

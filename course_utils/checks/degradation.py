@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from course_utils.analysis import autocorrelation
-from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
+from course_utils.checks._verdict import as_number, checker, numeric, ratio_and_truth, report, unanswered
 
 __all__ = ["check_blocks_per_stage", "check_ratio_prediction", "check_lag1_autocorrelation"]
 
@@ -41,14 +40,10 @@ def check_ratio_prediction(guess: Any, measured: Any, seen: Any = None, factor: 
     move by a factor of several with the batch and the initial weights.
     ``seen``: a ratio the student has already measured (plain-56's), named in the hint when guessed again.
     """
-    value = numeric(guess)
-    if value is None:
+    pair = ratio_and_truth(guess, measured, "gradient norms")
+    if pair is None:
         return False
-    truth = as_number(measured) if measured is not None else None
-    if truth is None or not 0 < truth < math.inf:
-        return report(False, "", "write your guess first, then run the measuring cell: it sets the measurement.")
-    if value <= 0:
-        return report(False, "", "a ratio of two norms is positive; guess how many times larger the first is.")
+    value, truth = pair
     off = value / truth
     times = max(off, 1 / off)
     far = f"your guess {value:,.3g} is {times:,.0f} times {'above' if off > 1 else 'below'} the measured {truth:,.3g}"

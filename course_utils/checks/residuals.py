@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
+from course_utils.checks._verdict import as_number, checker, ratio_and_truth, report, unanswered
 from course_utils.models import PreActBlock
 
 __all__ = ["check_preact_identity", "check_near_zero_target", "check_path_share", "check_block_factors"]
@@ -107,14 +107,10 @@ def check_near_zero_target(guess: Any, measured: Any, factor: float = 2.0) -> bo
     """Exercise 02.2 (predict, then run): the guessed ratio ``guess`` of the final MSE of a plain block to
     that of a residual block (PyTorch's random initialisation, the same 300 SGD steps) on a target close to
     zero, ``0.1 tanh(Ax)``, against the ``measured`` ratio. Right within ``factor`` either way."""
-    value = numeric(guess)
-    if value is None:
+    pair = ratio_and_truth(guess, measured, "mean squared errors")
+    if pair is None:
         return False
-    truth = as_number(measured) if measured is not None else None
-    if truth is None or not 0 < truth < math.inf:
-        return report(False, "", "record your guess first, then run the measuring cell: it sets the measurement.")
-    if value <= 0:
-        return report(False, "", "a ratio of two mean squared errors is positive.")
+    value, truth = pair
     off = value / truth
     if 1 / factor <= off <= factor:
         return report(
