@@ -14,8 +14,9 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
   ResNet, an ImageNet-style ResNet (``check_resnet``), layer and projection counts, the
   Bottleneck's stride; symptoms, not fixes)
 - ``preact``: notebook 04's pre-activation exercise (a pre-activation block, the ReLUs on the shortcut path)
-- ``training``: notebooks 05 and 07 (training, why it works)
+- ``training``: notebook 05 (training on CIFAR-10: the recipe in numbers)
 - ``curves``: notebook 06 (reading Fig. 6's curves: the public full-schedule run and ours)
+- ``analysis``: notebook 07 (why it works: layer responses, lesions, loss landscapes, widths)
 - ``transfer``: notebook 08 (transfer learning; what came after ResNet)
 
 Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup) and ``_reveal``
@@ -24,10 +25,11 @@ Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip
 shared by ``shapes``, ``blocks`` and ``preact``: ``_reference`` (reference blocks, a located forward pass).
 """
 
-from course_utils.checks import blocks, curves, degradation, preact, residuals, shapes, training, transfer
+from course_utils.checks import analysis, blocks, curves, degradation, preact, residuals, shapes, training, transfer
 from course_utils.checks._reveal import forget_guesses, predict, reveal, solution
 from course_utils.checks._verdict import Verdict, as_number, numeric, report, unanswered
-from course_utils.checks.blocks import *  # noqa: F403  (each module's __all__ lists its checkers)
+from course_utils.checks.analysis import *  # noqa: F403  (each module's __all__ lists its checkers)
+from course_utils.checks.blocks import *  # noqa: F403
 from course_utils.checks.curves import *  # noqa: F403
 from course_utils.checks.degradation import *  # noqa: F403
 from course_utils.checks.preact import *  # noqa: F403
@@ -48,6 +50,6 @@ __all__ = [
     "forget_guesses",
 ] + [
     name
-    for module in (degradation, residuals, shapes, blocks, preact, curves, training, transfer)
+    for module in (degradation, residuals, shapes, blocks, preact, training, curves, analysis, transfer)
     for name in module.__all__
 ]
