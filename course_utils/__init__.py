@@ -6,9 +6,10 @@ Modules, from the lower layers up (imports flow one way; ``tests/test_layout.py`
                              where things live; run profiles (smoke | cpu | gpu) and devices; the
                              processor (its name, its flags, native bf16)
 - ``shapes``, ``blocks``     output-size formulas and summary tables; the residual blocks
-- ``schedule``, ``transforms``, ``checkpoint``, ``fig6_set``
+- ``schedule``, ``transforms``, ``checkpoint``, ``fig6_set``, ``estimate``, ``stopping``
                              the recipe's lr schedule; split, normalisation, augmentation; checkpoint
-                             files; the Fig. 6 nets, their groups and order of work
+                             files; the Fig. 6 nets, their groups and order of work; how long a set takes
+                             from measured times; Ctrl-C as a request to stop between two steps
 - ``models``, ``data``, ``loader``, ``step``
                              CIFAR and ImageNet ResNets; CIFAR-10 sources and cache; batches on the
                              device; one SGD step

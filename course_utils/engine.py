@@ -122,7 +122,8 @@ class Group:
     ``build()`` makes the runs (when the group starts, not before); ``choose(runs)`` gives the variant
     per run name (default: eager); ``on_done(run, variant)`` is called once per finished run and
     ``on_failed(run, error)`` once per failed one (a non-finite loss or an error in its step: that run
-    stops, the others go on). ``step_s``: estimated seconds per step per net, for the scheduler.
+    stops, the others go on). ``step_s``: estimated seconds per step per net, and ``start_s`` the seconds
+    ``build`` and ``choose`` take, for the scheduler.
     """
 
     def __init__(
@@ -137,8 +138,10 @@ class Group:
         on_failed: Callable[[TrainRun, BaseException], None] | None = None,
         fits_bundle: bool = True,
         progress: bool = True,
+        start_s: float = 0.0,
     ) -> None:
         self.name, self.build, self.iterations, self.step_s = name, build, iterations, step_s or {}
+        self.start_s = start_s
         self.choose = choose or (lambda runs: {r.name: "eager" for r in runs})
         self.on_done, self.on_failed = on_done, on_failed
         self.fits_bundle, self.progress = fits_bundle, progress

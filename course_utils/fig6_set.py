@@ -34,6 +34,7 @@ __all__ = [
     "RunSpec",
     "plan_schedule",
     "work_order",
+    "WorkOrder",
 ]
 
 FIG6_NETS = ("plain20", "plain56", "resnet20", "resnet56")  # the paper's Fig. 6, as the course shows it
@@ -111,3 +112,52 @@ def work_order(
             if members:
                 groups.append([RunSpec(n, seed, plan_schedule(n, iterations, prefix)) for n in members])
     return groups
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """The units of work of one ``fig6`` call in the order they start, and how many run at once.
+
+    ``fig6`` prints it (:meth:`text`) before it trains, and the same object then drives the training (its
+    ``units`` go in this order to ``scheduler.run_set`` or to the process pool), so the two cannot disagree.
+    In one process a unit is a group (runs on one batch stream) and ``lanes`` groups are active at once,
+    sharing the device (``at_once``); with ``jobs`` > 1 a unit is one run in a worker process of its own and
+    ``lanes`` is the number of processes, each next run starting when one is free.
+    """
+
+    units: tuple[tuple[RunSpec, ...], ...]
+    lanes: int
+    processes: bool
+
+    @classmethod
+    def of(cls, groups: Sequence[Sequence[RunSpec]], jobs: int = 1, at_once: int = 1) -> WorkOrder:
+        """The order of ``groups`` (unfinished, in the order of work) as ``jobs`` processes or ``at_once`` groups
+        at a time in one process train them."""
+        if jobs > 1:
+            return cls(tuple((s,) for g in groups for s in g), jobs, True)
+        return cls(tuple(tuple(g) for g in groups if g), at_once, False)
+
+    def label(self, unit: Sequence[RunSpec]) -> str:
+        """``"2/4: plain20-s0 + resnet20-s0"``: the unit's place in the order, and its runs."""
+        return f"{self.units.index(tuple(unit)) + 1}/{len(self.units)}: {' + '.join(s.stem for s in unit)}"
+
+    def how(self) -> str:
+        """How the units run: one after the other, some at once on one device, or side by side in processes."""
+        n = len(self.units)
+        if self.processes:
+            return (
+                f"{n} run(s), each alone in a worker process, {min(self.lanes, n)} process(es) at once: the first "
+                f"{min(self.lanes, n)} start together, each next one when a process is free"
+            )
+        if self.lanes > 1 and n > 1:
+            return (
+                f"{n} group(s), up to {self.lanes} at once in this process, sharing the device (a next group "
+                f"joins when all active ones fit before the time budget)"
+            )
+        return f"{n} group(s), one after the other in this process (a group: runs on one batch stream)"
+
+    def text(self) -> str:
+        """The order as ``fig6`` prints it before it trains: how the units run, then one line per unit."""
+        if not self.units:
+            return "fig6: nothing to train: every run of the set is finished"
+        return "\n".join([f"fig6: order of work: {self.how()}"] + [f"  {self.label(u)}" for u in self.units])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course_utils import engine
+from course_utils import engine, evaluation
 from course_utils.step import make_optimizer
 from course_utils.train import TrainRun
 
@@ -39,6 +39,8 @@ __all__ = [
     "state_vector",
     "bf16_floor",
     "probe",
+    "step_seconds",
+    "eval_seconds",
     "pick",
     "probe_table",
 ]
@@ -115,18 +117,43 @@ def _probe_one(
         update = tuple(a - b for a, b in zip(state_vector(trial), before, strict=True))
         row.update_gap = _gap(update, eager_update)
         _check(row, losses, eager_losses, wrong, eager_wrong, CHECK_STEPS * len(batches[0][1]))
-        engine.sync(run.device)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds or n < 3:
-            step(*batches[n % len(batches)])
-            n += 1
-            if n % 10 == 0:
-                engine.sync(run.device)
-        engine.sync(run.device)
-        row.steps_per_s = n / (time.perf_counter() - t0)
+        row.steps_per_s = _timed(step, batches, run.device, seconds)
     except Exception as err:  # a variant that cannot run on this machine is passed over, with why
         row.ok, row.note = False, f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
     return row
+
+
+def _timed(step: Callable, batches: list, device: torch.device, seconds: float) -> float:
+    """Steps per second of ``step`` over ``batches`` (cycled) for ``seconds``, at least 3 steps."""
+    engine.sync(device)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n < 3:
+        step(*batches[n % len(batches)])
+        n += 1
+        if n % 10 == 0:
+            engine.sync(device)
+    engine.sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def step_seconds(run: TrainRun, variant: str, seconds: float = 0.5, graphs: Callable | None = None) -> float:
+    """Seconds per training step of ``variant`` for ``run``, timed on a copy (the run is untouched) after one
+    step of warm-up: where the probe did not time a net (nothing to choose, or its choice already made)."""
+    trial = _copy_run(run)
+    batches = list(trial.make_loader().batches(4))
+    step = engine.make_step(trial, variant, batches[0], graphs=graphs() if graphs else None)
+    step(*batches[0])  # the first step allocates and picks its kernels
+    return 1 / _timed(step, batches, run.device, seconds)
+
+
+def eval_seconds(run: TrainRun, images: int = 1000) -> float:
+    """Seconds of one evaluation pass of ``run`` (a record: its test images), timed on its first ``images`` test
+    images after a small warm-up and scaled to all of them; the model is left as it was (eval mode, no grad)."""
+    x, y = run.test_x[:images], run.test_y[:images]
+    evaluation.error_percent(run.model, x[:16], y[:16], normalizer=run.normalizer, device=run.device)
+    t0 = time.perf_counter()
+    evaluation.error_percent(run.model, x, y, normalizer=run.normalizer, device=run.device)  # ends in a host sync
+    return (time.perf_counter() - t0) * len(run.test_y) / len(y)
 
 
 def probe(

@@ -6,7 +6,9 @@ takes its place; before the deadline every active group is checkpointed. Up to `
 are active together (each advanced one step per round), but a second group joins only when all
 of them still fit before the deadline (their estimated seconds added up: the device is shared),
 so that a short budget finishes the first groups instead of leaving every group half done. A
-group whose state could not be brought back (too large to bundle) starts only when it can finish.
+group whose state could not be brought back (too large to bundle) starts only when it can finish,
+and no group starts without the time for its start and some useful training (:func:`worth_starting`).
+``stop`` (Ctrl-C: ``stopping.ctrl_c_stops``) is read between two rounds: it pauses as the deadline does.
 
 :func:`plan` runs the same :func:`run_set` with a fake clock and :class:`SimGroup`\\ s whose steps
 cost the estimated seconds: which runs finish in one lease of ``seconds``, and how many leases the
@@ -27,6 +29,7 @@ from course_utils.fig6_set import STATE_LIMIT, STEP_SECONDS, RunSpec
 __all__ = [
     "state_bytes",
     "fits_bundle",
+    "worth_starting",
     "Work",
     "SetReport",
     "run_set",
@@ -57,6 +60,7 @@ class Work(Protocol):
 
     name: str
     fits_bundle: bool  # its unfinished state can be brought back (else only started when it can finish)
+    start_s: float  # seconds its start takes (building, loading the state, probing), as measured
 
     def estimate(self) -> float: ...  # seconds of training left
     def start(self) -> None: ...  # build the runs, choose their variants (may take seconds)
@@ -64,6 +68,13 @@ class Work(Protocol):
     def done(self) -> bool: ...  # every run finished or failed
     def finish(self) -> None: ...  # the last run has finished: the group is saved
     def pause(self) -> None: ...  # the deadline: checkpoint every unfinished run
+
+
+def worth_starting(left_s: float, start_s: float, train_s: float, checkpoint_s: float) -> bool:
+    """Is ``left_s`` (seconds to the deadline, less the end margin) worth starting a group: its start (``start_s``,
+    measured), then all its training (``train_s``) or, when that is longer, one checkpoint interval of it? With
+    less, the start (a probe: seconds) would run into the deadline and the group save little or nothing."""
+    return left_s > 0 and left_s >= start_s + min(train_s, checkpoint_s)
 
 
 @dataclass
@@ -82,19 +93,23 @@ def run_set(
     deadline: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     sync: Callable[[], None] = lambda: None,
+    stop: Callable[[], bool] = lambda: False,
+    checkpoint_s: float = 0.0,
 ) -> SetReport:
-    """Train ``groups`` in order, ``at_once`` at a time, until all are done or ``deadline`` (a ``clock()``
-    value) nears; ``sync`` waits for the device (called every 10 rounds so the host clock is honest)."""
+    """Train ``groups`` in order, ``at_once`` at a time, until all are done, ``stop()`` is true or ``deadline`` (a
+    ``clock()`` value) nears; ``sync`` waits for the device (called every 10 rounds so the host clock is honest).
+    ``checkpoint_s``: the checkpoint interval in seconds, the least training worth a start (:func:`worth_starting`)."""
     if at_once < 1:
         raise ValueError(f"at_once must be at least 1, got {at_once}")
     pending, active, report = list(groups), [], SetReport()
     round_s, margin, rounds = 0.0, END_MARGIN, 0
     try:
         while True:
-            while pending and len(active) < at_once:
-                if deadline is not None and clock() + margin >= deadline:
-                    break
+            while pending and len(active) < at_once and not stop():
                 g = pending[0]
+                left = None if deadline is None else deadline - clock() - margin
+                if left is not None and not worth_starting(left, g.start_s, g.estimate(), checkpoint_s):
+                    break
                 fits = (
                     deadline is None or clock() + sum(a.estimate() for a in active) + g.estimate() + margin <= deadline
                 )
@@ -106,7 +121,7 @@ def run_set(
                     continue
                 g.start()
                 active.append(g)
-            if not active or (deadline is not None and clock() + margin > deadline):
+            if not active or stop() or (deadline is not None and clock() + margin > deadline):
                 break
             t = clock()
             for g in active:
@@ -173,10 +188,14 @@ class SimGroup:
     def estimate(self) -> float:
         return sum((s.schedule.iterations - self.at[s.stem]) * self.step_s[s.model] for s in self.specs)
 
-    def start(self) -> None:
+    @property
+    def start_s(self) -> float:
         new = {s.model for s in self.specs} - self.probed
-        self.probed |= new
-        self.clock.advance(len(new) * self.costs.probe_per_net + len(self.specs) * self.costs.start_per_run)
+        return len(new) * self.costs.probe_per_net + len(self.specs) * self.costs.start_per_run
+
+    def start(self) -> None:
+        self.clock.advance(self.start_s)
+        self.probed |= {s.model for s in self.specs}
 
     def step(self) -> None:
         cost = 0.0

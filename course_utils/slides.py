@@ -24,6 +24,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -37,6 +38,7 @@ from course_utils.paths import package_dir, repo_root
 from course_utils.profile import PROFILES, profile_name
 
 __all__ = [
+    "long_cells",
     "SOLUTION_TAG",
     "Deck",
     "REVEAL_DIR",
@@ -129,6 +131,23 @@ def execute(nb: nbformat.NotebookNode, path: Path, profile: str, timeout: int = 
     )
     client.execute(env=env)
     return time.perf_counter() - t0
+
+
+def long_cells(nb: nbformat.NotebookNode, seconds: float = 20.0) -> list[tuple[int, float]]:
+    """``(index, seconds)`` of the cells of an executed ``nb`` that ran ``seconds`` or longer (0-based indices, from the
+    kernel's own timestamps, which the execution records in each cell's ``metadata.execution``)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        t = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in t and "shell.execute_reply" in t:
+            took = (_stamp(t["shell.execute_reply"]) - _stamp(t["iopub.execute_input"])).total_seconds()
+            if took >= seconds:
+                found.append((i, took))
+    return found
+
+
+def _stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -306,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for deck in decks:
-        print(f"{deck.html}  ({deck.seconds:.0f} s to execute, profile {profile})")
+        slow = ", ".join(f"c{i} {t:.0f} s" for i, t in long_cells(deck.executed))
+        slow = f"; cells of 20 s or more: {slow}" if slow else ""
+        print(f"{deck.html}  ({deck.seconds:.0f} s to execute, profile {profile}{slow})")
     return 0
 
 

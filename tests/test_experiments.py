@@ -6,16 +6,14 @@ the smoke profile (conftest.py), with one thread so both runs use the same kerne
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from course_utils import cpu, experiments, models, probe, results
-from course_utils.experiments import cli, figure6
+from course_utils.experiments import cli, figure6, runset
 
 RUN = ["--models", "resnet20", "--iterations", "8", "--eval-every", "2", "--checkpoint-every", "2", "--no-progress"]
 RUN += ["--variant", "eager"]  # auto probes, and a timing could pick bf16 in one run and fp32 in the other
@@ -206,17 +204,18 @@ def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
-def _fake_train(seen):
-    def fake_train(self, groups, deadline, at_once):
+def _fake_train(seen, monkeypatch):
+    def fake_train(self, groups, deadline, at_once, stop=None):
         seen.update(budget=self.budget, specs=[s for g in groups for s in g], out=self.out, at_once=at_once)
         return []
 
-    return fake_train
+    monkeypatch.setattr(runset.RunSet, "measure", lambda self, order, deadline, stop: False)  # nothing is built
+    monkeypatch.setattr(runset.RunSet, "train", fake_train)
 
 
 def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
+    _fake_train(seen, monkeypatch)
     monkeypatch.setattr(figure6, "runs_dir", lambda name: tmp_path / "runs" / name)
     experiments.fig6(["resnet20"], profile="cpu", device="cpu", progress=False, data=object())
     assert seen["out"] == tmp_path / "runs" / "fig6-cpu" and (seen["out"] / "summary.json").is_file()
@@ -227,7 +226,7 @@ def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
 
 def test_prefix_keeps_the_paper_milestones_and_sizes_can_be_named(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
+    _fake_train(seen, monkeypatch)
     experiments.fig6(
         ["resnet56"], profile="cpu", device="cpu", iterations=3128, prefix=True, train_set="all",
         test_images="all", out=tmp_path, progress=False, data=object(),
@@ -239,8 +238,7 @@ def test_prefix_keeps_the_paper_milestones_and_sizes_can_be_named(monkeypatch, t
 
 def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
     seen = {}
-
-    monkeypatch.setattr(figure6._Set, "train", _fake_train(seen))
+    _fake_train(seen, monkeypatch)
     experiments.fig6(["resnet20"], profile="gpu", device="cpu", out=tmp_path, progress=False, data=object())
     assert seen["budget"].train_set == "all" and seen["specs"][0].schedule.iterations == 64_000
     assert json.loads((tmp_path / "summary.json").read_text())["train_set"] == "all"
@@ -292,23 +290,6 @@ def test_a_run_in_progress_without_its_state_stops_the_set_before_any_work(tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "782 iterations recorded" in err and "is missing" in err and "git checkout" in err
     assert not (tmp_path / "summary.json").exists()  # nothing trained, nothing restarted from iteration 0
-
-
-def test_ctrl_c_stops_the_process_pool_with_every_run_saved_and_starts_no_queued_run(env, tmp_path):
-    # four runs, two processes: plain-20 and ResNet-20 train, plain-32 and ResNet-32 wait in the queue
-    cmd = [sys.executable, "-m", "course_utils.experiments", "fig6", "--models", "plain20,resnet20,plain32,resnet32",
-           "--iterations", "2000", "--eval-every", "500", "--checkpoint-every", "5", "--jobs", "2",
-           "--variant", "eager", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    state = tmp_path / "checkpoints"
-    deadline = time.monotonic() + 300
-    while not all((state / f"{n}-s0.pt").exists() for n in ("plain20", "resnet20")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
-    _, err = proc.communicate(timeout=120)  # the queued runs would take minutes, were they started
-    assert proc.returncode == 130 and "every run was checkpointed" in err.decode()
-    assert sorted(p.name for p in state.glob("*.pt")) == ["plain20-s0.pt", "resnet20-s0.pt"]
 
 
 def test_errors_found_after_parsing_print_the_usage_line_as_argparse_does(capsys):

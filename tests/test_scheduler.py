@@ -17,15 +17,16 @@ from course_utils.train import TrainRun
 class Fake:
     """A group of ``steps`` steps of ``cost`` fake seconds each, that logs what the scheduler does."""
 
-    def __init__(self, name, steps, cost, clock, log, fits_bundle=True):
+    def __init__(self, name, steps, cost, clock, log, fits_bundle=True, start_s=0.0):
         self.name, self.left, self.cost, self.clock, self.log = name, steps, cost, clock, log
-        self.fits_bundle = fits_bundle
+        self.fits_bundle, self.start_s = fits_bundle, start_s
 
     def estimate(self):
         return self.left * self.cost
 
     def start(self):
         self.log.append(("start", self.name, self.clock()))
+        self.clock.advance(self.start_s)  # building, probing: what start_s says it costs
 
     def step(self):
         self.left -= 1
@@ -70,6 +71,39 @@ def test_a_group_too_big_to_bundle_starts_only_when_it_can_finish():
     report = scheduler.run_set(groups, at_once=1, deadline=100.0, clock=clock)
     assert [e[:2] for e in log] == [("start", "a"), ("finish", "a"), ("start", "c"), ("finish", "c")]
     assert report.not_started == [groups[1]]  # left for a lease in which it fits
+
+
+def test_a_group_starts_only_with_time_for_its_start_and_one_checkpoint_interval():
+    # a finishes at 80 s of a 100 s budget: 15 s are left (5 s kept for the last checkpoints); b's start alone
+    # takes 10 s (a probe), and the least training worth it is one checkpoint interval (30 s): b does not start
+    clock, log = scheduler.FakeClock(), []
+    groups = _fakes(clock, log, ("a", 80, 1.0), ("b", 100, 1.0, True, 10.0))
+    report = scheduler.run_set(groups, deadline=100.0, clock=clock, checkpoint_s=30.0)
+    assert [e[:2] for e in log] == [("start", "a"), ("finish", "a")] and report.not_started == [groups[1]]
+    # the rule alone: a start needs its own seconds, then all its training or one checkpoint interval of it
+    assert scheduler.worth_starting(40.0, 10.0, 100.0, 30.0) and not scheduler.worth_starting(39.9, 10.0, 100.0, 30.0)
+    assert scheduler.worth_starting(12.0, 10.0, 2.0, 30.0)  # it finishes before a checkpoint would come: worth it
+    assert not scheduler.worth_starting(0.0, 0.0, 0.0, 0.0)  # past the deadline nothing starts
+
+
+def test_no_group_starts_past_the_deadline():
+    # the first group ends at 60..94 s of 100 (5 s kept at the end): a next one whose start takes 4 s (a probe) may
+    # start only while its start ends before the margin, and never past the deadline
+    for first in (60, 88, 91, 93, 94):
+        for at_once, cp in ((1, 0.0), (2, 0.0), (1, 20.0)):
+            clock, log = scheduler.FakeClock(), []
+            groups = _fakes(clock, log, ("a", first, 1.0), *[(n, 30, 1.0, True, 4.0) for n in "bcd"])
+            scheduler.run_set(groups, at_once=at_once, deadline=100.0, clock=clock, checkpoint_s=cp)
+            starts = [(t, g.start_s) for what, name, t in log if what == "start" for g in groups if g.name == name]
+            assert all(t + s <= 100.0 - scheduler.END_MARGIN for t, s in starts), (first, at_once, cp, log)
+
+
+def test_stop_pauses_the_active_groups_between_two_steps_and_starts_no_other():
+    clock, log = scheduler.FakeClock(), []
+    groups = _fakes(clock, log, ("a", 50, 1.0), ("b", 50, 1.0))
+    report = scheduler.run_set(groups, clock=clock, stop=lambda: clock() >= 7.0)  # Ctrl-C during step 7
+    assert log == [("start", "a", 0.0), ("pause", "a", 7.0)] and groups[0].left == 43
+    assert report.paused == [groups[0]] and report.not_started == [groups[1]]
 
 
 def test_the_plan_finishes_the_four_headline_nets_in_one_600_s_lease():

@@ -272,6 +272,19 @@ def test_executed_decks_show_their_figures(decks):
         assert not isinstance(deck, Exception) and _figures(deck.executed) > 0, stem
 
 
+def test_cell_times_come_from_the_kernel_and_add_up_to_at_most_the_execution(decks):
+    # the per-cell minutes in docs/teaching.md come from long_cells: every code cell that ran has a time, the times
+    # are the kernel's own, they add up to no more than the wall time of the whole execution, and the threshold cuts
+    for stem in EXECUTED:
+        deck = decks[stem]
+        every = slides.long_cells(deck.executed, 0.0)
+        code = [i for i, c in enumerate(deck.executed.cells) if c.cell_type == "code" and c.source.strip()]
+        assert [i for i, _ in every] == code, stem
+        assert all(t >= 0 for _, t in every) and 0 < sum(t for _, t in every) <= deck.seconds, stem
+        longest = max(t for _, t in every)
+        assert slides.long_cells(deck.executed, longest) == [(i, t) for i, t in every if t >= longest]
+
+
 def test_a_deck_copied_anywhere_still_shows_its_markdown_pictures(tmp_path):
     # the course's pictures live in md_img/ beside notebooks/, outside the notebook's folder, which
     # nbconvert alone does not embed: built with --out elsewhere and copied into an empty folder, the

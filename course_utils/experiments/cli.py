@@ -16,6 +16,7 @@ from course_utils.experiments.figure6 import fig6
 from course_utils.fig6_set import work_order
 from course_utils.models import canonical_names
 from course_utils.profile import get_profile
+from course_utils.stopping import Stopped
 
 __all__ = ["csv", "build_parser", "main"]
 
@@ -46,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the Fig. 6 set with the paper's recipe; sized by $COURSE_PROFILE "
         "(gpu: 64k iterations on all 50k training images; cpu: shortened; smoke: "
         "seconds). Order of work: the four Fig. 6 nets with the first seed, then the "
-        "CIFAR ResNet-18, then the other seeds. Finished runs are skipped, interrupted "
-        "ones resume from their checkpoint.",
+        "CIFAR ResNet-18, then the other seeds. Before it trains it prints that order as it will run and an "
+        "estimate of the time from steps timed on this machine. Finished runs are skipped; Ctrl-C stops it "
+        "between two steps with every run saved, and the same command resumes.",
     )
     f.add_argument(
         "--models",
@@ -104,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="iterations between two checkpoints (default: none by count); checkpoints are also "
-        "written every 60 s of wall time, at the end, and before the time budget runs out",
+        "written every 60 s of wall time, at the end, before the time budget runs out, and on Ctrl-C",
     )
     f.add_argument(
         "--time-budget",
@@ -223,7 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, FloatingPointError, ValueError, FileNotFoundError, cdata.DataNotFoundError) as err:
         print(f"{parser.format_usage()}{parser.prog}: error: {err}", file=sys.stderr)  # as argparse says it
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: every run was checkpointed; run the same command again to resume", file=sys.stderr)
+    except Stopped as err:  # Ctrl-C while training: every run saved between two steps
+        print(err, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C before or after the training (nothing of it half done)
+        print(
+            "interrupted: every run keeps its last saved state; run the same command again to resume", file=sys.stderr
+        )
         return 130
     return 0

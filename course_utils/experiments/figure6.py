@@ -4,45 +4,43 @@
 
 1. the set is sized: profile, budget, and the groups in the order of work (``fig6_set.work_order``);
    a run whose result file exists is finished and skipped;
-2. each group becomes an ``engine.Group`` whose runs are built only when it starts (resumed from
-   their training state in the ``state`` folder, default ``<out>/checkpoints``), with the variant the
-   probe chose for each net (probed once per device, kept in ``probe.json`` beside the state, so a
-   resumed set does not probe again on the same machine, and probes anew on another);
-3. ``scheduler.run_set`` trains the groups under the time budget; a run that finishes writes its
-   fp16 weights and result file at once (:meth:`_Set.done`) and its state is deleted, a run that fails
-   is reported and the others go on, and at the budget every unfinished run is checkpointed (with a
-   sidecar ``<stem>.json`` that draws it in progress without torch);
-4. ``summary.json`` lists every run: finished, skipped, failed or unfinished, with its wall time per device.
+2. the order of work is printed, as it will run (``fig6_set.WorkOrder``: groups, or runs in processes);
+3. each unit is built once before training (``runset.RunSet.measure``): resumed from its training state in the
+   ``state`` folder (default ``<out>/checkpoints``), the variant of each net chosen by the probe (probed
+   once per device, kept in ``probe.json`` beside the state, so a resumed set does not probe again on the
+   same machine), and each net's step and evaluation pass timed where the probe did not; from these
+   times, and the iterations each run has left, the estimate of the whole set, and how to stop;
+4. ``scheduler.run_set`` (or, with ``jobs`` > 1 on a CPU, ``pool.in_processes``: one run per process of one
+   thread) trains the units under the time budget in that order; a run that finishes writes its fp16
+   weights and result file at once (``RunSet.done``) and its state is deleted, a run that fails is
+   reported and the others go on; at the budget, or on Ctrl-C (``stopping``), every unfinished run is
+   checkpointed between two steps (with a sidecar ``<stem>.json`` that draws it in progress without torch);
+5. ``summary.json`` lists every run: finished, skipped, failed or unfinished (``summary``).
 
-With ``jobs`` > 1 on a CPU the runs go to that many processes of one thread each instead (each
-process runs step 3 for one run). Results follow ``course_utils.results``.
+Results follow ``course_utils.results``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, probe, results, scheduler
+from course_utils import engine, stopping
 from course_utils.budget import Budget, test_subset_of
-from course_utils.checkpoint import refuse_lost_state
-from course_utils.fig6_set import STEP_SECONDS, RunSpec, run_name, work_order
-from course_utils.models import canonical_names, get_model
+from course_utils.experiments.pool import in_processes, torch_threads
+from course_utils.experiments.runset import RunSet
+from course_utils.experiments.summary import Call, summarise
+from course_utils.fig6_set import WorkOrder, work_order
+from course_utils.models import canonical_names
 from course_utils.paths import runs_dir
-from course_utils.profile import Profile, get_profile, seed_everything
-from course_utils.schedule import model_depth
-from course_utils.step import device_label, device_name
-from course_utils.train import TrainRun
+from course_utils.profile import Profile, get_profile
+from course_utils.step import device_name
 
 __all__ = ["auto_jobs", "default_out", "fig6"]
 
@@ -52,159 +50,6 @@ AUTO_JOBS_ITERATIONS = 200  # below this, spawning processes (seconds each) cost
 def default_out(profile_name: str) -> Path:
     """Where ``fig6`` writes unless told: ``runs/fig6-<profile>`` (git-ignored), never the committed results."""
     return runs_dir(f"fig6-{profile_name}")
-
-
-def _finished(spec: RunSpec, out: Path) -> dict | None:
-    """The finished result of ``spec`` in ``out``; refuses one trained with another schedule."""
-    path = out / f"{spec.stem}.json"
-    if not path.exists():
-        return None
-    done = results.read_json(path)
-    if done.get("schedule") != spec.schedule.to_dict():
-        raise ValueError(
-            f"{path} holds a finished run with schedule {done.get('schedule')}, but this call "
-            f"asks for {spec.schedule.to_dict()}. Delete it (and {out / 'checkpoints'}/{spec.stem}.pt) "
-            f"to retrain, or write elsewhere (out=, --out)."
-        )
-    return done
-
-
-def _entry(r: dict, status: str) -> dict:
-    h = r["history"]
-    return {
-        "model": r["model"],
-        "seed": r["seed"],
-        "file": f"{run_name(r['model'], r['seed'])}.json",
-        "status": status,
-        "iterations": r["schedule"]["iterations"],
-        "wall_seconds": r["wall_seconds"],
-        "wall_by_device": r.get("wall_by_device", {}),
-        "variant": r.get("variant", "eager"),
-        "final_train_error": h["train_error"][-1] if h["train_error"] else None,
-        "final_test_error": h["test_error"][-1] if h["test_error"] else None,
-    }
-
-
-@dataclass
-class _Set:
-    """What the groups of one ``fig6`` call share: sizes, data, output folder, the probe's choices."""
-
-    prof: Profile
-    budget: Budget
-    out: Path
-    state: Path
-    deterministic: bool
-    variant: str
-    force_probe: bool
-    progress: bool
-    data: cdata.CIFAR10 | None = None
-    entries: list[dict] = field(default_factory=list)
-    step_s: dict[str, float] = field(default_factory=dict)  # seconds per step measured by the probe
-    status: dict[str, str] = field(default_factory=dict)  # trained or resumed, per run
-
-    def build(self, specs: Sequence[RunSpec]) -> list[TrainRun]:
-        """The runs of a group, resumed from their checkpoints (the data is loaded on first use)."""
-        if self.data is None:
-            self.data = cdata.load_cifar10(profile=self.prof)
-        runs = []
-        for spec in specs:
-            seed_everything(spec.seed, self.deterministic)  # the same initial weights for the same seed
-            run = TrainRun(
-                get_model(spec.model),
-                self.data,
-                spec.schedule,
-                name=spec.model,
-                seed=spec.seed,
-                budget=self.budget,
-                device=self.prof.device,
-                checkpoint=self.state / f"{spec.stem}.pt",
-                deterministic=self.deterministic,
-            )
-            self.status[spec.stem] = "resumed" if run.iteration else "trained"
-            runs.append(run)
-        return runs
-
-    def choose(self, runs: list[TrainRun]) -> dict[str, str]:
-        """The variant per net: probed once per net and device (when there is a choice, or when asked), kept in
-        probe.json under the device's label (another processor or GPU probes anew)."""
-        saved, label = self.state / "probe.json", device_label(self.prof.device)
-        by_device = results.read_json(saved) if saved.exists() else {}
-        known = by_device.get(label, {})
-        choices = engine.candidates(self.prof.device, self.variant)
-        todo = [r for r in {r.name: r for r in runs}.values() if r.name not in known or self.force_probe]
-        if todo and (len(choices) > 1 or self.force_probe):
-            rows = probe.probe(todo, choices)
-            print(probe.probe_table(rows, {r.name: r.remaining for r in todo}))
-            known |= probe.pick(rows)
-            self.step_s |= {r.name: 1 / r.steps_per_s for r in rows if r.ok and r.steps_per_s > 0}
-            now = results.read_json(saved) if saved.exists() else {}  # another process may have written meanwhile
-            results.write_json(saved, {**now, label: {**now.get(label, {}), **known}})
-        chosen = {r.name: known.get(r.name, choices[0]) if len(choices) > 1 else choices[0] for r in runs}
-        print("variant: " + ", ".join(f"{k} -> {v}" for k, v in chosen.items()))
-        return chosen
-
-    def done(self, run: TrainRun, variant: str) -> None:
-        """A run has finished: its fp16 weights, then its result file (which marks it finished)."""
-        stem = run_name(run.name, run.seed)
-        res = run.result(
-            variant=variant,
-            depth=model_depth(run.name),
-            profile=self.prof.name,
-            experiment="fig6",
-            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        results.save_weights(self.out / "weights" / f"{stem}.pt", run.model)
-        results.write_json(self.out / f"{stem}.json", res)
-        run.forget()  # finished: its training state is no longer needed
-        self.entries.append(_entry(res, self.status[stem]))
-
-    def failed(self, run: TrainRun, err: BaseException) -> None:
-        """A run has failed (non-finite loss, an error in its step): reported; its last checkpoint is kept."""
-        print(f"fig6: {run.name} s{run.seed} FAILED at iteration {run.iteration}: {err}")
-        self.entries.append(
-            {"model": run.name, "seed": run.seed, "status": "failed", "iteration": run.iteration, "error": str(err)}
-        )
-
-    def group(self, specs: Sequence[RunSpec]) -> engine.Group:
-        return engine.Group(
-            "+".join(s.stem for s in specs),
-            lambda: self.build(specs),
-            iterations=max(s.schedule.iterations for s in specs),
-            step_s={s.model: self.step_s.get(s.model, STEP_SECONDS.get(s.model, 0.0)) for s in specs},
-            choose=self.choose,
-            on_done=self.done,
-            on_failed=self.failed,
-            fits_bundle=self.prof.device.type != "cuda" or scheduler.fits_bundle(specs),
-            progress=self.progress,
-        )
-
-    def train(self, groups: Sequence[Sequence[RunSpec]], deadline: float | None, at_once: int) -> list[str]:
-        """Train ``groups`` under ``deadline``; returns the stems of the runs left unfinished."""
-        works = [self.group(g) for g in groups]
-        report = scheduler.run_set(
-            works, at_once=at_once, deadline=deadline, sync=lambda: engine.sync(self.prof.device)
-        )
-        paused = [f"{r.name}-s{r.seed}" for g in report.paused for r in g.live()]
-        return paused + [s.stem for g, w in zip(groups, works, strict=True) if w in report.not_started for s in g]
-
-
-_interrupted = False  # in a worker process: Ctrl-C came; the runs queued behind are left for the next call
-
-
-def _worker(kwargs: dict) -> tuple[list[dict], list[str]]:
-    """Process-pool entry point (``jobs`` > 1 on a CPU): one run in a fresh process of one thread."""
-    global _interrupted
-    torch.set_num_threads(kwargs.pop("threads"))
-    spec, deadline = kwargs.pop("spec"), kwargs.pop("deadline")
-    if _interrupted:
-        return [], [spec.stem]
-    s = _Set(**kwargs)
-    try:
-        left = s.train([[spec]], deadline, at_once=1)
-    except KeyboardInterrupt:  # the run is checkpointed (scheduler.run_set pauses it); start no other
-        _interrupted = True
-        raise
-    return s.entries, left
 
 
 def auto_jobs(device: torch.device, runs: int, iterations: int) -> int:
@@ -244,7 +89,8 @@ def fig6(
     bf16: bf16 where the probe finds it equal to fp32 and faster, else eager), graphs, compile, bf16 or eager.
     ``probe``: probe (and print the table) also when there is nothing to choose. ``time_budget``: seconds
     for the whole call; it stops before then with every run checkpointed (``summary["complete"]`` is False) and
-    the same call resumes. ``at_once``: groups trained at the same time (default 2 on a GPU, 1 elsewhere).
+    the same call resumes. Ctrl-C stops it the same way, between two steps, and raises ``stopping.Stopped`` once
+    the summary is written. ``at_once``: groups trained at the same time (default 2 on a GPU, 1 elsewhere).
     ``jobs`` > 1 (CPU only): runs in that many processes, the threads split among them; the default (None) is
     :func:`auto_jobs` (two one-thread nets beat one net on two threads for the deep nets, as
     ``results/bench/bench-cpu.json`` measures). ``deterministic`` (default: on for a CPU) makes resumed runs
@@ -282,87 +128,37 @@ def fig6(
     state = Path(state) if state is not None else out / "checkpoints"
     groups = work_order(names, seeds, iterations, prefix)
     print(
-        f"fig6: {sum(map(len, groups))} run(s) in {len(groups)} group(s) "
-        f"{' | '.join(', '.join(s.stem for s in g) for g in groups)}; profile {prof.name}, device "
-        f"{device_name(prof.device)}, {iterations:,} iterations, {budget.train_set} training set -> {out}"
+        f"fig6: {sum(map(len, groups))} run(s); profile {prof.name}, device {device_name(prof.device)}, "
+        f"{iterations:,} iterations, {budget.train_set} training set -> {out}"
     )
-    the_set = _Set(prof, budget, out, state, deterministic, variant, probe, progress, data)
-    todo = []
-    for g in groups:
-        new = [s for s in g if _finished(s, out) is None]
-        for s in new:  # a run in progress without its training state: stop now, before any work
-            refuse_lost_state(state / f"{s.stem}.pt", s.model)
-        the_set.entries += [_entry(_finished(s, out), "skipped") for s in g if s not in new]
-        todo += [new] if new else []
-    if jobs > 1:
-        kw = dict(prof=prof, budget=budget, out=out, state=state, deterministic=deterministic, variant=variant)
-        kw |= dict(force_probe=probe, progress=progress, data=data)
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        specs = [s for g in todo for s in g]  # the order of work: under a time budget the first groups finish
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_worker, dict(kw, spec=s, deadline=deadline, threads=threads)) for s in specs]
-            try:
-                done = [f.result() for f in futures]
-            except KeyboardInterrupt:
-                for f in futures:
-                    f.cancel()  # not started yet: never started
-                raise
-        the_set.entries += [e for es, _ in done for e in es]
-        left = [stem for _, lft in done for stem in lft]
-    else:
-        left = the_set.train(todo, deadline, at_once or (2 if prof.device.type == "cuda" else 1))
-    return _summarise(the_set, groups, left, variant, jobs, iterations, t0, bool(todo))
-
-
-def _summarise(
-    the_set: _Set, groups: list, left: list[str], variant: str, jobs: int, iterations: int, t0: float, trained: bool
-) -> dict:
-    """Write and print ``summary.json``: every run of the set, finished, skipped, failed or unfinished."""
-    out, prof = the_set.out, the_set.prof
-    order = [s.stem for g in groups for s in g]
-    entries = sorted(the_set.entries, key=lambda e: order.index(run_name(e["model"], e["seed"])))
-    failed = [run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
-    for side in [the_set.state / f"{stem}.json" for stem in left]:  # unfinished: how far, on what (its sidecar)
-        if side.exists():
-            r = results.read_json(side)
-            entries.append({**_entry(r, "unfinished"), "iteration": r["iteration"]})
-    summary = {
-        "experiment": "fig6",
-        "profile": prof.name,
-        "device": device_name(prof.device),
-        "torch_version": str(torch.__version__),
-        "iterations": iterations,
-        "train_set": the_set.budget.train_set,
-        "jobs": jobs,
-        "variant_requested": variant,
-        "complete": not left and not failed,
-        "unfinished": left,
-        "failed": failed,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "total_wall_seconds": round(time.perf_counter() - t0, 2),
-        "runs": entries,
-    }
-    previous = results.read_json(out / "summary.json") if (out / "summary.json").exists() else {}
-    calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == iterations else []
-    calls = calls + [summary["total_wall_seconds"]] if trained or not calls else calls
-    summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
-    results.write_json(out / "summary.json", summary)
-    for e in entries:
-        if e["status"] in ("failed", "unfinished"):
-            why = f": {e['error']}" if e["status"] == "failed" else f" of {e['iterations']:,} ({e['variant']})"
-            print(f"  {e['model']:>15} s{e['seed']}: {e['status'].upper()} at iteration {e['iteration']:,}{why}")
-            continue
-        print(
-            f"  {e['model']:>15} s{e['seed']}: train err {e['final_train_error']:6.2f}%  "
-            f"test err {e['final_test_error']:6.2f}%  ({e['status']}, {e['variant']}, {e['wall_seconds']:.0f} s)"
-        )
-    if left:
-        print(
-            f"fig6: stopped at the time budget with {len(left)} run(s) unfinished ({', '.join(left)}), all "
-            f"checkpointed: run the same command again to resume"
-        )
-    print(
-        f"fig6: {'done' if not left else 'paused'}: this call {calls[-1]:.0f} s, the set so far "
-        f"{summary['total_wall_seconds']:.0f} s; results in {out}"
-    )
+    the_set = RunSet(prof, budget, out, state, deterministic, variant, probe, progress, data)
+    todo = the_set.todo(groups)
+    order = the_set.order = WorkOrder.of(todo, jobs, at_once or (2 if prof.device.type == "cuda" else 1))
+    print(order.text())
+    threads = max(1, (os.cpu_count() or 1) // jobs) if order.processes else torch.get_num_threads()
+    with stopping.ctrl_c_stops() as stop:
+        with torch_threads(threads):
+            measured = bool(order.units) and the_set.measure(order, deadline, stop)
+        why = "nothing to train" if not order.units else "Ctrl-C or the time budget came before every net was timed"
+        print(the_set.estimate_lines(order, deadline) if measured else f"fig6: no estimate: {why}")
+        if order.processes:
+            the_set.data = data  # the workers load their own; the parent's copy is not needed any more
+            left = in_processes(the_set, order, deadline, threads, stop, data)
+        else:
+            left = the_set.train(order.units, deadline, order.lanes, stop)
+    call = Call(prof, out, state, budget.train_set, variant, jobs, iterations, t0, bool(todo), stop())
+    summary = summarise(call, [s.stem for g in groups for s in g], the_set.entries, left)
+    if stop():
+        raise stopping.Stopped(_stopped(summary))
     return summary
+
+
+def _stopped(summary: dict) -> str:
+    """The message of a call stopped by Ctrl-C: where each unfinished run stands, and how to go on."""
+    at = {e["file"][: -len(".json")]: e for e in summary["runs"] if e["status"] == "unfinished"}
+    saved = [f"{stem} at iteration {e['iteration']:,} of {e['iterations']:,}" for stem, e in at.items()]
+    waiting = [stem for stem in summary["unfinished"] if stem not in at]
+    parts = (["every run that trained saved its state: " + "; ".join(saved)] if saved else []) + (
+        ["not started: " + ", ".join(waiting)] if waiting else []
+    )
+    return f"fig6: stopped by Ctrl-C ({'; '.join(parts) or 'nothing left'}): run the same command again to resume"

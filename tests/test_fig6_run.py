@@ -1,0 +1,157 @@
+"""fig6 says what it will do and does it: the order it prints is the order the runs start, its estimate comes
+from times measured here, Ctrl-C on a process pool stops every run cleanly (no worker warning) and the same
+command resumes where each run stopped, and no unit starts without time to do useful work."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from course_utils import cpu, experiments, probe, results
+from course_utils.budget import Budget
+from course_utils.estimate import Cost, RunLeft
+from course_utils.experiments import pool, runset
+from course_utils.fig6_set import WorkOrder, work_order
+from course_utils.profile import get_profile
+from tests.fakes import fake_result
+
+ORDER = re.compile(r"^  (\d+/\d+: .+)$", re.M)  # the order of work, one unit a line
+STARTS = re.compile(r"^fig6: start (\d+/\d+: [^(\n]+?)(?: \(resumed: ([^)]*)\))?$", re.M)  # as each unit starts
+WARNINGS = ("leaked semaphore", "resource_tracker", "Traceback", "KeyboardInterrupt")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    empty = tmp_path_factory.mktemp("no_data")
+    return os.environ | {"COURSE_DATA_DIR": str(empty), "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
+
+
+def test_the_printed_order_is_the_order_the_groups_start_and_leaves_out_finished_ones(tmp_path, capsys):
+    for m in ("plain20", "resnet20"):  # seed 0 finished already: it is skipped, and not announced
+        results.write_json(tmp_path / f"{m}-s0.json", fake_result(m, 9.0, 9.0, its=2, step=2))
+    kw = dict(seeds=[0, 1, 2], iterations=2, eval_every=2, variant="eager", jobs=1, out=tmp_path, progress=False)
+    summary = experiments.fig6(["plain20", "resnet20"], **kw)
+    said = capsys.readouterr().out
+    assert ORDER.findall(said) == ["1/2: plain20-s1 + resnet20-s1", "2/2: plain20-s2 + resnet20-s2"]
+    assert [u for u, _ in STARTS.findall(said)] == ORDER.findall(said)  # started as announced, in that order
+    assert [e["status"] for e in summary["runs"]] == ["skipped"] * 2 + ["trained"] * 4
+    assert "fig6: estimate: about" in said and "to stop, press Ctrl-C" in said
+
+
+def test_the_estimate_is_the_arithmetic_of_the_probes_step_times(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu, "native_bf16", lambda: True)  # a choice to make: the probe runs and times each net
+
+    def timed(runs, variants, seconds=0.5, graphs=None):  # bf16 chosen (faster): its 4 steps/s are the step time
+        return [probe.ProbeRow(r.name, v, 4.0 if v == "bf16" else 2.0, ok=True) for r in runs for v in variants]
+
+    monkeypatch.setattr(probe, "probe", timed)
+    monkeypatch.setattr(probe, "eval_seconds", lambda run, images=1000: 0.5)
+    prof = get_profile("smoke", "cpu")
+    groups = work_order(["plain20", "resnet20"], [0], 30)
+    for jobs, lanes_s in ((1, lambda runs: sum(runs)), (2, max)):
+        the_set = runset.RunSet(prof, Budget.of(prof), tmp_path, tmp_path / f"state{jobs}", True, "auto", False, False)
+        order = WorkOrder.of(groups, jobs=jobs)
+        assert the_set.measure(order, None, lambda: False)
+        assert the_set.costs == {"plain20": Cost(0.25, 0.5, "probe"), "resnet20": Cost(0.25, 0.5, "probe")}
+        run_s = 30 * 0.25 + 3 * 0.5  # 30 iterations at 0.25 s, 3 records (every 10) at 0.5 s
+        starts = [the_set.start_s["+".join(s.stem for s in u)] for u in order.units]
+        extra = the_set.load_s if jobs > 1 else 0.0  # each worker loads the data for its run
+        want = lanes_s([s + extra + run_s * len(u) for s, u in zip(starts, order.units, strict=True)])
+        said = the_set.estimate_lines(order, None)
+        assert abs(int(re.search(r"about [\d.]+ minutes \((\d+) s\)", said).group(1)) - want) <= 0.5, (jobs, said)
+        assert "plain20 250 ms/step (probe), 0.5 s/evaluation" in said
+
+
+def test_a_resumed_run_counts_only_the_iterations_it_has_left(tmp_path):
+    the_set = runset.RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, True, "eager", False, False)
+    the_set.costs = {"resnet20": Cost(0.1, 1.0, "timed")}
+    the_set.left = {"resnet20-s0": RunLeft("resnet20-s0", "resnet20", 400, 1000, 100)}
+    the_set.start_s, the_set.load_s = {"resnet20-s0": 2.0}, 3.0
+    order = WorkOrder.of(work_order(["resnet20"], [0], 1000), jobs=1)
+    assert "(68 s)" in the_set.estimate_lines(order, None)  # 2 s start + 600 steps x 0.1 s + 6 records x 1 s
+
+
+def test_a_unit_in_a_process_of_its_own_starts_only_with_time_for_useful_work(tmp_path):
+    the_set = runset.RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, True, "eager", False, False)
+    the_set.costs = {"resnet20": Cost(0.1, 1.0, "timed")}
+    the_set.left = {"resnet20-s0": RunLeft("resnet20-s0", "resnet20", 0, 1000, 100)}
+    the_set.start_s, the_set.load_s, the_set.interval_s = {"resnet20-s0": 4.0}, 6.0, 30.0
+    unit = work_order(["resnet20"], [0], 1000)[0]
+    now = time.perf_counter()
+    assert the_set.may_start(unit, None) and the_set.may_start(unit, now + 5.0 + 10.0 + 30.0 + 1.0)
+    assert not the_set.may_start(unit, now + 5.0 + 10.0 + 29.0)  # load + build, then one checkpoint interval
+    assert not the_set.may_start(unit, now - 1.0)  # past the deadline
+    started = []
+    ran, never = pool.run_pool(["a", "b"], str, jobs=2, threads=1, stop=lambda: False, may_start=lambda u: False,
+                               on_start=started.append)  # fmt: skip
+    assert (ran, never, started) == ([], ["a", "b"], [])
+    ran, never = pool.run_pool(["a", "b"], str, jobs=2, threads=1, stop=lambda: True, on_start=started.append)
+    assert (ran, never, started) == ([], ["a", "b"], [])  # Ctrl-C before anything started: nothing starts
+
+
+def test_a_finished_run_of_another_schedule_names_the_state_folder_given(tmp_path):
+    results.write_json(tmp_path / "out" / "resnet20-s0.json", fake_result("resnet20", 9.0, 9.0, its=4, step=2))
+    with pytest.raises(ValueError, match="Delete it") as err:
+        experiments.fig6(["resnet20"], iterations=10, out=tmp_path / "out", state=tmp_path / "state", progress=False)
+    assert f"{tmp_path / 'state' / 'resnet20-s0.pt'}" in str(err.value) and "checkpoints" not in str(err.value)
+
+
+def _sidecar_iterations(state, stems):
+    found = {s: results.read_json(state / f"{s}.json")["iteration"] for s in stems if (state / f"{s}.json").exists()}
+    return found if len(found) == len(stems) else None
+
+
+def _run_then_ctrl_c(cmd, env, out_file, ready, presses=1):
+    """The command until ``ready()`` gives something, then ``presses`` real Ctrl-Cs 0.3 s apart to its whole process
+    group (as a terminal sends them); returns what ``ready`` gave, the return code, stdout and stderr."""
+    with open(out_file, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
+        deadline, seen = time.monotonic() + 600, None
+        while seen is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.3)
+            seen = ready()
+        for _ in range(presses):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=300)  # no hang: a second Ctrl-C once left the pool's workers waiting
+    return seen, proc.returncode, out_file.read_text(), err.decode()
+
+
+def test_ctrl_c_stops_the_process_pool_cleanly_and_the_same_command_resumes_where_it_stopped(env, tmp_path):
+    # four runs, two processes: plain-20 and ResNet-20 train, plain-32 and ResNet-32 wait; progress bars on,
+    # so each worker holds tqdm's lock, a named semaphore that leaks (with a warning) if a worker is killed
+    cmd = [sys.executable, "-m", "course_utils.experiments", "fig6", "--models", "plain20,resnet20,plain32,resnet32",
+           "--iterations", "2000", "--eval-every", "500", "--checkpoint-every", "5", "--jobs", "2",
+           "--variant", "eager", "--out", str(tmp_path)]  # fmt: skip
+    state, running = tmp_path / "checkpoints", ["plain20-s0", "resnet20-s0"]
+    first = _run_then_ctrl_c(cmd, env, tmp_path / "first.txt", lambda: _sidecar_iterations(state, running), 2)
+    seen, code, out, err = first
+    assert code == 130 and not any(w in err for w in WARNINGS), err
+    assert err.count("Ctrl-C: stopping after the current step") == 2  # each press answered at once
+    assert ORDER.findall(out) == ["1/4: plain20-s0", "2/4: resnet20-s0", "3/4: plain32-s0", "4/4: resnet32-s0"]
+    assert [u for u, _ in STARTS.findall(out)] == ORDER.findall(out)[:2]  # the queued ones never started
+    assert "fig6: estimate: about" in out and "to stop, press Ctrl-C" in out
+    saved = {s: torch.load(state / f"{s}.pt", weights_only=True)["iteration"] for s in running}
+    assert all(saved[s] >= seen[s] for s in running)  # nothing lost: each saved where it stopped, at or past
+    for s in running:  # the checkpoint it was last seen at, and the message says where
+        assert f"{s} at iteration {saved[s]:,} of 2,000" in err
+    assert "not started: plain32-s0, resnet32-s0" in err and "run the same command again" in err
+    assert sorted(p.name for p in state.glob("*.pt")) == ["plain20-s0.pt", "resnet20-s0.pt"]
+
+    def moved_on():  # both resumed runs wrote a checkpoint past where they stopped
+        now = _sidecar_iterations(state, running)
+        return now if now and all(now[s] > saved[s] for s in running) else None
+
+    again, code, out, err = _run_then_ctrl_c(cmd, env, tmp_path / "again.txt", moved_on)
+    assert code == 130 and not any(w in err for w in WARNINGS), err
+    resumed = dict(STARTS.findall(out))
+    assert resumed == {"1/4: plain20-s0": f"plain20-s0 at {saved['plain20-s0']:,}",
+                       "2/4: resnet20-s0": f"resnet20-s0 at {saved['resnet20-s0']:,}"}  # fmt: skip
+    for s in running:  # it went on from there, and stopped again with all of it saved
+        assert torch.load(state / f"{s}.pt", weights_only=True)["iteration"] >= again[s] > saved[s]
