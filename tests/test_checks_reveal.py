@@ -76,3 +76,16 @@ def test_reveal_withholds_the_measurement_until_a_guess_is_recorded(capsys):
     checks.predict("the answer", None)  # taking the guess back hides the measurement again
     capsys.readouterr()
     assert not checks.reveal("the answer", "measured: 42", check) and "42" not in capsys.readouterr().out
+
+
+def test_what_the_checks_print_shows_in_any_font(capsys):
+    # the markers of a verdict are read in whatever font the student's browser has: characters outside the basic
+    # multilingual plane (emoji such as a lock) show as empty boxes where no emoji font is installed
+    checks.predict("the answer", None)
+    checks.reveal("the answer", "measured: 42", lambda guess: True)
+    checks.predict("the answer", 40)
+    checks.reveal("the answer", "measured: 42", lambda guess: True)
+    checks.report(True, "right", "")
+    checks.report(False, "", "a hint")
+    printed = capsys.readouterr().out
+    assert printed and all(ord(c) < 0x10000 for c in printed), sorted({c for c in printed if ord(c) >= 0x10000})

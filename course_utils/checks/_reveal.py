@@ -67,7 +67,7 @@ def predict(name: str, guess: Any) -> Verdict:
         _GUESSES.pop(name, None)
         return Verdict(False)
     _GUESSES[name] = value
-    print(f"📝 Guess recorded for {name}: {value:,.6g}. Now run the measurement below.")
+    print(f"✍ Guess recorded for {name}: {value:,.6g}. Now run the measurement below.")
     return Verdict(True)
 
 
@@ -75,7 +75,7 @@ def reveal(name: str, text: str, check: Callable[[float], Verdict]) -> Verdict:
     """Print the measurement ``text`` and ``check(guess)``, or only a reminder while no guess is recorded."""
     if name not in _GUESSES:
         print(
-            f"🔒 Measured, not shown yet: record your guess for {name} in its cell above (checks.predict), "
+            f"☝ Measured, not shown yet: record your guess for {name} in its cell above (checks.predict), "
             "then run this cell again."
         )
         return Verdict(False)
