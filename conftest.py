@@ -4,9 +4,12 @@ Set before any test or notebook kernel starts: nbval's kernels inherit this
 process's environment, so notebooks executed by ``pytest`` see it too.
 Tests marked ``gpu`` exercise the CUDA path (``pytest -m gpu`` on a GPU machine);
 they pass their device explicitly and are skipped where CUDA is absent.
+Every notebook is marked ``slow``, with the subprocess runs and the minutes of training:
+``pytest -m "not slow"`` is the inner loop, ``pytest`` runs everything.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -32,9 +35,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+
 def pytest_collection_modifyitems(config, items):
+    """Mark every notebook cell nbval collects ``slow``; without CUDA, skip the tests marked ``gpu``."""
     import torch
 
+    for item in items:
+        if NOTEBOOKS in item.path.resolve().parents or type(item).__module__.startswith("nbval"):
+            item.add_marker(pytest.mark.slow)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA (run `pytest -m gpu` on a GPU machine)")

@@ -8,7 +8,7 @@ and a bench JSON beside them, at most 8 files come back): every result JSON, ``s
 the logs, the fp16 weights of the nets of at most 4 MB (every CIFAR-family net; not the CIFAR
 ResNet-18's 22 MB), and from ``checkpoints/`` the probe's ``probe.json`` and the checkpoint of every
 *unfinished* run (the full training state: model, momentum, BN, RNG, loader position, history) with
-its sidecar JSON, which the scheduler keeps under 16 MiB a run.
+its sidecar JSON, which fig6 keeps under 16 MiB a run on a GPU (``experiments/lease.py``).
 
 ``land`` unpacks the parts: finished results, the summary, weights and logs go to ``results/fig6/``,
 the state of unfinished runs (``.pt`` and sidecar) and ``probe.json`` to ``results/fig6-state/`` (the

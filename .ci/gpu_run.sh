@@ -6,7 +6,7 @@
 # 1. report the machine; 2. extract the CIFAR-10 copy; 3. bring in what earlier stretches finished
 # (results/fig6/) and the training state of their unfinished runs (results/fig6-state/: the same runs
 # the CPU carries forward between leases); 4. the gpu
-# tests (about 30 s); 5. fig6 under a time budget that ends END_S seconds before SECONDS (the probe,
+# tests (about 30 s); 5. fig6 under a time limit that ends END_S seconds before SECONDS (the probe,
 # graphs checked against eager over 5 steps, takes a few seconds of it); 6. bundle into OUT: results,
 # summary, logs, fp16 weights, and the full state of every unfinished run (python .ci/bundle.py);
 # 7. only then, if no benchmark of this device kind is committed yet and time is left, the bench,
@@ -81,14 +81,14 @@ if [ "${GPU_TESTS:-on}" != off ]; then
   set -e
 fi
 
-# 5. the set under the time budget
-budget=$(( $(left) - END_S ))
-if [ -n "${TRAIN_S:-}" ] && [ "$TRAIN_S" -lt "$budget" ]; then budget=$TRAIN_S; fi  # a shorter lease, to rehearse
-if [ "$budget" -gt 3 ]; then
-  say "fig6: time budget $budget s"
+# 5. the set under the time limit
+limit=$(( $(left) - END_S ))
+if [ -n "${TRAIN_S:-}" ] && [ "$TRAIN_S" -lt "$limit" ]; then limit=$TRAIN_S; fi  # a shorter lease, to rehearse
+if [ "$limit" -gt 3 ]; then
+  say "fig6: time limit $limit s"
   set +e
   $PYTHON -m course_utils.experiments fig6 --profile "$PROFILE" --models "$MODELS" --seeds "$SEEDS" \
-    --variant auto --time-budget "$budget" --out "$WORK/fig6" --no-progress ${EXTRA_ARGS:-} 2>&1 | tee "$WORK/fig6/fig6.log"
+    --variant auto --time-limit "$limit" --out "$WORK/fig6" --no-progress ${EXTRA_ARGS:-} 2>&1 | tee "$WORK/fig6/fig6.log"
   say "fig6 exited with ${PIPESTATUS[0]}"
   set -e
 fi

@@ -19,36 +19,30 @@ path before channels_last), and two nets trained at once in two processes of one
 after the other with every thread. Writes ``results/bench/bench-<device>.json``, one entry per model::
 
     python -m course_utils.bench --models resnet20,resnet56,resnet18_cifar
+
+The timed pipelines themselves live in ``pipelines``; this module measures them and is their CLI.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from course_utils import cpu, engine, models, probe
+from course_utils import cpu, engine, models
 from course_utils import data as cdata
-from course_utils.budget import Budget
-from course_utils.loader import DeviceLoader
 from course_utils.paths import results_dir
-from course_utils.profile import get_device, get_profile, seed_everything
-from course_utils.schedule import Schedule
+from course_utils.pipelines import Clock, _Case, _time_baseline, _time_nchw, _time_ours, _time_pair, _time_variant
+from course_utils.profile import get_device, get_profile
 from course_utils.step import device_name
-from course_utils.train import TrainRun
-from course_utils.transforms import TensorImageDataset, dataloader_transform
 
 __all__ = ["run_bench", "default_workers", "main"]
 
@@ -59,23 +53,6 @@ def default_workers(device: torch.device) -> int:
     return min(8, cores) if device.type == "cuda" else max(1, min(2, cores // 2))
 
 
-Clock = Callable[[], float]
-
-
-def _timed(
-    step, batches: Iterator, warmup: int, steps: int, device: torch.device, clock: Clock = time.perf_counter
-) -> float:
-    """Seconds (of ``clock``) for ``steps`` calls of ``step(x, y)`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        step(*next(batches))
-    engine.sync(device)
-    t0 = clock()
-    for _ in range(steps):
-        step(*next(batches))
-    engine.sync(device)
-    return clock() - t0
-
-
 def _bench_data(n_train: int) -> cdata.CIFAR10:
     """Real CIFAR-10 when it is on disk (never downloads), else the synthetic stand-in."""
     try:
@@ -83,116 +60,6 @@ def _bench_data(n_train: int) -> cdata.CIFAR10:
     except cdata.DataNotFoundError:
         print("note: no CIFAR-10 on disk; timing on the synthetic stand-in (same shapes, same cost)")
         return cdata.synthetic_cifar10(n_train=n_train, n_test=100)
-
-
-@dataclass(frozen=True)
-class _Case:
-    """What every timed pipeline shares: the net, the data, the device, the batch, the steps, the clock."""
-
-    model: str
-    data: cdata.CIFAR10
-    device: torch.device
-    batch_size: int
-    warmup: int
-    steps: int
-    clock: Clock = time.perf_counter
-
-    def timed(self, step, batches: Iterator) -> float:
-        return _timed(step, batches, self.warmup, self.steps, self.device, self.clock)
-
-    def ours(self) -> TrainRun:
-        """Our training run of the net, as ``fig6`` builds it (lr set, ready to step)."""
-        seed_everything(0)
-        run = TrainRun(
-            models.get_model(self.model),
-            self.data,
-            Schedule(batch_size=self.batch_size),
-            name=self.model,
-            budget=Budget(train_set="all"),
-            device=self.device,
-        )
-        run.set_lr()
-        return run
-
-
-def _time_ours(c: _Case, variant: str) -> tuple[float, str]:
-    """Our pipeline, built from the engine's own pieces (the code ``fig6`` runs): (seconds, variant used)."""
-    run = c.ours()
-    choices = engine.candidates(c.device, variant)
-    variant = choices[0] if len(choices) == 1 else probe.pick(probe.probe([run], choices))[c.model]
-    loader = run.make_loader()
-    step = engine.make_step(run, variant, next(loader.batches(1)))
-    return c.timed(step, loader.batches()), variant
-
-
-def _time_nchw(c: _Case) -> float:
-    """Our CPU pipeline with NCHW (contiguous) weights and batches instead of channels_last: seconds."""
-    run = c.ours()
-    run.model.to(memory_format=torch.contiguous_format)
-    loader = DeviceLoader(
-        run.train_x, run.train_y, c.batch_size, normalizer=run.normalizer, device=c.device, channels_last=False
-    )
-    return c.timed(run.step, loader.batches())
-
-
-def _time_variant(c: _Case, variant: str) -> float:
-    """Our pipeline with the step ``variant`` (no probe): seconds."""
-    run = c.ours()
-    return c.timed(engine.make_step(run, variant), run.make_loader().batches())
-
-
-def _pair_worker(args: tuple[_Case, str, Any]) -> float:
-    """One of the two ``pair`` processes: one thread, our pipeline; waits for the other before timing."""
-    c, variant, barrier = args
-    torch.set_num_threads(1)
-    run = c.ours()
-    step, loader = engine.make_step(run, variant), run.make_loader()
-    _timed(step, loader.batches(), c.warmup, 0, run.device)
-    barrier.wait()  # both processes start their timed steps together
-    return _timed(step, loader.batches(), 0, c.steps, run.device)
-
-
-def _time_pair(c: _Case, variant: str = "eager") -> float:
-    """Two copies of the net in two processes of one thread each: seconds until both have made ``steps``."""
-    ctx = multiprocessing.get_context("spawn")
-    case = replace(c, device=torch.device("cpu"), clock=time.perf_counter)  # a process reads its own clock
-    with ctx.Manager() as manager, ProcessPoolExecutor(2, mp_context=ctx) as pool:
-        barrier = manager.Barrier(2)
-        return max(pool.map(_pair_worker, [(case, variant, barrier)] * 2))
-
-
-def _time_baseline(c: _Case, num_workers: int) -> float:
-    """The conventional loop: PIL transforms in DataLoader workers, fp32, eager, ``loss.item()`` every step."""
-    seed_everything(0)
-    device = c.device
-    net = models.get_model(c.model).to(device).train()
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # what the usual CIFAR scripts set too
-    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    ds = TensorImageDataset(c.data.train_images, c.data.train_labels, dataloader_transform(train=True))
-    dl = torch.utils.data.DataLoader(
-        ds,
-        batch_size=c.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=num_workers > 0,
-    )
-
-    def endless() -> Iterator:
-        while True:
-            yield from dl
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()  # the running-loss bookkeeping of a conventional loop: a host sync per step
-
-    return c.timed(step, endless())
 
 
 def run_bench(
@@ -221,23 +88,7 @@ def run_bench(
     ours_s, variant = _time_ours(case, variant)
     base_s = _time_baseline(case, num_workers)
     ours_img_s, base_img_s = steps * batch_size / ours_s, steps * batch_size / base_s
-    cpu_paths = {}
-    if device.type == "cpu":
-        fp32_img_s, bf16_img_s = (steps * batch_size / _time_variant(case, v) for v in ("eager", "bf16"))
-        nchw_img_s = steps * batch_size / _time_nchw(case)
-        pair_img_s = 2 * steps * batch_size / _time_pair(case, variant)
-        cpu_paths = {
-            "processor": cpu.processor(),
-            "cpu_flags": cpu.flags(),
-            "native_bf16": cpu.native_bf16(),
-            "fp32_img_s": round(fp32_img_s, 1),
-            "bf16_img_s": round(bf16_img_s, 1),
-            "bf16_speedup": round(bf16_img_s / fp32_img_s, 3),
-            "nchw_img_s": round(nchw_img_s, 1),
-            "channels_last_speedup": round(fp32_img_s / nchw_img_s, 3),
-            "pair_img_s": round(pair_img_s, 1),
-            "pair_speedup": round(pair_img_s / ours_img_s, 3),
-        }
+    cpu_paths = _cpu_paths(case, variant, ours_img_s) if device.type == "cpu" else {}
     return {
         "device": device_name(device),
         "device_type": device.type,
@@ -259,6 +110,25 @@ def run_bench(
     }
 
 
+def _cpu_paths(c: _Case, variant: str, ours_img_s: float) -> dict[str, Any]:
+    """What a CPU run times besides: our step in fp32 and bf16, in NCHW, and as a pair of one-thread processes."""
+    fp32_img_s, bf16_img_s = (c.steps * c.batch_size / _time_variant(c, v) for v in ("eager", "bf16"))
+    nchw_img_s = c.steps * c.batch_size / _time_nchw(c)
+    pair_img_s = 2 * c.steps * c.batch_size / _time_pair(c, variant)
+    return {
+        "processor": cpu.processor(),
+        "cpu_flags": cpu.flags(),
+        "native_bf16": cpu.native_bf16(),
+        "fp32_img_s": round(fp32_img_s, 1),
+        "bf16_img_s": round(bf16_img_s, 1),
+        "bf16_speedup": round(bf16_img_s / fp32_img_s, 3),
+        "nchw_img_s": round(nchw_img_s, 1),
+        "channels_last_speedup": round(fp32_img_s / nchw_img_s, 3),
+        "pair_img_s": round(pair_img_s, 1),
+        "pair_speedup": round(pair_img_s / ours_img_s, 3),
+    }
+
+
 def write_bench(runs: list[dict[str, Any]], out: str | Path) -> Path:
     """``<out>/bench-<device type>.json``: ``{"device": ..., "runs": [one entry per model]}``."""
     path = Path(out) / f"bench-{runs[0]['device_type']}.json"
@@ -267,7 +137,8 @@ def write_bench(runs: list[dict[str, Any]], out: str | Path) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: which nets, where, how many images and steps, which variant of ours, where to write."""
     p = argparse.ArgumentParser(prog="python -m course_utils.bench", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--models", default="resnet56", metavar="M1,M2", help="comma-separated models to time (default: resnet56)"
@@ -292,6 +163,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "correct; on a CPU with native bf16: bf16 where the probe finds it correct and faster)",
     )
     p.add_argument("--out", type=Path, default=results_dir("bench"), help="folder for bench-<device>.json")
+    return p
+
+
+def _print_run(r: dict[str, Any]) -> None:
+    """One model's measurement as a few aligned lines (the CPU-only paths where they were timed)."""
+    fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
+    print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
+    print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['variant']})")
+    print(
+        f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
+        f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)"
+    )
+    print(f"  speedup  {r['speedup']:10.2f}x")
+    if "pair_img_s" in r:
+        print(
+            f"  fp32     {r['fp32_img_s']:10,.0f} img/s  | bf16 {r['bf16_img_s']:,.0f} img/s: "
+            f"x{r['bf16_speedup']:.2f} ({r['processor']}; native bf16: {'yes' if r['native_bf16'] else 'no'})"
+        )
+        print(
+            f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  "
+            f"(ours without channels_last: x{r['channels_last_speedup']:.2f})"
+        )
+        print(
+            f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread, {r['variant']}: "
+            f"x{r['pair_speedup']:.2f} over one after the other)"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = _parser()
     a = p.parse_args(argv)
     try:
         names = models.canonical_names(a.models)
@@ -311,27 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     path = write_bench(runs, a.out)
     for r in runs:
-        fast = ", channels_last, bf16" if r["device_type"] == "cuda" else ""
-        print(f"{r['model']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps:")
-        print(f"  ours     {r['ours_img_s']:10,.0f} img/s  (DeviceLoader{fast}, {r['variant']})")
-        print(
-            f"  baseline {r['baseline_img_s']:10,.0f} img/s  "
-            f"(DataLoader + PIL transforms, {r['num_workers']} worker process(es), fp32)"
-        )
-        print(f"  speedup  {r['speedup']:10.2f}x")
-        if "pair_img_s" in r:
-            print(
-                f"  fp32     {r['fp32_img_s']:10,.0f} img/s  | bf16 {r['bf16_img_s']:,.0f} img/s: "
-                f"x{r['bf16_speedup']:.2f} ({r['processor']}; native bf16: {'yes' if r['native_bf16'] else 'no'})"
-            )
-            print(
-                f"  NCHW     {r['nchw_img_s']:10,.0f} img/s  "
-                f"(ours without channels_last: x{r['channels_last_speedup']:.2f})"
-            )
-            print(
-                f"  pair     {r['pair_img_s']:10,.0f} img/s  (two nets, two processes of one thread, {r['variant']}: "
-                f"x{r['pair_speedup']:.2f} over one after the other)"
-            )
+        _print_run(r)
     print(f"-> {path}")
     return 0
 

@@ -5,14 +5,14 @@ reports on all 50k images: ``Budget.train_set`` picks one ("split" or "all"); fi
 (the same for every run) keep the cpu and smoke profiles small.
 
     >>> from course_utils import data
-    >>> split_data(data.synthetic_cifar10(300, 50), Budget(test_subset=20)).train_x.shape
-    torch.Size([270, 3, 32, 32])
+    >>> split_data(data.synthetic_cifar10(300, 50), Budget(test_subset=20))
+    CIFAR10(train=(270, 3, 32, 32), test=(20, 3, 32, 32), source='synthetic stand-in')
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -20,7 +20,7 @@ from course_utils import data as cdata
 from course_utils.profile import Profile
 from course_utils.transforms import train_val_split
 
-__all__ = ["TRAIN_SETS", "Budget", "Split", "split_data", "test_subset_of"]
+__all__ = ["TRAIN_SETS", "Budget", "split_data", "test_subset_of"]
 
 TRAIN_SETS = ("split", "all")
 
@@ -47,7 +47,7 @@ class Budget:
         if self.train_set not in TRAIN_SETS:
             raise ValueError(f"train_set must be one of {TRAIN_SETS}, got {self.train_set!r}")
         if self.eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+            raise ValueError(f"eval_every must be a positive whole number, got {self.eval_every}")
 
     @classmethod
     def of(cls, profile: Profile, **overrides: Any) -> Budget:
@@ -61,15 +61,6 @@ class Budget:
         return cls(**(kw | overrides))
 
 
-class Split(NamedTuple):
-    """The images a run trains and tests on: uint8 ``(N, 3, 32, 32)`` with int64 labels ``(N,)``."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-
-
 def _fixed_subset(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor | None:
     """A fixed pseudo-random subset of ``n`` indices (sorted), the same for every run; None = all."""
     if n is None or n >= n_total:
@@ -77,9 +68,9 @@ def _fixed_subset(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor | 
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5000) -> Split:
-    """The images a run uses: the 45k part of the 45k/5k split (``train_set="split"``) or all training
-    images (``"all"``), then fixed subsets of train and test as the budget says."""
+def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5000) -> cdata.CIFAR10:
+    """The images a run uses, as a smaller ``CIFAR10``: the 45k part of the 45k/5k split (``train_set="split"``)
+    or all training images (``"all"``), then fixed subsets of train and test as the budget says."""
     train_idx = torch.arange(len(data.train_labels))
     if budget.train_set == "split":
         val_size = min(val_size, len(data.train_labels) // 10)  # small synthetic sets keep 90% for training
@@ -90,7 +81,8 @@ def split_data(data: cdata.CIFAR10, budget: Budget = Budget(), val_size: int = 5
     test_x, test_y = data.test_images, data.test_labels
     if test_idx is not None:
         test_x, test_y = test_x[test_idx], test_y[test_idx]
-    return Split(data.train_images[train_idx], data.train_labels[train_idx], test_x, test_y)
+    return replace(data, train_images=data.train_images[train_idx], train_labels=data.train_labels[train_idx],
+                   test_images=test_x, test_labels=test_y)  # fmt: skip
 
 
 def test_subset_of(test_images: int | str) -> int | None:

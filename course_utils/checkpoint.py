@@ -1,9 +1,10 @@
 """Checkpoints: atomic writes that survive a SIGKILL, and reads that check the run they belong to.
 
 A checkpoint is a dict of tensors, numbers, strings and lists/dicts of them, loaded with
-``weights_only=True`` (no pickled code runs). :func:`save_checkpoint` writes a temp file,
-fsyncs it and renames it over the old one, so a crash leaves the old file or the new one,
-never half of one.
+``weights_only=True`` (no pickled code runs): a training run's whole state (:func:`run_state`, read back by
+:func:`restore`: weights, momentum, BN statistics, RNG, the loader's position, the history, the running
+sums). :func:`save_checkpoint` writes a temp file, fsyncs it and renames it over the old one, so a crash
+leaves the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["CKPT_FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "refuse_lost_state"]
+__all__ = [
+    "CKPT_FORMAT",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "run_state",
+    "restore",
+    "refuse_lost_state",
+]
 
 
 CKPT_FORMAT = 1
@@ -87,3 +96,42 @@ def refuse_lost_state(checkpoint: Path, name: str) -> None:
         f"state {checkpoint} is missing. Put it back (e.g. git checkout -- {checkpoint}) to resume; to really "
         f"restart this run from iteration 0, delete {side}."
     )
+
+
+def run_state(run: Any) -> dict[str, Any]:
+    """The checkpoint of a ``train.TrainRun``: everything that makes a resumed run equal an uninterrupted one."""
+    return {
+        "format": CKPT_FORMAT,
+        "meta": run.meta,
+        "iteration": run.iteration,
+        "model": run.model.state_dict(),
+        "optimizer": run.opt.state_dict(),
+        "loader": run.loader.state_dict() if run.loader is not None else run.loader_state,
+        "history": run.history,
+        "rng_cpu": torch.get_rng_state(),
+        "loss_sum": run.loss_sum.cpu(),
+        "wrong": run.wrong.cpu(),
+        "seen": run.seen,
+        "wall_seconds": run.wall_seconds(),
+        "wall_by_device": run.wall_by_device(),
+    }
+
+
+def restore(run: Any, st: dict[str, Any]) -> None:
+    """Put the checkpoint ``st`` (:func:`run_state`, read by :func:`load_checkpoint`) back into ``run``."""
+    try:
+        run.model.load_state_dict(st["model"])
+        run.opt.load_state_dict(st["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"{run.checkpoint}: its weights do not fit this model ({err}). Delete it to "
+            f"restart from iteration 0, or pass the model it was written for."
+        ) from err
+    torch.set_rng_state(st["rng_cpu"])
+    run.iteration, run.wall_before, run.history = st["iteration"], st["wall_seconds"], st["history"]
+    run.wall_by_before = st.get("wall_by_device", {"unknown": st["wall_seconds"]})
+    for k in ("device", "variant"):  # a checkpoint of the first format edition did not record them
+        run.history.setdefault(k, ["unknown"] * len(run.history["iteration"]))
+    run.seen, run.saved_at, run.loader_state = st["seen"], st["iteration"], st["loader"]
+    run.loss_sum.copy_(st["loss_sum"])
+    run.wrong.copy_(st["wrong"])

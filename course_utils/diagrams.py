@@ -4,7 +4,9 @@
     python -m course_utils.diagrams --out ../img    # somewhere else
 
 Every function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is
-None) and returns it; nothing here touches torch.
+None) and returns it; nothing here touches torch. The sliding window
+(``window_count``, ``sliding_window``) lives in ``windows``, the boxes, arrows
+and colours in ``drawing``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ if __name__ == "__main__":
     matplotlib.use("Agg")  # the CLI never needs a window
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.patches import FancyBboxPatch, Rectangle
+from matplotlib.patches import Rectangle
 
+from course_utils.drawing import COLORS, arrow, blank_axes, box, chw
 from course_utils.paths import md_img_dir
-from course_utils.shapes import conv_arithmetic
+from course_utils.windows import sliding_window, window_count
 
 __all__ = [
     "block_diagram",
@@ -36,50 +39,57 @@ __all__ = [
 ]
 
 MD_IMG = md_img_dir()
-COLORS = {
-    "conv": "#cfe2f3",
-    "proj": "#d9d2e9",
-    "add": "#f4cccc",
-    "io": "#eeeeee",
-    "pad": "#d0d0d0",
-    "tap": "#e06666",
-    "next": "#6fa8dc",
-    "out": "#93c47d",
-}
+
+Conv = tuple[str, int, int, int]  # (kernel, in channels, out channels, stride) of one conv on the main path
 
 
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    ax.set_axis_off()
-    return ax
+def _block_convs(kind: str, in_planes: int, planes: int, stride: int, stride_on: str) -> tuple[int, list[Conv]]:
+    """The block's output channels and its main-path convs, first to last."""
+    if kind == "basic":
+        return planes, [("3×3", in_planes, planes, stride), ("3×3", planes, planes, 1)]
+    out_planes = 4 * planes
+    s1, s3 = (stride, 1) if stride_on == "1x1" else (1, stride)
+    return out_planes, [("1×1", in_planes, planes, s1), ("3×3", planes, planes, s3), ("1×1", planes, out_planes, 1)]
 
 
-def _box(ax: Axes, x: float, y: float, text: str, color: str, w: float = 3.6, h: float = 0.6) -> None:
-    """A rounded box centred at (x, y)."""
-    ax.add_patch(
-        FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=color, ec="black", lw=1, zorder=3)
-    )
-    ax.text(x, y, text, ha="center", va="center", fontsize=9, zorder=4)
+def _main_path(ax: Axes, convs: list[Conv], top: float, size: int) -> float:
+    """Each conv below the input box at height ``top``, with its output shape; returns the last conv's height."""
+    y, s = top, size
+    for i, (k, cin, cout, st) in enumerate(convs):
+        s = (s - 1) // st + 1
+        ynext = y - 2
+        arrow(ax, (2, y - 0.35 - 0.1 * (i > 0)), (2, ynext + 0.45), "ReLU" if i else "")
+        label = f"{k} conv, {cin}→{cout}\n" + (f"stride {st} + BN" if st > 1 else "+ BN")
+        box(ax, 2, ynext, label, COLORS["conv"], h=0.8)
+        ax.text(2.15, ynext - 1.0, chw(cout, s), fontsize=8, family="monospace", color="#1f4e79", va="center")
+        y = ynext
+    return y
 
 
-def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str = "", rad: float = 0.0) -> None:
-    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", lw=1.2, connectionstyle=f"arc3,rad={rad}"))
-    if label:
-        ax.text(
-            start[0] - 0.15,
-            (start[1] + end[1]) / 2,
-            label,
-            ha="right",
-            va="center",
-            fontsize=8,
-            color="#444444",
-            family="monospace",
-        )
+def _addition(ax: Axes, y: float, out_planes: int, out_size: int) -> None:
+    """The + below the last conv (at height ``y``), the ReLU after it and the block's output shape."""
+    ax.add_patch(plt.Circle((2, 0.5), 0.3, fc=COLORS["add"], ec="black"))
+    ax.text(2, 0.5, "+", ha="center", va="center", fontsize=14)
+    arrow(ax, (2, y - 0.45), (2, 0.8))
+    arrow(ax, (2, 0.2), (2, -0.5))
+    ax.text(2.2, -0.45, f"ReLU → {chw(out_planes, out_size)}", fontsize=8, va="center")
 
 
-def _shape(c: int, s: int) -> str:
-    return f"{c}×{s}×{s}"
+def _shortcut(ax: Axes, shortcut: str, in_planes: int, out_planes: int, stride: int, top: float) -> None:
+    """The shortcut on the right, from the input (at height ``top``) to the +, with what it computes."""
+    xs = 6.0
+    ax.plot([3.8, xs, xs], [top, top, 0.5 + 0.05], color="black", lw=1.2)
+    arrow(ax, (xs, 0.5), (2.3, 0.5))
+    text = {
+        "identity": "identity\n(0 params)",
+        "A": f"option A\nx[:, :, ::{stride}, ::{stride}]\n+ {out_planes - in_planes} zero channels\n0 params",
+        "B": f"option B\n1×1 conv {in_planes}→{out_planes}\n"
+        + (f"stride {stride} + BN" if stride > 1 else "+ BN")
+        + f"\n{in_planes * out_planes + 2 * out_planes:,} params",
+    }
+    text["C"] = text["B"].replace("option B", "option C")
+    color = COLORS["proj"] if shortcut in "BC" else COLORS["io"]
+    box(ax, xs, top / 2, text[shortcut], color, w=3.0, h=1.5 if shortcut != "identity" else 0.8)
 
 
 def block_diagram(
@@ -105,56 +115,18 @@ def block_diagram(
     if stride_on not in ("3x3", "1x1"):
         raise ValueError(f"stride_on must be '3x3' or '1x1', got {stride_on!r}")
     out_size = (size - 1) // stride + 1  # = conv_out(size, 3, stride, 1) = conv_out(size, 1, stride, 0)
-    if kind == "basic":
-        out_planes = planes
-        convs = [("3×3", in_planes, planes, stride), ("3×3", planes, planes, 1)]
-    else:
-        out_planes = 4 * planes
-        s1, s3 = (stride, 1) if stride_on == "1x1" else (1, stride)
-        convs = [("1×1", in_planes, planes, s1), ("3×3", planes, planes, s3), ("1×1", planes, out_planes, 1)]
+    out_planes, convs = _block_convs(kind, in_planes, planes, stride, stride_on)
     if shortcut == "identity" and (stride != 1 or in_planes != out_planes):
         raise ValueError(f"an identity shortcut needs stride 1 and in_planes == {out_planes}; use shortcut='A' or 'B'")
-    ax = _axes(ax, (4.6, 1.4 * len(convs) + 2.6))
+    ax = blank_axes(ax, (4.6, 1.4 * len(convs) + 2.6))
     n = len(convs)
     top = 2 * n + 2
     ax.set_xlim(-0.6, 7.8)
     ax.set_ylim(-0.7, top + 0.7)
-    _box(ax, 2, top, f"input  {_shape(in_planes, size)}", COLORS["io"])
-    y, s = top, size
-    for i, (k, cin, cout, st) in enumerate(convs):
-        s = (s - 1) // st + 1
-        ynext = y - 2
-        _arrow(ax, (2, y - 0.35 - 0.1 * (i > 0)), (2, ynext + 0.45), "ReLU" if i else "")
-        label = f"{k} conv, {cin}→{cout}\n" + (f"stride {st} + BN" if st > 1 else "+ BN")
-        _box(ax, 2, ynext, label, COLORS["conv"], h=0.8)
-        ax.text(2.15, ynext - 1.0, _shape(cout, s), fontsize=8, family="monospace", color="#1f4e79", va="center")
-        y = ynext
-    ax.add_patch(plt.Circle((2, 0.5), 0.3, fc=COLORS["add"], ec="black"))
-    ax.text(2, 0.5, "+", ha="center", va="center", fontsize=14)
-    _arrow(ax, (2, y - 0.45), (2, 0.8))
-    _arrow(ax, (2, 0.2), (2, -0.5))
-    ax.text(2.2, -0.45, f"ReLU → {_shape(out_planes, out_size)}", fontsize=8, va="center")
-    # the shortcut, on the right
-    xs = 6.0
-    ax.plot([3.8, xs, xs], [top, top, 0.5 + 0.05], color="black", lw=1.2)
-    _arrow(ax, (xs, 0.5), (2.3, 0.5))
-    text = {
-        "identity": "identity\n(0 params)",
-        "A": f"option A\nx[:, :, ::{stride}, ::{stride}]\n+ {out_planes - in_planes} zero channels\n0 params",
-        "B": f"option B\n1×1 conv {in_planes}→{out_planes}\n"
-        + (f"stride {stride} + BN" if stride > 1 else "+ BN")
-        + f"\n{in_planes * out_planes + 2 * out_planes:,} params",
-    }
-    text["C"] = text["B"].replace("option B", "option C")
-    _box(
-        ax,
-        xs,
-        top / 2,
-        text[shortcut],
-        COLORS["proj"] if shortcut in "BC" else COLORS["io"],
-        w=3.0,
-        h=1.5 if shortcut != "identity" else 0.8,
-    )
+    box(ax, 2, top, f"input  {chw(in_planes, size)}", COLORS["io"])
+    y = _main_path(ax, convs, top, size)
+    _addition(ax, y, out_planes, out_size)
+    _shortcut(ax, shortcut, in_planes, out_planes, stride, top)
     ax.set_title(
         f"{'BasicBlock' if kind == 'basic' else 'Bottleneck'}"
         + (f", stride on the {stride_on}" if kind == "bottleneck" and stride > 1 else "")
@@ -184,7 +156,7 @@ def shape_flow(
 ) -> Axes:
     """Feature maps as slabs: height ∝ spatial size, thickness ∝ channels; shape C×H×W below."""
     stages = stages or resnet_cifar_stages(3)
-    ax = _axes(ax, (1.7 * len(stages), 3.6))
+    ax = blank_axes(ax, (1.7 * len(stages), 3.6))
     hmax = max(s for _, _, s in stages)
     cmax = max(c for _, c, _ in stages)
     x = 0.0
@@ -196,79 +168,13 @@ def shape_flow(
         ax.fill([x, x + d, x + w + d, x + w], [h / 2, h / 2 + d, h / 2 + d, h / 2], fc="#a4c2f4", ec="black")
         ax.fill([x + w, x + w + d, x + w + d, x + w], [-h / 2, -h / 2 + d, h / 2 + d, h / 2], fc="#9fc5e8", ec="black")
         ax.text(x + (w + d) / 2, 1.9, label, ha="center", va="bottom", fontsize=8)
-        ax.text(x + (w + d) / 2, -1.75, _shape(c, s) if s > 1 else f"{c}", ha="center", fontsize=8, family="monospace")
+        ax.text(x + (w + d) / 2, -1.75, chw(c, s) if s > 1 else f"{c}", ha="center", fontsize=8, family="monospace")
         x += w + d + 1.1
         if label != stages[-1][0]:
-            _arrow(ax, (x - 0.9, 0), (x - 0.2, 0))
+            arrow(ax, (x - 0.9, 0), (x - 0.2, 0))
     ax.set_xlim(-0.3, x)
     ax.set_ylim(-2.1, 2.7)
     ax.set_title(title, fontsize=10)
-    return ax
-
-
-def window_count(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """How many positions a dilated kernel takes along one axis (0 when it does not fit)."""
-    for name, v, lo in (
-        ("size", size, 1),
-        ("kernel", kernel, 1),
-        ("stride", stride, 1),
-        ("padding", padding, 0),
-        ("dilation", dilation, 1),
-    ):
-        if int(v) != v or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    span = dilation * (kernel - 1) + 1  # the window's extent, holes included
-    return len(range(0, size + 2 * padding - span + 1, stride))  # start positions that fit
-
-
-def sliding_window(
-    size: int = 7, kernel: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1, ax: Axes | None = None
-) -> Axes:
-    """The padded input grid with the taps of the first two windows, and the output grid beside it."""
-    out = window_count(size, kernel, stride, padding, dilation)
-    full = size + 2 * padding
-    ax = _axes(ax, (7.5, 4.2))
-    for i in range(full):  # the input, padding in grey
-        for j in range(full):
-            pad = not (padding <= i < padding + size and padding <= j < padding + size)
-            ax.add_patch(Rectangle((j, -i - 1), 1, 1, fc=COLORS["pad"] if pad else "white", ec="#888888", lw=0.6))
-    taps = [dilation * t for t in range(kernel)]
-    windows = [(0, 0, COLORS["tap"])] + ([(0, stride, COLORS["next"])] if out > 1 else [])
-    if out:
-        for r0, c0, color in windows:
-            for ti in taps:
-                for tj in taps:
-                    ax.add_patch(
-                        Rectangle((c0 + tj + 0.12, -(r0 + ti) - 0.88), 0.76, 0.76, fc=color, alpha=0.55, ec="none")
-                    )
-    else:
-        ax.text(full / 2, 0.4, "the kernel does not fit: no output", ha="center", color="red", fontsize=10)
-    x0 = full + 2  # the output grid
-    for i in range(out):
-        for j in range(out):
-            first = {(0, 0): COLORS["tap"], (0, 1): COLORS["next"]}.get((i, j), COLORS["out"])
-            ax.add_patch(
-                Rectangle(
-                    (x0 + j, -i - 1),
-                    1,
-                    1,
-                    fc=first,
-                    alpha=0.7 if (i, j) in ((0, 0), (0, 1)) else 0.25,
-                    ec="#888888",
-                    lw=0.6,
-                )
-            )
-    ax.text(full / 2, 0.5 if out else 1.3, f"input {size}×{size}, padding {padding} (grey)", ha="center", fontsize=9)
-    if out:
-        ax.text(x0 + out / 2, 0.5, f"output {out}×{out}", ha="center", fontsize=9)
-    ax.set_xlim(-0.5, x0 + max(out, 1) + 0.5)
-    ax.set_ylim(-full - 0.5, 2.0)
-    ax.set_aspect("equal")
-    ax.set_title(
-        f"kernel {kernel}, stride {stride}, padding {padding}, dilation {dilation}\n"
-        + conv_arithmetic(size, kernel, stride, padding, dilation),
-        fontsize=9,
-    )
     return ax
 
 

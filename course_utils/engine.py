@@ -11,25 +11,24 @@ network) is used only when asked for. On a CPU whose processor does bf16 nativel
 the ``bf16`` variant, eager with the forward pass under bf16 autocast (on CUDA every variant already
 runs it so), is tried against fp32 eager and taken where the probe finds it equal and faster.
 
-A :class:`Group` is runs that share one batch stream (same seed, same batches: a paired
-comparison); the scheduler (``scheduler.run_set``) starts, steps, saves and pauses groups. On a
-GPU each group makes its batches on a producer stream of its own, each run steps on its own
-stream and waits only for its group's batch (an event), and each graph is captured on a stream
-of its own. On a CPU the same code runs without graphs and streams, and gives bit-for-bit the
-histories of training each run alone.
+A :class:`Group` is runs that share one *feed* of batches (same seed, same batches: a paired
+comparison); ``fig6``'s loop (``experiments.figure6.train``) starts groups, steps them, saves each run
+the moment it finishes and pauses the rest at the time limit. On a GPU each group makes its batches on a
+CUDA stream of its own, each run steps on its own CUDA stream and waits only for its group's batch (an
+event), and each graph is captured on a CUDA stream of its own. On a CPU the same code runs without graphs
+and CUDA streams, and gives bit-for-bit the histories of training each run alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
-from course_utils import cpu, scheduler
-from course_utils.graphs import CudaGraphs, EmulatedGraphs, GraphStep
+from course_utils import cpu
+from course_utils.graphs import CudaGraphs, GraphStep
+from course_utils.progress import progress_bar, show
 from course_utils.train import Step, TrainRun
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "make_step",
     "sync",
     "Group",
-    "train_together",
 ]
 
 VARIANTS = ("graphs", "compile", "bf16", "eager")
@@ -64,9 +62,10 @@ def make_step(
     run: TrainRun,
     variant: str,
     example: tuple[torch.Tensor, torch.Tensor] | None = None,
-    graphs: CudaGraphs | EmulatedGraphs | None = None,
+    graphs: CudaGraphs | None = None,
 ) -> Step:
-    """The step function of ``variant`` for ``run``; ``graphs`` needs an ``example`` batch for its buffers."""
+    """The step function of ``variant`` for ``run``; ``graphs`` needs an ``example`` batch for its buffers
+    (``graphs``: the graph capturer, default CUDA graphs; the tests pass a CPU stand-in)."""
     if variant == "eager":
         return run.step
     if variant == "bf16":
@@ -89,161 +88,107 @@ def sync(device: torch.device) -> None:
 
 # --- groups of runs -------------------------------------------------------------
 
+Feed = tuple[list[TrainRun], Iterator[tuple[torch.Tensor, torch.Tensor]]]  # runs fed the same batches, and the batches
+
 
 def _on(stream: torch.cuda.Stream | None) -> contextlib.AbstractContextManager:
     return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
 
-@dataclass
-class _Feed:
-    """Runs that are fed the same batches: same seed, training images, batch size and position."""
-
-    runs: list[TrainRun]
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-def _feeds(runs: Sequence[TrainRun]) -> list[_Feed]:
+def _feeds(runs: Sequence[TrainRun]) -> list[Feed]:
+    """The runs grouped by the batches they get (same seed, training images, batch size and position): one loader
+    each, restored from the first run's checkpoint; every run of a feed saves that loader's position."""
     by: dict[tuple, list[TrainRun]] = {}
     for r in runs:
         key = (r.seed, r.meta["train_set"], r.n_train, r.schedule.batch_size, r.iteration, r.meta["normalization"])
         by.setdefault(key, []).append(r)
     feeds = []
     for rs in by.values():
-        loader = rs[0].make_loader()  # restored from the first run's checkpoint
+        loader = rs[0].make_loader()
         for r in rs:
-            r.loader = loader  # each run saves the loader's position with its own checkpoint
-        feeds.append(_Feed(rs, loader.batches()))
+            r.loader = loader
+        feeds.append((rs, loader.batches()))
     return feeds
 
 
 class Group:
-    """Runs trained together on one batch stream: the unit that ``scheduler.run_set`` starts, steps and saves.
-
-    ``build()`` makes the runs (when the group starts, not before); ``choose(runs)`` gives the variant
-    per run name (default: eager); ``on_done(run, variant)`` is called once per finished run and
-    ``on_failed(run, error)`` once per failed one (a non-finite loss or an error in its step: that run
-    stops, the others go on). ``step_s``: estimated seconds per step per net, and ``start_s`` the seconds
-    ``build`` and ``choose`` take, for the scheduler.
+    """Runs trained together on one feed of batches: started with its built runs and each net's variant (default
+    eager), stepped by :meth:`step`, which returns each run that finished or failed in that step (with its error;
+    None when it finished) so that the caller saves it at once, and paused by :meth:`pause` (a checkpoint of every
+    run still training). A run that fails (a non-finite loss, an error in its step) stops; the others go on.
     """
 
-    def __init__(
-        self,
-        name: str,
-        build: Callable[[], list[TrainRun]],
-        *,
-        iterations: int,
-        step_s: dict[str, float] | None = None,
-        choose: Callable[[list[TrainRun]], dict[str, str]] | None = None,
-        on_done: Callable[[TrainRun, str], None] | None = None,
-        on_failed: Callable[[TrainRun, BaseException], None] | None = None,
-        fits_bundle: bool = True,
-        progress: bool = True,
-        start_s: float = 0.0,
-    ) -> None:
-        self.name, self.build, self.iterations, self.step_s = name, build, iterations, step_s or {}
-        self.start_s = start_s
-        self.choose = choose or (lambda runs: {r.name: "eager" for r in runs})
-        self.on_done, self.on_failed = on_done, on_failed
-        self.fits_bundle, self.progress = fits_bundle, progress
-        self.runs: list[TrainRun] = []
-        self.failed: dict[int, str] = {}
-        self.variants: dict[str, str] = {}
+    def __init__(self, runs: Sequence[TrainRun], variants: Mapping[str, str] | None = None, progress: bool = True):
+        self.runs = list(runs)
+        self.variants = {r.name: (variants or {}).get(r.name, "eager") for r in self.runs}
+        self.failed: set[int] = set()
         self.steps: dict[int, Step] = {}
-
-    def live(self) -> list[TrainRun]:
-        return [r for r in self.runs if not r.done and id(r) not in self.failed]
-
-    def estimate(self) -> float:
-        if not self.runs:  # not started: the whole schedule of each net
-            return self.iterations * sum(self.step_s.values())
-        return sum(r.remaining * self.step_s.get(r.name, 0.0) for r in self.live())
-
-    def start(self) -> None:
-        self.runs = self.build()
         live = self.live()
-        self.variants = self.choose(live) if live else {}
         for r in live:
-            r.variant = self.variants.get(r.name, "eager")  # its history records say so
+            r.variant = self.variants[r.name]  # its history records say so
         self.feeds = _feeds(live)
         cuda = [r for r in live if r.device.type == "cuda"]
-        self.producer = torch.cuda.Stream(cuda[0].device) if cuda else None
-        self.streams = {id(r): torch.cuda.Stream(r.device) for r in cuda}
+        self.producer = torch.cuda.Stream(cuda[0].device) if cuda else None  # where the batches are made
+        self.streams = {id(r): torch.cuda.Stream(r.device) for r in cuda}  # where each run steps
         for stream in [self.producer, *self.streams.values()] if cuda else []:
             stream.wait_stream(torch.cuda.current_stream())  # the data, weights and state loaded so far
-        self.bars = {id(r): r.progress_bar(self.progress) for r in live}
+        self.bars = {id(r): progress_bar(r, progress) for r in live}
 
-    def step(self) -> None:
-        for feed in self.feeds:
-            live = [r for r in feed.runs if not r.done and id(r) not in self.failed]
+    def live(self) -> list[TrainRun]:
+        """The runs still training: neither finished nor failed."""
+        return [r for r in self.runs if not r.done and id(r) not in self.failed]
+
+    def seconds_left(self, step_s: Mapping[str, float]) -> float:
+        """Seconds of training left at ``step_s`` seconds a step per net (the device is shared: they add up)."""
+        return sum(r.remaining * step_s.get(r.name, 0.0) for r in self.live())
+
+    def step(self) -> list[tuple[TrainRun, BaseException | None]]:
+        """One step of every live run; returns the runs that finished (error None) or failed in it."""
+        ended = []
+        for runs, batches in self.feeds:
+            live = [r for r in runs if not r.done and id(r) not in self.failed]
             if not live:
                 continue
             with _on(self.producer):
-                x, y = next(feed.batches)  # (B, 3, 32, 32), (B,): one augmented batch for every run of the feed
+                x, y = next(batches)  # (B, 3, 32, 32), (B,): one augmented batch for every run of the feed
             ready = torch.cuda.Event() if self.producer is not None else None
             if ready is not None:
                 ready.record(self.producer)
             for r in live:
-                self._step(r, x, y, ready)
+                err = self._step(r, x, y, ready)
+                if err is not None or r.done:
+                    ended.append((r, err))
+        return ended
 
-    def _step(self, r: TrainRun, x: torch.Tensor, y: torch.Tensor, ready: torch.cuda.Event | None) -> None:
+    def _step(self, r: TrainRun, x: torch.Tensor, y: torch.Tensor, ready: torch.cuda.Event | None) -> Exception | None:
         s = self.streams.get(id(r))
         try:
             with _on(s):
                 if s is not None:
                     s.wait_event(ready)  # this group's batch only: no wait for other groups or runs
-                    x.record_stream(s)  # its memory is not reused before this stream is done with it
+                    x.record_stream(s)  # its memory is not reused before this CUDA stream is done with it
                     y.record_stream(s)
                 if id(r) not in self.steps:
-                    self.steps[id(r)] = make_step(r, self.variants.get(r.name, "eager"), (x, y))
+                    self.steps[id(r)] = make_step(r, self.variants[r.name], (x, y))
                 r.advance(self.steps[id(r)], x, y)
         except (FloatingPointError, RuntimeError) as err:
-            self.failed[id(r)] = f"{type(err).__name__}: {err}"
+            self.failed.add(id(r))
             self.bars[id(r)].close()
-            if self.on_failed is not None:
-                self.on_failed(r, err)
-            return
-        r.show(self.bars[id(r)])
+            return err
+        show(r, self.bars[id(r)])
         if r.done:
             self.bars[id(r)].close()
-            sync(r.device)  # its stream's last step has landed before the weights are written
-            if self.on_done is not None:
-                self.on_done(r, self.variants.get(r.name, "eager"))
+            sync(r.device)  # its CUDA stream's last step has landed before the weights are written
+        return None
 
     def done(self) -> bool:
         return not self.live()
 
-    def finish(self) -> None:
-        for b in self.bars.values():
-            b.close()
-
     def pause(self) -> None:
-        """Checkpoint every live run that has stepped since its last checkpoint."""
+        """Checkpoint every live run that has stepped since its last checkpoint; close the progress bars."""
         for r in self.live():
             sync(r.device)
             if r.saved_at != r.iteration:
                 r.save()
-        self.finish()
-
-
-def train_together(
-    runs: Sequence[TrainRun],
-    variants: dict[str, str] | str = "eager",
-    *,
-    deadline: float | None = None,
-    on_finish: Callable[[TrainRun], None] | None = None,
-    progress: bool = True,
-) -> list[TrainRun]:
-    """Train ``runs`` (already built) as one group until each is done or ``deadline`` (a
-    ``time.perf_counter()`` value) nears; returns the runs left unfinished, each checkpointed."""
-    group = Group(
-        "together",
-        lambda: list(runs),
-        iterations=max(r.schedule.iterations for r in runs),
-        choose=lambda rs: {
-            r.name: variants if isinstance(variants, str) else variants.get(r.name, "eager") for r in rs
-        },
-        on_done=(lambda r, v: on_finish(r)) if on_finish is not None else None,
-        progress=progress,
-    )
-    scheduler.run_set([group], deadline=deadline, clock=time.perf_counter)
-    return [r for r in runs if not r.done]
+        for b in self.bars.values():
+            b.close()

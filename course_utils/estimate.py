@@ -2,9 +2,9 @@
 
 A run takes its steps left times its measured seconds per step, plus its evaluation passes left (a record
 every ``eval_every`` iterations and one at the end) times its measured seconds per pass; a unit of work
-(``fig6_set.WorkOrder``) adds the measured seconds of its start (loading, building, reading its state).
-Units in one process share the device, so their times add up, however many are active at once. Units in
-``jobs`` worker processes run side by side: each next unit goes to the first process that is free, in the
+(one group, or one run in a process of its own) adds the measured seconds of its start (loading, building,
+reading its state). Units in one process share the device, so their times add up, however many are active at
+once. Units in ``jobs`` worker processes run side by side: each next unit goes to the first process that is free, in the
 order of work, and the set takes as long as the busiest process (:func:`lanes_seconds`). Checkpoint
 writes and the machine's other load are not counted: the result is an estimate, and says so.
 
@@ -17,41 +17,21 @@ writes and the machine's other load are not counted: the result is an estimate, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 __all__ = [
-    "Cost",
-    "RunLeft",
+    "END_MARGIN",
     "records_left",
     "run_seconds",
     "lanes_seconds",
-    "set_seconds",
+    "worth_starting",
     "about",
     "estimate_text",
     "checkpoint_interval",
     "checkpoint_text",
 ]
 
-
-@dataclass(frozen=True)
-class Cost:
-    """One net on this machine: seconds per training step and per evaluation pass, and who measured the step."""
-
-    step_s: float
-    eval_s: float
-    source: str  # "probe" (the variant probe's timing) or "timed" (a short timing of the chosen variant)
-
-
-@dataclass(frozen=True)
-class RunLeft:
-    """What a run has left: its net, the iterations done (a resumed run: from its state) and in all, its records."""
-
-    stem: str
-    model: str
-    done: int
-    iterations: int
-    eval_every: int
+END_MARGIN = 5.0  # seconds kept back before a time limit for the last checkpoints
 
 
 def records_left(done: int, iterations: int, eval_every: int) -> int:
@@ -61,10 +41,10 @@ def records_left(done: int, iterations: int, eval_every: int) -> int:
     return iterations // eval_every - done // eval_every + (iterations % eval_every != 0)
 
 
-def run_seconds(run: RunLeft, cost: Cost) -> float:
-    """Seconds of training and evaluation ``run`` has left at ``cost``."""
-    steps = max(0, run.iterations - run.done)
-    return steps * cost.step_s + records_left(run.done, run.iterations, run.eval_every) * cost.eval_s
+def run_seconds(done: int, iterations: int, eval_every: int, step_s: float, eval_s: float) -> float:
+    """Seconds of training and evaluation a run has left after ``done`` of ``iterations``, at ``step_s`` seconds a
+    step and ``eval_s`` seconds an evaluation pass (one every ``eval_every`` iterations, and one at the end)."""
+    return max(0, iterations - done) * step_s + records_left(done, iterations, eval_every) * eval_s
 
 
 def lanes_seconds(durations: Sequence[float], lanes: int) -> float:
@@ -76,17 +56,11 @@ def lanes_seconds(durations: Sequence[float], lanes: int) -> float:
     return max(free)
 
 
-def set_seconds(
-    units: Sequence[Sequence[RunLeft]],
-    costs: dict[str, Cost],
-    start_s: Sequence[float],
-    lanes: int,
-    processes: bool,
-) -> float:
-    """Wall seconds of the whole set: ``units`` in the order of work, each with its measured ``start_s``; side by
-    side on ``lanes`` processes when ``processes``, else one after the other on one shared device."""
-    durations = [s + sum(run_seconds(r, costs[r.model]) for r in unit) for unit, s in zip(units, start_s, strict=True)]
-    return lanes_seconds(durations, lanes) if processes else sum(durations)
+def worth_starting(left_s: float, start_s: float, train_s: float, checkpoint_s: float) -> bool:
+    """Is ``left_s`` (seconds to the time limit, less the end margin) worth starting a unit of work: its start
+    (``start_s``, measured), then all its training (``train_s``) or, when that is longer, one checkpoint interval of
+    it? With less, the start (a probe: seconds) would run into the time limit and the unit save little or nothing."""
+    return left_s > 0 and left_s >= start_s + min(train_s, checkpoint_s)
 
 
 def about(seconds: float) -> str:
@@ -99,18 +73,18 @@ def about(seconds: float) -> str:
     return f"about {minutes:.0f} minutes ({minutes / 60:.1f} hours)"
 
 
-def estimate_text(total_s: float, costs: dict[str, Cost], budget_left_s: float | None, lanes_note: str) -> str:
-    """The estimate as ``fig6`` prints it: the total, what it rests on, and where a time budget cuts it short."""
+def estimate_text(
+    total_s: float, step_s: Mapping[str, float], eval_s: Mapping[str, float], timed_by: Mapping[str, str],
+    left_s: float | None, lanes_note: str,
+) -> str:  # fmt: skip
+    """The estimate as ``fig6`` prints it: the total, the per-net times it rests on (``timed_by``: "probe" or
+    "timed"), and where a time limit (``left_s`` seconds away) cuts it short."""
     nets = ", ".join(
-        f"{m} {c.step_s * 1000:.0f} ms/step ({'probe' if c.source == 'probe' else 'timed'}), "
-        f"{c.eval_s:.1f} s/evaluation"
-        for m, c in costs.items()
+        f"{m} {step_s[m] * 1000:.0f} ms/step ({timed_by.get(m, 'timed')}), {eval_s[m]:.1f} s/evaluation" for m in step_s
     )
     text = f"fig6: estimate: {about(total_s)} on this machine ({lanes_note}; measured here: {nets})"
-    if budget_left_s is not None and budget_left_s < total_s:
-        text += (
-            f"; the time budget stops this call after {about(budget_left_s)}, every run saved: the same command resumes"
-        )
+    if left_s is not None and left_s < total_s:
+        text += f"; the time limit stops this call after {about(left_s)}, every run saved: the same command resumes"
     return text
 
 

@@ -4,9 +4,9 @@ The captured body is the run's own step (``TrainRun.step``: forward under bf16 a
 backward, fused SGD, loss and error sums added on the device), so graphs, ``torch.compile`` and
 eager run the very same code. Before a capture a few eager steps warm up on the capture stream
 (cuDNN autotuning, momentum buffers) and are undone (:func:`warm_up`). The capture itself goes
-through a factory: :class:`CudaGraphs` on a GPU (one capture stream per step), or
-:class:`EmulatedGraphs`, a CPU stand-in with a graph's semantics, which is how the tests check
-that captures happen when they should and each replay adds its sums exactly once.
+through a factory: :class:`CudaGraphs` on a GPU (one capture stream per step); the tests pass a CPU
+stand-in with a graph's semantics (``tests/fakes.py``) to check that captures happen when they should
+and each replay adds its sums exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import nn
 from course_utils.step import train_step
 from course_utils.train import TrainRun
 
-__all__ = ["WARMUP_STEPS", "warm_up", "CudaGraphs", "EmulatedGraphs", "GraphStep"]
+__all__ = ["WARMUP_STEPS", "warm_up", "CudaGraphs", "GraphStep"]
 
 WARMUP_STEPS = 3  # eager steps on a side stream before a capture (cuDNN autotuning, optimizer state)
 
@@ -81,32 +81,6 @@ class CudaGraphs:
         return graph.replay
 
 
-class EmulatedGraphs:
-    """A CPU stand-in for :class:`CudaGraphs` with a graph's semantics, to test :class:`GraphStep`:
-    nothing runs at capture, each replay runs the captured step once, with the lr the optimizer had
-    at capture (a graph bakes it in), whatever ``param_groups`` says by then."""
-
-    def __init__(self) -> None:
-        self.captured = 0
-
-    def side(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
-
-    def capture(self, body: Callable[[], None], opt: torch.optim.Optimizer) -> Callable[[], None]:
-        baked = [g["lr"] for g in opt.param_groups]
-        self.captured += 1
-
-        def replay() -> None:
-            now = [g["lr"] for g in opt.param_groups]
-            for g, lr in zip(opt.param_groups, baked, strict=True):
-                g["lr"] = lr
-            body()
-            for g, lr in zip(opt.param_groups, now, strict=True):
-                g["lr"] = lr
-
-        return replay
-
-
 class GraphStep:
     """The run's own step (``TrainRun.step``) captured as a graph and replayed from static input buffers.
 
@@ -114,11 +88,9 @@ class GraphStep:
     A capture happens before the first step and again whenever the schedule has changed the lr.
     """
 
-    def __init__(
-        self, run: TrainRun, x: torch.Tensor, y: torch.Tensor, graphs: CudaGraphs | EmulatedGraphs | None = None
-    ) -> None:
+    def __init__(self, run: TrainRun, x: torch.Tensor, y: torch.Tensor, graphs: CudaGraphs | None = None) -> None:
         if graphs is None and run.device.type != "cuda":
-            raise RuntimeError("CUDA graphs need a CUDA device (on a CPU, test with graphs=EmulatedGraphs())")
+            raise RuntimeError("CUDA graphs need a CUDA device (on a CPU, the tests pass a stand-in: tests/fakes.py)")
         self.run, self.graphs = run, graphs if graphs is not None else CudaGraphs(run.device)
         self.static_x, self.static_y = x.clone(), y.clone()  # (B, 3, 32, 32) channels_last, (B,)
         self.replay: Callable[[], None] | None = None

@@ -1,7 +1,7 @@
 """Batches made where the data lives: the whole uint8 dataset on the device, no host sync per step.
 
 >>> imgs, labels = torch.zeros(256, 3, 32, 32, dtype=torch.uint8), torch.zeros(256, dtype=torch.int64)
->>> x, y = next(DeviceLoader(imgs, labels, 128).batches(1))
+>>> x, y = next(DeviceLoader(imgs, labels, 128, normalizer=Normalizer("per_channel")).batches(1))
 >>> x.shape, x.dtype, y.shape
 (torch.Size([128, 3, 32, 32]), torch.float32, torch.Size([128]))
 """
@@ -33,8 +33,8 @@ class DeviceLoader:
         labels: torch.Tensor,
         batch_size: int = 128,
         *,
+        normalizer: Normalizer,
         train: bool = True,
-        normalizer: Normalizer | None = None,
         device=None,
         seed: int = 0,
         channels_last: bool = False,
@@ -43,7 +43,7 @@ class DeviceLoader:
         self.images = images.to(self.device)  # (N, 3, 32, 32) uint8
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
         self.batch_size, self.train, self.channels_last = batch_size, train, channels_last
-        self.normalizer = normalizer or Normalizer("per_channel")
+        self.normalizer = normalizer  # no default: the recipe's per-pixel mean comes from the run's training images
         if train and len(images) < batch_size:
             raise ValueError(
                 f"{len(images)} images cannot fill one batch of {batch_size} (train drops partial batches)"

@@ -162,8 +162,8 @@ def probe(
     """Check and time ``variants`` on copies of each run; the runs are untouched.
 
     Every variant is timed, eager included, so that :func:`pick` can take the fastest correct one. ``graphs``:
-    a factory of graph capturers for the ``graphs`` variant (default: CUDA graphs; ``engine.EmulatedGraphs``
-    on a CPU).
+    a factory of graph capturers for the ``graphs`` variant (default: CUDA graphs; the tests pass a CPU
+    stand-in).
     """
     rows, variants = [], list(variants)
     for run in runs:

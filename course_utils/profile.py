@@ -1,6 +1,6 @@
 """Run profiles (``smoke | cpu | gpu``) and device choice.
 
-A profile sets *budgets* (iterations, subset sizes, which models), never
+A profile sets *sizes* (iterations, subset sizes, which models), never
 semantics: the recipe, the models and the code paths are the same in every
 profile. Choose one with the environment variable ``COURSE_PROFILE``; the
 default is ``gpu`` when CUDA is available, else ``cpu``. pytest forces
@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from course_utils.fig6_set import EXTRA_NET, FIG6_NETS
-
 __all__ = [
     "Profile",
     "get_device",
@@ -37,7 +35,7 @@ ENV_VAR = "COURSE_PROFILE"
 
 @dataclass(frozen=True)
 class Profile:
-    """Budgets for one run profile.
+    """The sizes of one run profile.
 
     ``None`` in a size field means "everything" (the whole training set or
     the full 10,000-image test set). The paper fixed its schedule on a 45k/5k
@@ -82,7 +80,7 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def _budgets(name: str, device: torch.device) -> Profile:
+def _sizes(name: str, device: torch.device) -> Profile:
     if name == "smoke":  # seconds: what pytest and CI run
         return Profile(
             name,
@@ -106,7 +104,7 @@ def _budgets(name: str, device: torch.device) -> Profile:
             test_subset=2000,
             train_subset=None,
             train_set="split",
-            models=FIG6_NETS,
+            models=("plain20", "plain56", "resnet20", "resnet56"),  # the paper's Fig. 6 (fig6_set.FIG6_NETS)
             live_iterations=200,
             synthetic_ok=False,
             download_ok=True,
@@ -120,7 +118,7 @@ def _budgets(name: str, device: torch.device) -> Profile:
         test_subset=None,
         train_subset=None,
         train_set="all",
-        models=(*FIG6_NETS, EXTRA_NET),
+        models=("plain20", "plain56", "resnet20", "resnet56", "resnet18_cifar"),  # and the CIFAR ResNet-18
         live_iterations=2_000,
         synthetic_ok=False,
         download_ok=True,
@@ -142,8 +140,8 @@ def profile_name(name: str | None = None) -> str:
 
 
 def get_profile(name: str | None = None, device: str | None = None) -> Profile:
-    """The budgets and device for profile ``name`` (default: ``$COURSE_PROFILE``)."""
-    return _budgets(profile_name(name), get_device(device))
+    """The sizes and device for profile ``name`` (default: ``$COURSE_PROFILE``)."""
+    return _sizes(profile_name(name), get_device(device))
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:

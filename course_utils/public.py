@@ -3,10 +3,10 @@
 Fig. 6 needs 64k iterations; a short run shows only its first part. The per-epoch curves of a
 public reproduction of the whole schedule (``results/reference/a-martyn-resnet/``, its README
 gives provenance and licence) say what that first part looks like in a full run: a result
-dict per net, like any run of ours, but labelled as that public run (``source``).
+dict per net, like any run of ours, but labelled as that public run (``origin``).
 
     >>> r = load_public()["resnet56"]
-    >>> r["history"]["iteration"][:2], r["n_test_images"], r["source"]
+    >>> r["history"]["iteration"][:2], r["n_test_images"], r["origin"]
     ([391, 782], 10000, 'public')
 """
 
@@ -52,7 +52,7 @@ def _read(path: Path, model: str) -> dict:
     return {
         "model": model,
         "seed": 0,
-        "source": "public",
+        "origin": "public",
         "label": f"public run ({PUBLIC_RUN})",
         "schedule": sched.to_dict(),
         "train_set": "all",

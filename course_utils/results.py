@@ -45,7 +45,7 @@ __all__ = [
     "load_results",
     "load_weights",
     "REFERENCE_EVAL_EVERY",
-    "source_problem",
+    "folder_problem",
     "committed_fig6",
     "STATE_FOLDER",
     "in_progress",
@@ -180,13 +180,13 @@ def load_weights(model_name: str, seed: int = 0, folder: str | Path | None = Non
     return net.eval()
 
 
-def source_problem(folder_name: str, result: dict) -> str | None:
-    """Why ``result`` cannot stand as the committed source ``folder_name`` (None when it can).
+def folder_problem(folder_name: str, result: dict) -> str | None:
+    """Why ``result`` cannot stand in the committed folder ``folder_name`` (None when it can).
 
     ``fig6`` is our whole-schedule run: the paper's whole schedule (64k iterations for the CIFAR nets) on all
     50k training images, on any device (a run may be carried forward on several). ``fig6-cpu`` is the CPU
     reference run: an exact prefix of the paper's schedule on all 50k training images, the whole test set
-    every 391 iterations. Any other folder is not a committed source.
+    every 391 iterations. Any other folder is not a committed one.
     """
     sched, recipe = Schedule.from_dict(result["schedule"]), recipe_for(result["model"])
     if folder_name == "fig6":
@@ -205,7 +205,7 @@ def source_problem(folder_name: str, result: dict) -> str | None:
         )
         why = "a prefix of the paper's schedule on all 50k images, the whole test set every 391 iterations"
         return None if ok else f"{result['model']} is not {why}"
-    return f"{folder_name!r} is not a committed fig6 source ({', '.join(FOLDERS)})"
+    return f"{folder_name!r} is not a committed fig6 folder ({', '.join(FOLDERS)})"
 
 
 def committed_fig6(
@@ -220,13 +220,13 @@ def committed_fig6(
     ``need_weights``): ``(folder, {model: result})``; None when no folder holds them all.
 
     The order of ``folders`` is the order of preference: the whole-schedule run, then the CPU reference run.
-    A folder counts only when its results say they are what it stands for (:func:`source_problem`): a
+    A folder counts only when its results say they are what it stands for (:func:`folder_problem`): a
     student's own shortened run written into ``results/fig6`` is not presented as the whole-schedule run.
     """
     base = Path(root) if root is not None else results_dir()
     for name in folders:
         folder = base / name
-        found = {m: r for m, r in load_results(folder, seed).items() if source_problem(name, r) is None}
+        found = {m: r for m, r in load_results(folder, seed).items() if folder_problem(name, r) is None}
         if all(n in found for n in names) and (
             not need_weights or all((folder / "weights" / f"{run_name(n, seed)}.pt").is_file() for n in names)
         ):
@@ -244,7 +244,7 @@ def in_progress(names: Sequence[str], seed: int = 0, *, root: str | Path | None 
         side = base / STATE_FOLDER / f"{run_name(name, seed)}.json"
         if side.is_file() and not (base / "fig6" / side.name).is_file():
             r = read_json(side)
-            if not missing_fields(r) and r.get("finished") is False and source_problem("fig6", r) is None:
+            if not missing_fields(r) and r.get("finished") is False and folder_problem("fig6", r) is None:
                 found[name] = r
     return found
 
@@ -271,7 +271,7 @@ def describe(result: RunResult | dict, folder: str | Path | None = None) -> str:
         where = (p.relative_to(repo_root()).as_posix() if p.is_relative_to(repo_root()) else str(p)) + ": "
     its = result["schedule"]["iterations"]
     n = result["n_train_images"]
-    if result.get("source") == "public":
+    if result.get("origin") == "public":
         return f"{result['label']}, not ours: {its:,} iterations, {n:,} training images, data: {result['data_source']}"
     return (
         f"{where}{its:,} iterations on {result.get('device', '?')}, {n:,} training images, "

@@ -184,6 +184,17 @@ def _check_shape(name: str, module: nn.Module, inp: torch.Tensor, out: torch.Ten
         )
 
 
+def _grouped(rows: list[Row], model: nn.Module, out_shapes: dict[str, tuple[int, ...]], depth: int) -> list[Row]:
+    """One row per submodule at ``depth`` (its name's first ``depth`` parts), summing its leaves' params and MACs."""
+    groups: dict[str, Row] = {}
+    for r in rows:
+        key = ".".join(r.name.split(".")[:depth])
+        g = groups.setdefault(key, Row(key, type(model.get_submodule(key)).__name__, out_shapes[key], 0, 0))
+        g.params += r.params
+        g.macs += r.macs
+    return list(groups.values())
+
+
 def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32), depth: int | None = None) -> Summary:
     """Run one forward pass and tabulate every leaf layer: name, type, output shape, params, MACs.
 
@@ -232,13 +243,7 @@ def summarize(model: nn.Module, input_shape: Sequence[int] = (1, 3, 32, 32), dep
             h.remove()
 
     if depth is not None:
-        groups: dict[str, Row] = {}
-        for r in rows:
-            key = ".".join(r.name.split(".")[:depth])
-            g = groups.setdefault(key, Row(key, type(model.get_submodule(key)).__name__, out_shapes[key], 0, 0))
-            g.params += r.params
-            g.macs += r.macs
-        rows = list(groups.values())
+        rows = _grouped(rows, model, out_shapes, depth)
     total = sum(p.numel() for p in model.parameters())
     notes = (
         []

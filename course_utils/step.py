@@ -17,7 +17,7 @@ from course_utils import cpu
 from course_utils.schedule import Schedule
 
 __all__ = [
-    "is_fast",
+    "on_cuda",
     "uses_channels_last",
     "device_name",
     "device_label",
@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 
-def is_fast(device: torch.device) -> bool:
-    """The fast path (GPU-resident data, channels_last, bf16, fused SGD) is taken on CUDA."""
+def on_cuda(device: torch.device) -> bool:
+    """Is ``device`` a GPU (CUDA)? Then the step takes the CUDA path: GPU-resident data, bf16 autocast, fused SGD."""
     return device.type == "cuda"
 
 
@@ -50,7 +50,7 @@ def device_label(device: torch.device) -> str:
 
 def prepare_model(model: nn.Module, device: torch.device, deterministic: bool = False) -> nn.Module:
     """Move ``model`` to ``device`` in train mode, channels_last where faster; cuDNN autotuning on CUDA."""
-    if is_fast(device):
+    if on_cuda(device):
         torch.backends.cudnn.benchmark = not deterministic
     if uses_channels_last(device):
         return model.to(device, memory_format=torch.channels_last).train()
@@ -64,7 +64,7 @@ def make_optimizer(model: nn.Module, schedule: Schedule, device: torch.device) -
         lr=schedule.lr_at(0),
         momentum=schedule.momentum,
         weight_decay=schedule.weight_decay,
-        fused=True if is_fast(device) else None,
+        fused=True if on_cuda(device) else None,
     )
 
 

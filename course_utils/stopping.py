@@ -2,8 +2,8 @@
 
 Left alone, Python turns Ctrl-C (SIGINT) into a ``KeyboardInterrupt`` wherever the main thread happens to
 be: in the middle of an SGD update, of a record (the history then holds an iteration without its test
-error), of a checkpoint. Inside :func:`ctrl_c_stops` it only sets a flag, which the scheduler reads
-between two steps (``scheduler.run_set(stop=...)``), and what was interrupted is saved whole.
+error), of a checkpoint. Inside :func:`ctrl_c_stops` it only sets an event, which ``fig6``'s loop reads
+between two steps, and what was interrupted is saved whole.
 
 Worker processes (``fig6 --jobs``) must not see SIGINT at all: a terminal sends it to the whole process
 group, and a worker that dies of it breaks its pool, whose other workers are then terminated without
@@ -13,7 +13,7 @@ installs its handler; :func:`ignore_sigint` (their initializer) then ignores it 
 
     >>> with ctrl_c_stops() as stop:
     ...     signal.raise_signal(signal.SIGINT)
-    ...     stop()
+    ...     stop.is_set()
     True
 """
 
@@ -22,24 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
-__all__ = ["StopRequest", "Stopped", "ctrl_c_stops", "sigint_blocked", "ignore_sigint"]
+__all__ = ["Stopped", "ctrl_c_stops", "sigint_blocked", "ignore_sigint"]
 
 NOTE = "\nCtrl-C: stopping after the current step; every run saves its state (run the same command again to resume)\n"
-
-
-class StopRequest:
-    """A flag that Ctrl-C sets; call it to read it (``stop()``), as ``scheduler.run_set`` does."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self) -> bool:
-        return self.requested
-
-    def request(self) -> None:
-        self.requested = True
 
 
 class Stopped(KeyboardInterrupt):
@@ -47,14 +35,14 @@ class Stopped(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def ctrl_c_stops(note: str = NOTE) -> Iterator[StopRequest]:
-    """Within: SIGINT sets the yielded :class:`StopRequest` and writes ``note`` to stderr (a raw write, safe
+def ctrl_c_stops(note: str = NOTE) -> Iterator[threading.Event]:
+    """Within: SIGINT sets the yielded event and writes ``note`` to stderr (a raw write, safe
     inside a handler) instead of raising ``KeyboardInterrupt``; a second Ctrl-C says it again. Outside the
     main thread (where no handler can be set) nothing changes. The previous handler comes back on exit."""
-    stop = StopRequest()
+    stop = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
-        stop.request()
+        stop.set()
         os.write(2, note.encode())
 
     try:

@@ -217,6 +217,35 @@ def shows_from(better: dict, worse: dict) -> int | None:
     return None if k == len(its) else 0 if k == 0 else its[k]
 
 
+def _claim_line(better: str, worse: str, claim: str, by_model: dict[str, dict], public: Mapping[str, dict]) -> str:
+    """One line of :func:`check_claims`: ``better`` against ``worse``, from where the public run shows it."""
+    pair = f"{label(better)} vs {label(worse)}"
+    if better not in by_model or worse not in by_model:
+        return f"{claim}: not checkable here ({label(better)} and {label(worse)} not both trained)"
+    start = shows_from(public[better], public[worse]) if better in public and worse in public else None
+    if start is None:
+        return f"{claim} ({pair}): no public curve to say from when it shows"
+    a, b = by_model[better], by_model[worse]
+    its = [i for i in a["history"]["iteration"] if i >= start and i in b["history"]["iteration"]]
+    since = "from the start" if start == 0 else f"from iteration {start:,}"
+    if not its:
+        end = min(done(a), done(b))
+        return f"{claim} ({pair}): not testable at this length ({end:,} iterations; the public run shows it {since})"
+    hold = _holds(a, b, its)
+    verdict = (
+        "holds"
+        if all(hold.values())
+        else "holds for " + " and ".join(k for k, v in hold.items() if v)
+        if any(hold.values())
+        else "does not hold"
+    )
+    ends = (
+        f"at {its[-1]:,}: train {value_at(a, its[-1], 'train'):.1f}% vs {value_at(b, its[-1], 'train'):.1f}%, "
+        f"test {value_at(a, its[-1]):.1f}% vs {value_at(b, its[-1]):.1f}%"
+    )
+    return f"{claim} ({pair}): {verdict} at every record {since} ({ends})"
+
+
 def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> list[str]:
     """One line per claim of Fig. 6, judged by one standard: the public full-schedule run.
 
@@ -228,38 +257,7 @@ def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> 
     """
     public = load_public() if public is None else public
     by_model = {r["model"]: r for r in as_results(results)}
-    lines = []
-    for better, worse, claim in CLAIMS:
-        pair = f"{label(better)} vs {label(worse)}"
-        if better not in by_model or worse not in by_model:
-            lines.append(f"{claim}: not checkable here ({label(better)} and {label(worse)} not both trained)")
-            continue
-        start = shows_from(public[better], public[worse]) if better in public and worse in public else None
-        if start is None:
-            lines.append(f"{claim} ({pair}): no public curve to say from when it shows")
-            continue
-        a, b = by_model[better], by_model[worse]
-        its = [i for i in a["history"]["iteration"] if i >= start and i in b["history"]["iteration"]]
-        since = "from the start" if start == 0 else f"from iteration {start:,}"
-        if not its:
-            end = min(done(a), done(b))
-            lines.append(
-                f"{claim} ({pair}): not testable at this length ({end:,} iterations; the public run shows it {since})"
-            )
-            continue
-        hold = _holds(a, b, its)
-        verdict = (
-            "holds"
-            if all(hold.values())
-            else "holds for " + " and ".join(k for k, v in hold.items() if v)
-            if any(hold.values())
-            else "does not hold"
-        )
-        ends = (
-            f"at {its[-1]:,}: train {value_at(a, its[-1], 'train'):.1f}% vs {value_at(b, its[-1], 'train'):.1f}%, "
-            f"test {value_at(a, its[-1]):.1f}% vs {value_at(b, its[-1]):.1f}%"
-        )
-        lines.append(f"{claim} ({pair}): {verdict} at every record {since} ({ends})")
+    lines = [_claim_line(better, worse, claim, by_model, public) for better, worse, claim in CLAIMS]
     for m, r in by_model.items():
         if m in PAPER_TABLE6:
             its = done(r)
@@ -279,8 +277,7 @@ def check_claims(results: Results, public: Mapping[str, dict] | None = None) -> 
                 last = rows[-1]
                 lines.append(
                     f"{label(m)}: within {abs(last['diff']):.1f} points of the public run at iteration "
-                    f"{last['iteration']:,} "
-                    f"(test error {last['ours']:.1f}% vs {last['public']:.1f}%)"
+                    f"{last['iteration']:,} (test error {last['ours']:.1f}% vs {last['public']:.1f}%)"
                 )
     return lines
 

@@ -4,8 +4,8 @@ A :class:`TrainRun` is one network being trained: its model and SGD optimizer, t
 schedule (``schedule.Schedule``), the data it trains and tests on, the history of the
 results contract and the running sums behind it. Its :meth:`TrainRun.step` is the one
 training step of the course (run as it is, compiled, or captured as a CUDA graph by
-``engine``); it advances one step at a time and checkpoints itself with the position of its
-loader, so the training loop here (:func:`train_model`) and the engine that steps several
+``engine``); it advances one step at a time and checkpoints itself (``checkpoint``) with the position
+of its loader, so the training loop here (:func:`train_model`) and the engine that steps several
 runs together (``engine``) share every line of bookkeeping.
 
 On CUDA the step takes the fast path: the dataset lives on the GPU (``loader.DeviceLoader``),
@@ -28,21 +28,21 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from course_utils import data as cdata
 from course_utils.budget import Budget, split_data
-from course_utils.checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, refuse_lost_state, save_checkpoint
+from course_utils.checkpoint import load_checkpoint, refuse_lost_state, restore, run_state, save_checkpoint
 from course_utils.evaluation import error_percent
 from course_utils.loader import DeviceLoader
 from course_utils.profile import get_device, seed_everything
+from course_utils.progress import progress_bar, show
 from course_utils.results import write_json
 from course_utils.schedule import Schedule
 from course_utils.step import (
     device_label,
     device_name,
-    is_fast,
     make_optimizer,
+    on_cuda,
     prepare_model,
     train_step,
     uses_channels_last,
@@ -97,9 +97,9 @@ class TrainRun:
         seed_everything(seed, deterministic)
         prepare_model(model, self.device, deterministic)
         split = split_data(data, budget)
-        self.train_x, self.train_y = split.train_x, split.train_y  # stay on the CPU; loaders copy them
-        self.test_x, self.test_y = split.test_x.to(self.device), split.test_y.to(self.device)
-        self.normalizer = make_normalizer(normalization, split.train_x)
+        self.train_x, self.train_y = split.train_images, split.train_labels  # stay on the CPU; loaders copy them
+        self.test_x, self.test_y = split.test_images.to(self.device), split.test_labels.to(self.device)
+        self.normalizer = make_normalizer(normalization, split.train_images)
         self.opt = make_optimizer(model, self.schedule, self.device)
         self.meta = {
             "name": self.name,
@@ -108,8 +108,8 @@ class TrainRun:
             "schedule": self.schedule.to_dict(),
             "eval_every": self.eval_every,
             "train_set": budget.train_set,
-            "n_train_images": len(split.train_y),
-            "n_test_images": len(split.test_y),
+            "n_train_images": len(split.train_labels),
+            "n_test_images": len(split.test_labels),
             "normalization": normalization,
             "data_source": data.source,
         }
@@ -123,7 +123,7 @@ class TrainRun:
         self.loader: DeviceLoader | None = None  # the loader that feeds this run (its position is saved)
         self.saved_at, self._lr, self._t0, self._last_save_t = 0, None, time.perf_counter(), time.perf_counter()
         if self.checkpoint is not None and self.checkpoint.exists():
-            self._resume()
+            restore(self, load_checkpoint(self.checkpoint, expect=self.meta))
         elif self.checkpoint is not None:
             refuse_lost_state(self.checkpoint, self.name)
 
@@ -141,8 +141,9 @@ class TrainRun:
         return self.remaining <= 0
 
     def make_loader(self) -> DeviceLoader:
-        """This run's training batches (crop + flip, normalised) on its device, seeded by its seed and
-        restored to the checkpoint's position; it becomes :attr:`loader`, saved with each checkpoint."""
+        """This run's training batches (crop + flip, normalised) on its device, seeded by its seed and restored to
+        the checkpoint's position. Whoever feeds the run sets it as :attr:`loader`, whose position each checkpoint
+        saves (runs fed the same batches share one)."""
         loader = DeviceLoader(
             self.train_x,
             self.train_y,
@@ -155,7 +156,6 @@ class TrainRun:
         )
         if self.loader_state is not None:
             loader.load_state_dict(self.loader_state)
-        self.loader = loader
         return loader
 
     def wall_seconds(self) -> float:
@@ -172,48 +172,12 @@ class TrainRun:
         """``<stem>.json`` beside the checkpoint: the run so far, readable without torch."""
         return self.checkpoint.with_suffix(".json") if self.checkpoint is not None else None
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "format": CKPT_FORMAT,
-            "meta": self.meta,
-            "iteration": self.iteration,
-            "model": self.model.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "loader": self.loader.state_dict() if self.loader is not None else self.loader_state,
-            "history": self.history,
-            "rng_cpu": torch.get_rng_state(),
-            "loss_sum": self.loss_sum.cpu(),
-            "wrong": self.wrong.cpu(),
-            "seen": self.seen,
-            "wall_seconds": self.wall_seconds(),
-            "wall_by_device": self.wall_by_device(),
-        }
-
-    def _resume(self) -> None:
-        st = load_checkpoint(self.checkpoint, expect=self.meta)
-        try:
-            self.model.load_state_dict(st["model"])
-            self.opt.load_state_dict(st["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(
-                f"{self.checkpoint}: its weights do not fit this model ({err}). Delete it to "
-                f"restart from iteration 0, or pass the model it was written for."
-            ) from err
-        torch.set_rng_state(st["rng_cpu"])
-        self.iteration, self.wall_before, self.history = st["iteration"], st["wall_seconds"], st["history"]
-        self.wall_by_before = st.get("wall_by_device", {"unknown": st["wall_seconds"]})
-        for k in ("device", "variant"):  # a checkpoint of the first format edition did not record them
-            self.history.setdefault(k, ["unknown"] * len(self.history["iteration"]))
-        self.seen, self.saved_at, self.loader_state = st["seen"], st["iteration"], st["loader"]
-        self.loss_sum.copy_(st["loss_sum"])
-        self.wrong.copy_(st["wrong"])
-
     def save(self) -> None:
         """Checkpoint now (atomic), after a finiteness check of the running loss, and its sidecar JSON."""
         if self.checkpoint is None:
             return
         self.check_finite(self.loss_sum)
-        save_checkpoint(self.checkpoint, self.state_dict())
+        save_checkpoint(self.checkpoint, run_state(self))
         write_json(self.sidecar, self.result(finished=False, iteration=self.iteration))
         self.saved_at, self._last_save_t = self.iteration, time.perf_counter()
 
@@ -224,10 +188,11 @@ class TrainRun:
                 path.unlink(missing_ok=True)
 
     # --- stepping ---------------------------------------------------------------
-    def set_lr(self) -> None:
-        """Give the optimizer the schedule's lr for the next step (a no-op while it stays the same)."""
+    def set_lr(self, force: bool = False) -> None:
+        """Give the optimizer the schedule's lr for the next step (a no-op while it stays the same, unless
+        ``force``: a copy of the run with an optimizer of its own)."""
         lr = self.schedule.lr_at(self.iteration)
-        if lr != self._lr:
+        if force or lr != self._lr:
             for g in self.opt.param_groups:
                 g["lr"] = lr
             self._lr = lr
@@ -237,7 +202,7 @@ class TrainRun:
     ) -> torch.Tensor:
         """One SGD step on ``x (B, 3, 32, 32)``, ``y (B,)`` that adds to the running sums; returns the loss.
 
-        No host sync, so it can be captured as a CUDA graph (``engine.GraphStep``). ``model``: the module
+        No host sync, so it can be captured as a CUDA graph (``graphs.GraphStep``). ``model``: the module
         to run forward (default: the run's; e.g. its ``torch.compile`` wrapper). ``bf16``: the forward
         pass under bf16 autocast (default: on CUDA only; the ``bf16`` variant asks for it on a CPU).
         """
@@ -251,7 +216,7 @@ class TrainRun:
         ``y (B,)``, then the bookkeeping: lr, records, checkpoints."""
         self.set_lr()
         loss = step(x, y)
-        if not is_fast(self.device):  # on the CPU a check per step costs nothing
+        if not on_cuda(self.device):  # on the CPU a check per step costs nothing
             self.check_finite(loss, self.iteration + 1)
         self.iteration += 1
         self.seen += len(y)
@@ -311,75 +276,22 @@ class TrainRun:
             "history": self.history,
         }
 
-    def progress_bar(self, enabled: bool = True, position: int | None = None) -> tqdm:
-        """A bar over the run's iterations; move it after every step with :meth:`show`.
-
-        It redraws on the first step that ends 0.5 s or more after its last redraw: ``miniters=1`` turns
-        off tqdm's adaptive step count, which after a fast burst of steps would wait that many slow ones.
-        """
-        return tqdm(
-            total=self.schedule.iterations,
-            initial=self.iteration,
-            desc=self.name,
-            disable=not enabled,
-            dynamic_ncols=True,
-            position=position,
-            miniters=1,
-            mininterval=0.5,
-        )
-
-    def show(self, bar: tqdm) -> None:
-        """Move the bar to the current iteration; after a record, show its errors (no extra host sync)."""
-        h = self.history
-        if h["iteration"] and h["iteration"][-1] == self.iteration:
-            bar.set_postfix(
-                {
-                    "train err": f"{h['train_error'][-1]:.1f}%",
-                    "test err": f"{h['test_error'][-1]:.1f}%",
-                    "lr": f"{h['lr'][-1]:g}",
-                },
-                refresh=False,
-            )
-        bar.update(self.iteration - bar.n)
-
 
 def train_model(
-    model: nn.Module,
-    data: cdata.CIFAR10,
-    schedule: Schedule | None = None,
-    *,
-    name: str | None = None,
-    seed: int = 0,
-    budget: Budget = DEFAULT_BUDGET,
-    device: str | torch.device | None = None,
-    checkpoint: str | Path | None = None,
-    progress: bool = True,
-    deterministic: bool = False,
-    normalization: str = "per_pixel",
+    model: nn.Module, data: cdata.CIFAR10, schedule: Schedule | None = None, *, progress: bool = True, **options: Any
 ) -> dict[str, Any]:
     """Train ``model`` on CIFAR-10 with ``schedule`` (default: the paper's) and return its result dict.
 
-    With ``checkpoint`` (a path) it resumes from that file when it exists and writes it as the
-    budget says and at the end. ``seed`` fixes the batches and augmentation; the initial weights are
-    the model's as passed in: call ``profile.seed_everything(seed)`` *before* building the model for a
-    reproducible start (``fig6`` does). Raises :class:`NonFiniteLossError` on a NaN/inf loss and
-    ``checkpoint.CheckpointError`` on a checkpoint of another run.
+    ``options`` are :class:`TrainRun`'s (name, seed, budget, device, checkpoint, deterministic, normalization).
+    With ``checkpoint`` (a path) it resumes from that file when it exists and writes it as the budget says and at
+    the end. ``seed`` fixes the batches and augmentation; the initial weights are the model's as passed in: call
+    ``profile.seed_everything(seed)`` *before* building the model for a reproducible start (``fig6`` does). Raises
+    :class:`NonFiniteLossError` on a NaN/inf loss and ``checkpoint.CheckpointError`` on a checkpoint of another run.
     """
-    run = TrainRun(
-        model,
-        data,
-        schedule,
-        name=name,
-        seed=seed,
-        budget=budget,
-        device=device,
-        checkpoint=checkpoint,
-        deterministic=deterministic,
-        normalization=normalization,
-    )
-    loader = run.make_loader()
-    with run.progress_bar(progress) as bar:
-        for x, y in loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
+    run = TrainRun(model, data, schedule, **options)
+    run.loader = run.make_loader()
+    with progress_bar(run, progress) as bar:
+        for x, y in run.loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
             run.advance(run.step, x, y)
-            run.show(bar)
+            show(run, bar)
     return run.result()

@@ -156,9 +156,9 @@ def fine_tune(
         params = [{"params": [p for p in params if all(p is not h for h in head)]}, {"params": head, "lr": head_lr}]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations)))
-    loader = DeviceLoader(images, labels, min(batch_size, len(labels)), normalizer=normalizer, device=device, seed=seed)
+    norm, losses = normalizer or Normalizer("per_channel"), []
+    loader = DeviceLoader(images, labels, min(batch_size, len(labels)), normalizer=norm, device=device, seed=seed)
     set_train_mode(model, frozen=mode == "frozen" and bn_frozen_eval)
-    losses = []
     for x, y in loader.batches(iterations):  # x (B, 3, 32, 32) float, y (B,)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)

@@ -1,8 +1,11 @@
-"""Shared test fakes: result files in the results contract, small CIFAR nets with random BN statistics."""
+"""Shared test fakes: result files in the results contract, small CIFAR nets with random BN statistics, and a
+CPU stand-in for CUDA graphs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -67,3 +70,29 @@ def small_net(name: str, seed: int = 0, **kw) -> torch.nn.Module:
 def small_data(n: int = 12, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, 16, 16, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+class EmulatedGraphs:
+    """A CPU stand-in for ``graphs.CudaGraphs`` with a graph's semantics, to test ``graphs.GraphStep``:
+    nothing runs at capture, each replay runs the captured step once, with the lr the optimizer had
+    at capture (a graph bakes it in), whatever ``param_groups`` says by then."""
+
+    def __init__(self) -> None:
+        self.captured = 0
+
+    def side(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def capture(self, body: Callable[[], None], opt: torch.optim.Optimizer) -> Callable[[], None]:
+        baked = [g["lr"] for g in opt.param_groups]
+        self.captured += 1
+
+        def replay() -> None:
+            now = [g["lr"] for g in opt.param_groups]
+            for g, lr in zip(opt.param_groups, baked, strict=True):
+                g["lr"] = lr
+            body()
+            for g, lr in zip(opt.param_groups, now, strict=True):
+                g["lr"] = lr
+
+        return replay

@@ -9,7 +9,7 @@ import torch
 import torchvision.transforms as T
 
 from course_utils import bench, cpu, data, models
-from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD, TensorImageDataset, dataloader_transform
+from course_utils.transforms import CHANNEL_MEAN, CHANNEL_STD, dataloader_transform
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ class Ticking:
 
 
 # ----------------------------------------------------------------------------- run_bench
+@pytest.mark.slow
 def test_run_bench_through_its_real_code_with_a_controlled_clock(tiny, tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
     r = bench.run_bench(
@@ -57,6 +58,7 @@ def test_run_bench_through_its_real_code_with_a_controlled_clock(tiny, tmp_path,
     assert list(tmp_path.iterdir()) == []  # measuring writes nothing; write_bench does
 
 
+@pytest.mark.slow
 def test_run_bench_cpu_defaults_and_data(monkeypatch, one_thread):
     asked = []
 
@@ -71,19 +73,6 @@ def test_run_bench_cpu_defaults_and_data(monkeypatch, one_thread):
     assert (r["steps"], r["warmup"], r["num_workers"]) == (10, 2, 0)  # the CPU defaults
     assert asked == [4 * (10 + 2)]  # enough images for every step when no data is given
     assert r["ours_img_s"] == 10 * 4 / 2.0 and r["pair_img_s"] == 2 * 10 * 4 / 1.0
-
-
-def test_timed_excludes_the_warmup(monkeypatch):
-    clock = [100.0]
-    seen = []
-
-    def step(x, y):  # each step takes one fake second
-        seen.append(x)
-        clock[0] += 1.0
-
-    batches = iter((i, i) for i in range(100))
-    assert bench._timed(step, batches, warmup=2, steps=3, device=torch.device("cpu"), clock=lambda: clock[0]) == 3.0
-    assert seen == [0, 1, 2, 3, 4]  # 2 warm-up + 3 timed steps, each on a fresh batch
 
 
 # ----------------------------------------------------------------------------- default_workers
@@ -118,28 +107,6 @@ def test_dataloader_transform_augments_only_for_training():
     assert tuple(norm.mean) == CHANNEL_MEAN and tuple(norm.std) == CHANNEL_STD
 
 
-def test_baseline_loop_serves_augmented_images(monkeypatch, tiny, one_thread):
-    made = []
-
-    class Recording(TensorImageDataset):
-        def __init__(self, images, labels, transform=None):
-            super().__init__(images, labels, transform)
-            self.served = 0
-            made.append(self)
-
-        def __getitem__(self, i):
-            self.served += 1
-            return super().__getitem__(i)
-
-    monkeypatch.setattr(bench, "TensorImageDataset", Recording)
-    bench._time_baseline(bench._Case("plain20", tiny, torch.device("cpu"), 8, 1, 2), num_workers=0)
-    assert len(made) == 1
-    ds = made[0]
-    assert len(ds) == len(tiny.train_labels)
-    assert [type(t) for t in ds.transform.transforms][:2] == [T.RandomCrop, T.RandomHorizontalFlip]
-    assert ds.served >= 8 * (1 + 2)  # every warm-up and timed step drew its images through the transform
-
-
 # ----------------------------------------------------------------------------- write_bench
 def test_write_bench_writes_the_documented_structure(tmp_path):
     runs = [
@@ -164,6 +131,7 @@ def cli(monkeypatch, one_thread):
     return bench.main
 
 
+@pytest.mark.slow
 def test_bench_cli_runs_on_cpu_and_writes_its_file(tmp_path, cli, capsys):
     out = tmp_path / "out"
     args = "--models resnet20 --device cpu --batch-size 32 --steps 2 --warmup 1 --workers 0 --out"

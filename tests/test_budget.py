@@ -16,13 +16,13 @@ def tiny_data():
 
 def test_the_split_is_the_45k_part_stratified(tiny_data):
     s = cbudget.split_data(tiny_data)
-    assert len(s.train_y) == 540  # 10% held out, as 5k of 50k
-    assert torch.bincount(s.train_y).tolist() == [54] * 10  # every class gives its share
+    assert len(s.train_labels) == 540  # 10% held out, as 5k of 50k
+    assert torch.bincount(s.train_labels).tolist() == [54] * 10  # every class gives its share
 
 
 def test_train_set_all_uses_every_training_image(tiny_data):
     split = split_data(tiny_data, Budget(train_set="all"))
-    assert len(split.train_y) == 600 and torch.equal(split.train_x, tiny_data.train_images)
+    assert len(split.train_labels) == 600 and torch.equal(split.train_images, tiny_data.train_images)
     with pytest.raises(ValueError, match="train_set"):
         Budget(train_set="everything")
 
@@ -30,8 +30,9 @@ def test_train_set_all_uses_every_training_image(tiny_data):
 def test_split_and_subsets_are_fixed(tiny_data):
     b = Budget(train_subset=100, test_subset=50)
     s1, s2 = split_data(tiny_data, b), split_data(tiny_data, b)
-    assert all(torch.equal(u, v) for u, v in zip(s1, s2, strict=True))
-    assert len(s1.train_y) == 100 and len(s1.test_y) == 50 and len(torch.unique(s1.test_y)) > 3
+    fields = ("train_images", "train_labels", "test_images", "test_labels")
+    assert all(torch.equal(getattr(s1, f), getattr(s2, f)) for f in fields)
+    assert len(s1.train_labels) == 100 and len(s1.test_labels) == 50 and len(torch.unique(s1.test_labels)) > 3
 
 
 def test_budget_of_a_profile():

@@ -405,6 +405,7 @@ _ROUND_2 = [
 ]
 
 
+@pytest.mark.slow
 def test_the_notebooks_buggy_round_two_fails_and_its_solution_passes(capsys):
     buggy = {"nn": nn, "torch": torch}
     exec(_cells("buggy-round-2"), buggy)

@@ -141,6 +141,7 @@ def test_save_all_writes_every_png(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_writes_into_out(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "course_utils.diagrams", "--out", str(tmp_path)],

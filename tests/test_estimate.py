@@ -8,7 +8,6 @@ import pytest
 from course_utils import data as cdata
 from course_utils import estimate, models
 from course_utils.budget import Budget
-from course_utils.estimate import Cost, RunLeft
 from course_utils.schedule import Schedule
 from course_utils.train import TrainRun
 
@@ -32,27 +31,22 @@ def test_a_resumed_run_counts_only_what_remains(one_thread):
     loader = run.make_loader()
     for x, y in loader.batches(4):
         run.advance(run.step, x, y)
-    left = RunLeft("resnet20-s0", "resnet20", run.iteration, run.schedule.iterations, run.eval_every)
-    records_before = len(run.history["iteration"])
+    done, records_before = run.iteration, len(run.history["iteration"])
     for x, y in loader.batches(run.remaining):
         run.advance(run.step, x, y)
-    assert estimate.records_left(left.done, left.iterations, left.eval_every) == len(run.history["iteration"]) - 1
+    assert estimate.records_left(done, 7, 3) == len(run.history["iteration"]) - records_before
     assert records_before == 1 and run.history["iteration"] == [3, 6, 7]
-    cost = Cost(step_s=0.25, eval_s=2.0, source="probe")
-    assert estimate.run_seconds(left, cost) == 3 * 0.25 + 2 * 2.0  # 3 steps left, 2 records (6 and 7)
+    assert estimate.run_seconds(done, 7, 3, step_s=0.25, eval_s=2.0) == 3 * 0.25 + 2 * 2.0  # 3 steps, 2 records
 
 
 def test_runs_side_by_side_take_as_long_as_the_busiest_process():
     assert estimate.lanes_seconds([10, 10, 5, 5], 2) == 15  # 10+5 on each of two processes
     assert estimate.lanes_seconds([10, 2, 2, 2, 2], 2) == 10  # the short ones all go to the free process
     assert estimate.lanes_seconds([3, 4, 5], 1) == 12 and estimate.lanes_seconds([3, 4, 5], 8) == 5
-    costs = {"plain20": Cost(0.1, 1.0, "timed"), "resnet56": Cost(0.3, 2.0, "probe")}
-    a = RunLeft("plain20-s0", "plain20", 0, 100, 50)  # 10 s of steps + 2 passes = 12 s
-    b = RunLeft("resnet56-s0", "resnet56", 50, 100, 50)  # 15 s of steps + 1 pass = 17 s
-    units, starts = [[a], [b]], [1.0, 2.0]
-    assert estimate.set_seconds(units, costs, starts, lanes=2, processes=True) == pytest.approx(19.0)
-    assert estimate.set_seconds(units, costs, starts, lanes=2, processes=False) == pytest.approx(32.0)  # shared
-    assert estimate.set_seconds([[a, b]], costs, [1.0], lanes=1, processes=False) == pytest.approx(30.0)
+    a = estimate.run_seconds(0, 100, 50, step_s=0.1, eval_s=1.0)  # 10 s of steps + 2 passes = 12 s
+    b = estimate.run_seconds(50, 100, 50, step_s=0.3, eval_s=2.0)  # 15 s of steps + 1 pass = 17 s
+    assert (a, b) == (pytest.approx(12.0), pytest.approx(17.0))
+    assert estimate.lanes_seconds([1.0 + a, 2.0 + b], 2) == pytest.approx(19.0)  # each with its start
 
 
 def test_what_a_hard_kill_loses_is_one_checkpoint_interval():
@@ -63,10 +57,10 @@ def test_what_a_hard_kill_loses_is_one_checkpoint_interval():
     assert "at most the last 5 iterations" in estimate.checkpoint_text(60.0, 5, 0.5)
 
 
-def test_the_estimate_says_where_the_time_budget_cuts_the_set_short():
-    costs = {"resnet20": Cost(0.02, 0.5, "probe")}
+def test_the_estimate_says_where_the_time_limit_cuts_the_set_short():
+    nets = ({"resnet20": 0.02}, {"resnet20": 0.5}, {"resnet20": "probe"})
     assert estimate.about(30) == "about 0.5 minutes (30 s)" and estimate.about(3000) == "about 50 minutes"
-    text = estimate.estimate_text(3000.0, costs, None, "the device shared")
+    text = estimate.estimate_text(3000.0, *nets, None, "the device shared")
     assert text.startswith("fig6: estimate: about 50 minutes on this machine") and "resnet20 20 ms/step (probe)" in text
-    assert "time budget" not in text
-    assert "stops this call after about 10 minutes" in estimate.estimate_text(3000.0, costs, 600.0, "the device shared")
+    assert "time limit" not in text
+    assert "stops this call after about 10 minutes" in estimate.estimate_text(3000.0, *nets, 600.0, "the device shared")

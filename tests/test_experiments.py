@@ -1,4 +1,4 @@
-"""The fig6 command: SIGKILL-and-resume equality, skip, result schema, order of work, time budget, --help.
+"""The fig6 command: SIGKILL-and-resume equality, skip, result schema, order of work, time limit, --help.
 
 The command runs in subprocesses on the synthetic stand-in (an empty COURSE_DATA_DIR), in
 the smoke profile (conftest.py), with one thread so both runs use the same kernels.
@@ -56,6 +56,7 @@ def uninterrupted(tmp_path_factory, env):
     return out
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(uninterrupted, env, tmp_path):
     killed = subprocess.run([sys.executable, "-c", KILLED, *_args(tmp_path)], env=env, capture_output=True, timeout=600)
     assert killed.returncode == -9, killed.stderr  # died by SIGKILL
@@ -83,6 +84,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(uninterrupted, env, tmp_
     assert (tmp_path / "resnet20-s0.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_result_json_schema(uninterrupted):
     r = results.read_json(uninterrupted / "resnet20-s0.json")
     assert results.missing_fields(r) == []
@@ -125,14 +127,16 @@ def test_names_are_accepted_as_get_model_accepts_them(tmp_path):
         experiments.fig6(["resnet57"], out=tmp_path)
 
 
+@pytest.mark.slow
 def test_finished_run_with_another_schedule_is_not_overwritten(uninterrupted):
     with pytest.raises(ValueError, match="Delete it"):
         experiments.fig6(["resnet20"], iterations=10, out=uninterrupted, progress=False)
 
 
-def test_time_budget_pauses_and_the_same_command_resumes(env, tmp_path):
-    # a budget that ends before the first step: nothing trains, the set is reported unfinished
-    cmd = [sys.executable, "-m", "course_utils.experiments", *_args(tmp_path, "--time-budget", "0.01")]
+@pytest.mark.slow
+def test_the_time_limit_pauses_and_the_same_command_resumes(env, tmp_path):
+    # a limit that ends before the first step: nothing trains, the set is reported unfinished
+    cmd = [sys.executable, "-m", "course_utils.experiments", *_args(tmp_path, "--time-limit", "0.01")]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     s = results.read_json(tmp_path / "summary.json")
@@ -144,6 +148,7 @@ def test_time_budget_pauses_and_the_same_command_resumes(env, tmp_path):
     assert s["total_wall_seconds"] == pytest.approx(sum(s["call_wall_seconds"]), abs=0.02)
 
 
+@pytest.mark.slow
 def test_parallel_jobs_write_the_same_files(env, tmp_path):
     cmd = [
         sys.executable,
@@ -192,7 +197,8 @@ def test_bad_input_gets_a_clear_error(capsys, tmp_path):
 
 def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):
     for flag, value, says in (
-        ("--time-budget", "-5", "time budget must be a positive number of seconds"),
+        ("--time-limit", "-5", "time limit must be a positive number of seconds"),
+        ("--time-budget", "0", "time limit must be a positive number of seconds"),  # the flag's older name
         ("--iterations", "0", "iterations must be a positive whole number"),
         ("--eval-every", "0", "eval_every must be a positive whole number"),
         ("--test-images", "0", "test_images must be a positive count or 'all'"),
@@ -205,12 +211,12 @@ def test_nonsense_numbers_are_refused_with_what_to_do(capsys, tmp_path):
 
 
 def _fake_train(seen, monkeypatch):
-    def fake_train(self, groups, deadline, at_once, stop=None):
-        seen.update(budget=self.budget, specs=[s for g in groups for s in g], out=self.out, at_once=at_once)
-        return []
+    def fake_train(rs, units, data, deadline, stop):
+        seen.update(budget=rs.budget, specs=[s for u in units for s in u], out=rs.out, lanes=rs.lanes)
+        return [], []
 
-    monkeypatch.setattr(runset.RunSet, "measure", lambda self, order, deadline, stop: False)  # nothing is built
-    monkeypatch.setattr(runset.RunSet, "train", fake_train)
+    monkeypatch.setattr(runset, "measure", lambda rs, data, deadline, stop: False)  # nothing is built
+    monkeypatch.setattr(figure6, "train", fake_train)
 
 
 def test_a_profile_writes_into_its_own_ignored_folder(monkeypatch, tmp_path):
@@ -244,6 +250,7 @@ def test_the_gpu_profile_trains_on_all_50k(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["train_set"] == "all"
 
 
+@pytest.mark.slow
 def test_evaluate_adds_the_whole_test_set_error(uninterrupted, env, tmp_path, monkeypatch):
     import shutil
 
@@ -263,6 +270,7 @@ def test_evaluate_adds_the_whole_test_set_error(uninterrupted, env, tmp_path, mo
     assert r["history"] == results.read_json(uninterrupted / "resnet20-s0.json")["history"]  # untouched
 
 
+@pytest.mark.slow
 def test_auto_probes_once_per_device_and_the_history_says_which_variant_trained(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu, "native_bf16", lambda: True)
     probed = []
@@ -293,7 +301,7 @@ def test_a_run_in_progress_without_its_state_stops_the_set_before_any_work(tmp_p
 
 
 def test_errors_found_after_parsing_print_the_usage_line_as_argparse_does(capsys):
-    assert cli.main(["fig6", "--time-budget", "-5"]) == 2
+    assert cli.main(["fig6", "--time-limit", "-5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: python -m course_utils.experiments fig6 [-h]")
-    assert "python -m course_utils.experiments fig6: error: the time budget must be a positive number" in err
+    assert "python -m course_utils.experiments fig6: error: the time limit must be a positive number" in err

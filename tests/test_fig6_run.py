@@ -12,11 +12,12 @@ import time
 import pytest
 import torch
 
-from course_utils import cpu, experiments, probe, results
+from course_utils import cpu, estimate, experiments, probe, results
+from course_utils import data as cdata
 from course_utils.budget import Budget
-from course_utils.estimate import Cost, RunLeft
-from course_utils.experiments import pool, runset
-from course_utils.fig6_set import WorkOrder, work_order
+from course_utils.experiments import figure6, pool, runset
+from course_utils.experiments.runset import RunSet
+from course_utils.fig6_set import work_order
 from course_utils.profile import get_profile
 from tests.fakes import fake_result
 
@@ -53,39 +54,53 @@ def test_the_estimate_is_the_arithmetic_of_the_probes_step_times(tmp_path, monke
     monkeypatch.setattr(probe, "eval_seconds", lambda run, images=1000: 0.5)
     prof = get_profile("smoke", "cpu")
     groups = work_order(["plain20", "resnet20"], [0], 30)
-    for jobs, lanes_s in ((1, lambda runs: sum(runs)), (2, max)):
-        the_set = runset.RunSet(prof, Budget.of(prof), tmp_path, tmp_path / f"state{jobs}", True, "auto", False, False)
-        order = WorkOrder.of(groups, jobs=jobs)
-        assert the_set.measure(order, None, lambda: False)
-        assert the_set.costs == {"plain20": Cost(0.25, 0.5, "probe"), "resnet20": Cost(0.25, 0.5, "probe")}
+    data = cdata.synthetic_cifar10(300, 50)
+    for jobs, lanes_s in ((1, sum), (2, max)):
+        units = tuple(tuple(g) for g in groups) if jobs == 1 else tuple((s,) for g in groups for s in g)
+        rs = RunSet(prof, Budget.of(prof), tmp_path, tmp_path / f"state{jobs}", units=units, lanes=jobs,
+                    processes=jobs > 1)  # fmt: skip
+        rs.load_s = 3.0
+        assert runset.measure(rs, data, None, lambda: False)
+        assert (rs.step_s, rs.eval_s) == ({"plain20": 0.25, "resnet20": 0.25}, {"plain20": 0.5, "resnet20": 0.5})
         run_s = 30 * 0.25 + 3 * 0.5  # 30 iterations at 0.25 s, 3 records (every 10) at 0.5 s
-        starts = [the_set.start_s["+".join(s.stem for s in u)] for u in order.units]
-        extra = the_set.load_s if jobs > 1 else 0.0  # each worker loads the data for its run
-        want = lanes_s([s + extra + run_s * len(u) for s, u in zip(starts, order.units, strict=True)])
-        said = the_set.estimate_lines(order, None)
+        extra = rs.load_s if jobs > 1 else 0.0  # each worker loads the data for its run
+        want = lanes_s([rs.start_s[runset.key(u)] + extra + run_s * len(u) for u in units])
+        said = runset.estimate_lines(rs, None)
         assert abs(int(re.search(r"about [\d.]+ minutes \((\d+) s\)", said).group(1)) - want) <= 0.5, (jobs, said)
         assert "plain20 250 ms/step (probe), 0.5 s/evaluation" in said
 
 
-def test_a_resumed_run_counts_only_the_iterations_it_has_left(tmp_path):
-    the_set = runset.RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, True, "eager", False, False)
-    the_set.costs = {"resnet20": Cost(0.1, 1.0, "timed")}
-    the_set.left = {"resnet20-s0": RunLeft("resnet20-s0", "resnet20", 400, 1000, 100)}
-    the_set.start_s, the_set.load_s = {"resnet20-s0": 2.0}, 3.0
-    order = WorkOrder.of(work_order(["resnet20"], [0], 1000), jobs=1)
-    assert "(68 s)" in the_set.estimate_lines(order, None)  # 2 s start + 600 steps x 0.1 s + 6 records x 1 s
+def test_the_order_of_work_is_groups_in_one_process_or_single_runs_in_processes(tmp_path):
+    groups = work_order(["plain20", "plain56", "resnet20", "resnet56"], [0], 800)
+    prof = get_profile("smoke", "cpu")
+    one = RunSet(prof, Budget(), tmp_path, tmp_path, units=tuple(tuple(g) for g in groups), lanes=2)
+    assert one.order_text().splitlines()[1:] == ["  1/2: plain20-s0 + resnet20-s0", "  2/2: plain56-s0 + resnet56-s0"]
+    many = RunSet(prof, Budget(), tmp_path, tmp_path, units=tuple((s,) for g in groups for s in g), lanes=2,
+                  processes=True)  # fmt: skip
+    assert many.label(many.units[2]) == "3/4: plain56-s0" and "2 process(es) at once" in many.order_text()
+    many.done_at = {"plain56-s0": 58_650}
+    assert many.started(many.units[2]) == "fig6: start 3/4: plain56-s0 (resumed: plain56-s0 at 58,650)"
+    assert RunSet(prof, Budget(), tmp_path, tmp_path).order_text() == (
+        "fig6: nothing to train: every run of the set is finished"
+    )
+
+
+def test_a_resumed_run_counts_only_the_time_it_has_left(tmp_path):
+    unit = tuple(work_order(["resnet20"], [0], 1000)[0])
+    rs = RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, units=(unit,))
+    rs.step_s, rs.eval_s, rs.start_s = {"resnet20": 0.1}, {"resnet20": 1.0}, {"resnet20-s0": 2.0}
+    rs.left_s = {"resnet20-s0": estimate.run_seconds(400, 1000, 100, 0.1, 1.0)}  # as measure() finds it at 400
+    assert "(68 s)" in runset.estimate_lines(rs, None)  # 2 s start + 600 steps x 0.1 s + 6 records x 1 s
 
 
 def test_a_unit_in_a_process_of_its_own_starts_only_with_time_for_useful_work(tmp_path):
-    the_set = runset.RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, True, "eager", False, False)
-    the_set.costs = {"resnet20": Cost(0.1, 1.0, "timed")}
-    the_set.left = {"resnet20-s0": RunLeft("resnet20-s0", "resnet20", 0, 1000, 100)}
-    the_set.start_s, the_set.load_s, the_set.interval_s = {"resnet20-s0": 4.0}, 6.0, 30.0
-    unit = work_order(["resnet20"], [0], 1000)[0]
+    unit = tuple(work_order(["resnet20"], [0], 1000)[0])
+    rs = RunSet(get_profile("smoke", "cpu"), Budget(), tmp_path, tmp_path, units=(unit,), processes=True)
+    rs.left_s, rs.start_s, rs.load_s, rs.interval_s = {"resnet20-s0": 66.0}, {"resnet20-s0": 4.0}, 6.0, 30.0
     now = time.perf_counter()
-    assert the_set.may_start(unit, None) and the_set.may_start(unit, now + 5.0 + 10.0 + 30.0 + 1.0)
-    assert not the_set.may_start(unit, now + 5.0 + 10.0 + 29.0)  # load + build, then one checkpoint interval
-    assert not the_set.may_start(unit, now - 1.0)  # past the deadline
+    assert figure6._may_start(rs, unit, None) and figure6._may_start(rs, unit, now + 5.0 + 10.0 + 30.0 + 1.0)
+    assert not figure6._may_start(rs, unit, now + 5.0 + 10.0 + 29.0)  # load + build, then one checkpoint interval
+    assert not figure6._may_start(rs, unit, now - 1.0)  # past the time limit
     started = []
     ran, never = pool.run_pool(["a", "b"], str, jobs=2, threads=1, stop=lambda: False, may_start=lambda u: False,
                                on_start=started.append)  # fmt: skip
@@ -123,6 +138,7 @@ def _run_then_ctrl_c(cmd, env, out_file, ready, presses=1):
     return seen, proc.returncode, out_file.read_text(), err.decode()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_process_pool_cleanly_and_the_same_command_resumes_where_it_stopped(env, tmp_path):
     # four runs, two processes: plain-20 and ResNet-20 train, plain-32 and ResNet-32 wait; progress bars on,
     # so each worker holds tqdm's lock, a named semaphore that leaks (with a warning) if a worker is killed

@@ -2,6 +2,7 @@
 and the schedules each run gets."""
 
 from course_utils import fig6_set
+from course_utils.profile import get_profile
 from course_utils.schedule import paper_schedule
 
 
@@ -44,20 +45,7 @@ def test_schedules_are_the_recipe_scaled_or_its_prefix():
     assert fig6_set.work_order(["resnet56"], [0], 3_128, prefix=True)[0][0].schedule == prefix
 
 
-def test_every_net_has_a_step_estimate_growing_with_depth():
-    assert set(fig6_set.STEP_SECONDS) == set(fig6_set.ALL_NETS)
-    s = fig6_set.STEP_SECONDS
-    assert s["resnet20"] < s["resnet32"] < s["resnet44"] < s["resnet56"] < s["resnet110"]
-    assert 0.001 <= s["resnet20"] <= 0.0015 and 0.002 <= s["resnet56"] <= 0.004  # the estimated ranges
-
-
-def test_the_work_order_is_groups_in_one_process_or_single_runs_in_processes():
-    groups = fig6_set.work_order(fig6_set.FIG6_NETS, [0], 800)
-    one = fig6_set.WorkOrder.of(groups, jobs=1, at_once=2)
-    assert [[s.stem for s in u] for u in one.units] == _stems(groups) and (one.lanes, one.processes) == (2, False)
-    assert one.text().splitlines()[1:] == ["  1/2: plain20-s0 + resnet20-s0", "  2/2: plain56-s0 + resnet56-s0"]
-    many = fig6_set.WorkOrder.of(groups, jobs=2)  # a pair is split: each run alone in a process, in the same order
-    assert [s.stem for u in many.units for s in u] == [s for g in _stems(groups) for s in g]
-    assert all(len(u) == 1 for u in many.units) and (many.lanes, many.processes) == (2, True)
-    assert many.label(many.units[2]) == "3/4: plain56-s0" and "2 process(es) at once" in many.text()
-    assert fig6_set.WorkOrder.of([], jobs=1).text() == "fig6: nothing to train: every run of the set is finished"
+def test_the_profiles_train_the_set_the_course_shows():
+    assert get_profile("cpu", "cpu").models == fig6_set.FIG6_NETS  # the four nets of the paper's Fig. 6
+    assert get_profile("gpu", "cpu").models == (*fig6_set.FIG6_NETS, fig6_set.EXTRA_NET)  # and the ResNet-18
+    assert set(get_profile("smoke", "cpu").models) < set(fig6_set.FIG6_NETS)

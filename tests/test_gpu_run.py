@@ -1,7 +1,7 @@
 """The CPU rehearsal of a GPU lease: the very script the device machine runs, at smoke size.
 
 Two leases, each in a fresh copy of the repository (a new machine every time): the first stops at
-its time budget and bundles the full state of its unfinished runs; ``bundle.py land`` puts that
+its time limit and bundles the full state of its unfinished runs; ``bundle.py land`` puts that
 state into the second copy's ``results/fig6-state/`` (what a commit carries to the next lease); the
 second lease resumes and finishes. The runs must then equal an uninterrupted run bit for bit, and
 every bundle must fit what comes back from a device (at most 8 files of at most 16 MiB).
@@ -15,10 +15,12 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
 import torch
 
 from course_utils.paths import repo_root
 
+pytestmark = pytest.mark.slow  # the GPU run's own scripts, in subprocesses
 ROOT = repo_root()
 TARBALL = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 ARGS = ["--iterations", "80", "--eval-every", "20", "--variant", "eager"]  # auto: a timing could pick apart
@@ -99,7 +101,7 @@ def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
         stdout=subprocess.DEVNULL, stderr=ref_log,
     )  # fmt: skip
     first = _lease(_fresh_copy(tmp_path / "copy1"), tmp_path / "out1", env, 240)
-    assert "gpu tests exited" in first and "fig6: time budget 30 s" in first, first[-3000:]
+    assert "gpu tests exited" in first and "fig6: time limit 30 s" in first, first[-3000:]
     if TARBALL.exists():
         assert (tmp_path / "data" / "cifar10" / "train" / "airplane").is_dir()
     names = _bundled(tmp_path / "out1")

@@ -1,5 +1,5 @@
 """The graph step, tested on a CPU through a capture factory with a graph's semantics
-(``EmulatedGraphs``: nothing runs at capture, a replay runs the step with the lr baked in at
+(``tests.fakes.EmulatedGraphs``: nothing runs at capture, a replay runs the step with the lr baked in at
 capture): warm-up leaves no trace, captures happen at the start and at each lr milestone only,
 a replay adds its loss and error sums exactly once, and across milestones the graph trains
 exactly as eager does. The real CUDA graph is checked against eager on a GPU."""
@@ -16,6 +16,7 @@ from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
 from course_utils.train import TrainRun
+from tests.fakes import EmulatedGraphs
 
 SCHED = Schedule().scaled(6)  # lr 0.1, then 0.01 from step 3, 0.001 from step 4: two milestones inside
 BUDGET = Budget(eval_every=2, test_subset=40, checkpoint_seconds=None)
@@ -37,6 +38,7 @@ def _same_weights(a: TrainRun, b: TrainRun) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_warm_up_leaves_no_trace(small):
     # what a capture does first: eager steps on the capture stream, then everything put back
     a, b = _run(small), _run(small)
@@ -57,7 +59,7 @@ def _train_both(small, graph_step_cls=graphs.GraphStep):
     loader = eager.make_loader()
     batches = list(loader.batches(SCHED.iterations))
     x0, y0 = batches[0]
-    factory = graphs.EmulatedGraphs()
+    factory = EmulatedGraphs()
     step = graph_step_cls(graph, x0, y0, graphs=factory)
     for x, y in batches:
         eager.advance(eager.step, x, y)
@@ -65,6 +67,7 @@ def _train_both(small, graph_step_cls=graphs.GraphStep):
     return eager, graph, step, factory
 
 
+@pytest.mark.slow
 def test_graph_step_trains_exactly_as_eager_across_the_lr_milestones(small):
     eager, graph, step, factory = _train_both(small)
     assert graph.history == eager.history  # the same floats: losses, errors, test errors, lr
@@ -73,6 +76,7 @@ def test_graph_step_trains_exactly_as_eager_across_the_lr_milestones(small):
     assert step.captures == factory.captured == 3  # the first step, then once per milestone (3 and 4)
 
 
+@pytest.mark.slow
 def test_a_graph_that_is_not_captured_again_keeps_the_old_lr(small):
     class NoRecapture(graphs.GraphStep):  # the bug the milestone re-capture prevents
         def __call__(self, x, y):
@@ -89,12 +93,13 @@ def test_a_graph_that_is_not_captured_again_keeps_the_old_lr(small):
     assert not _same_weights(eager, graph)  # ... but the graph kept stepping at 0.1
 
 
+@pytest.mark.slow
 def test_each_replay_adds_its_loss_and_errors_exactly_once(small):
     frozen = Schedule(lr=0.0, iterations=4)  # lr 0: the weights stay, so every forward pass is predictable
     run = _run(small, frozen)
     reference = copy.deepcopy(run.model)  # train mode: BN uses the batch's statistics, as the step does
     batches = list(run.make_loader().batches(4))
-    step = graphs.GraphStep(run, *batches[0], graphs=graphs.EmulatedGraphs())
+    step = graphs.GraphStep(run, *batches[0], graphs=EmulatedGraphs())
     run.set_lr()
     want_loss, want_wrong = 0.0, 0
     for x, y in batches:

@@ -101,6 +101,7 @@ def test_preact_counts_and_structure():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_get_model_every_name_and_torchvision_counts():
     expected = {f"plain{d}": PAPER_COUNTS[d] for d in (20, 32, 44, 56, 110)}
     expected |= {f"resnet{d}": PAPER_COUNTS[d] for d in PAPER_COUNTS}

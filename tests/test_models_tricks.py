@@ -15,6 +15,7 @@ RESNET50 = 25_557_032  # torchvision.models.resnet50
 DEEP_STEM_EXTRA = (3 * 32 + 32 * 32 + 32 * 64) * 9 + 2 * 2 * 32 - 7 * 7 * 3 * 64
 
 
+@pytest.mark.slow
 def test_counts_by_hand_and_against_torchvision():
     assert sum(p.numel() for p in torchvision.models.resnet50().parameters()) == RESNET50
     assert R.count_params(T.resnet50_tweaked("A")) == R.count_params(T.resnet50_tweaked("b")) == RESNET50
@@ -31,6 +32,7 @@ def test_variant_b_loads_torchvision_weights_and_matches():
         torch.testing.assert_close(ours(x), tv(x))
 
 
+@pytest.mark.slow
 def test_shapes_agree_between_variants():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

@@ -20,6 +20,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NBCLEAN = [sys.executable, str(ROOT / ".ci" / "nbclean.py"), "--filter"]
 TAG = "nbval-check-output"
+pytestmark = pytest.mark.slow  # every test runs .ci/nbclean.py (or git with it) in a subprocess
 
 
 def _filter(text: str) -> str:

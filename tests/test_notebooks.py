@@ -98,6 +98,7 @@ def test_slide_metadata(path):
         assert "slide_type" in cell.get("metadata", {}).get("slideshow", {}), f"cell {i} has no slide type"
 
 
+@pytest.mark.slow
 def test_slides_handouts_build(tmp_path):
     # The decks themselves are built and checked in tests/test_slides.py (one smoke execution per notebook);
     # here the student copies: the command line, on every notebook, without a kernel.

@@ -1,16 +1,17 @@
 """The probe behind --variant auto: a variant must agree with eager over 5 steps (losses, error
 counts, the update of every parameter and BN buffer), then it is timed; the fastest correct one wins.
-The graph variant is checked on a CPU through ``graphs.EmulatedGraphs``; the CPU bf16 variant for real."""
+The graph variant is checked on a CPU through ``tests.fakes.EmulatedGraphs``; the CPU bf16 variant for real."""
 
 import pytest
 import torch
 
 from course_utils import data as cdata
-from course_utils import engine, graphs, models, probe
+from course_utils import engine, models, probe
 from course_utils.budget import Budget
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
 from course_utils.train import TrainRun
+from tests.fakes import EmulatedGraphs
 
 SCHED = Schedule().scaled(6)
 BUDGET = Budget(eval_every=2, test_subset=40, checkpoint_seconds=None)
@@ -29,6 +30,7 @@ def _run(name, data, schedule=SCHED) -> TrainRun:
 SMALL = Schedule(batch_size=32).scaled(6)  # a quarter of the work a step, where the size of the batch does not matter
 
 
+@pytest.mark.slow
 def test_eager_against_eager_agrees_exactly_and_leaves_the_run_untouched(small):
     run = _run("plain20", small)
     before = {k: v.clone() for k, v in run.model.state_dict().items()}
@@ -42,14 +44,16 @@ def test_eager_against_eager_agrees_exactly_and_leaves_the_run_untouched(small):
     assert "plain20" in table and "eager" in table and "min" in table and "update gap" in table
 
 
+@pytest.mark.slow
 def test_a_correct_graph_step_agrees_exactly_and_both_variants_are_timed(small):
-    rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=graphs.EmulatedGraphs)
+    rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=EmulatedGraphs)
     assert [(r.variant, r.ok) for r in rows] == [("graphs", True), ("eager", True)]
     assert rows[0].update_gap == 0 and all(r.steps_per_s > 0 for r in rows)
     faster = max(rows, key=lambda r: r.steps_per_s).variant
     assert probe.pick(rows) == {"resnet20": faster}
 
 
+@pytest.mark.slow
 def test_the_cpu_bf16_step_agrees_with_fp32_within_bf16_tolerance_but_not_exactly(small):
     rows = probe.probe([_run("resnet20", small)], ["bf16", "eager"], seconds=0.1)
     bf16, eager = rows
@@ -59,6 +63,7 @@ def test_the_cpu_bf16_step_agrees_with_fp32_within_bf16_tolerance_but_not_exactl
     assert 0.1 <= bf16.tolerance < 1  # three times the bf16 floor: a residual net is not chaotic
 
 
+@pytest.mark.slow
 def test_a_bf16_step_that_does_not_update_is_caught(small, monkeypatch):
     real = engine.make_step
 
@@ -107,7 +112,7 @@ def test_auto_tries_bf16_on_a_cpu_only_where_the_processor_has_it_natively(monke
         engine.candidates(torch.device("cuda"), "bf16")
 
 
-class _SkipsTheUpdate(graphs.EmulatedGraphs):
+class _SkipsTheUpdate(EmulatedGraphs):
     """A capture whose replay computes the loss but never applies the update (lr 0 baked in)."""
 
     def capture(self, body, opt):
@@ -124,6 +129,7 @@ class _SkipsTheUpdate(graphs.EmulatedGraphs):
         return no_update if replay else replay
 
 
+@pytest.mark.slow
 def test_a_graph_that_does_not_update_is_caught_after_its_first_loss_agreed(small):
     rows = probe.probe([_run("resnet20", small)], ["graphs", "eager"], seconds=0.1, graphs=_SkipsTheUpdate)
     bad, eager = rows
@@ -131,6 +137,7 @@ def test_a_graph_that_does_not_update_is_caught_after_its_first_loss_agreed(smal
     assert eager.ok and probe.pick(rows) == {"resnet20": "eager"}  # eager only where graphs fail
 
 
+@pytest.mark.slow
 def test_a_variant_that_miscounts_errors_is_caught(small, monkeypatch):
     real = engine.make_step
 
@@ -149,6 +156,7 @@ def test_a_variant_that_miscounts_errors_is_caught(small, monkeypatch):
     assert not rows[0].ok and "error counts differ" in rows[0].note and rows[0].loss_gap == 0
 
 
+@pytest.mark.slow
 def test_a_failing_variant_is_reported_and_passed_over(small, monkeypatch):
     real = engine.make_step
 
@@ -178,6 +186,7 @@ def test_pick_takes_the_fastest_correct_variant():
     assert probe.pick(rows) == {"a": "eager", "b": "eager", "c": "bf16", "d": "eager"}  # b: none correct
 
 
+@pytest.mark.slow
 def test_probing_a_resumed_run_leaves_its_momentum_untouched_and_eager_agrees_exactly(small):
     run = _run("resnet20", small, SMALL)
     for x, y in run.make_loader().batches(3):  # a run under way: SGD has momentum buffers now

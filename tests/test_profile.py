@@ -65,6 +65,7 @@ def test_device_choice(monkeypatch):
     assert profile.get_profile("gpu").device == torch.device("cpu")
 
 
+@pytest.mark.slow
 def test_nbval_kernels_inherit_smoke():
     # a child process (as nbval's kernel is) sees the profile conftest set
     out = subprocess.run(

@@ -26,6 +26,7 @@ def _commit(folder, net, result, its, device):
     results.write_json(folder / f"{result['model']}-s0.json", dict(res, schedule=sched.to_dict(), device=device))
 
 
+@pytest.mark.slow
 def test_sources_in_order_gpu_then_reference_then_live(cifar, tmp_path):
     prof = get_profile("smoke", "cpu")
     kw = dict(profile=prof, iterations=2, progress=False, root=tmp_path / "results", cache=tmp_path / "runs")

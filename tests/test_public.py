@@ -19,7 +19,7 @@ def test_every_curve_matches_its_csv_line_by_line():
             assert h["test_error"][i] == pytest.approx(100 * float(test)) and h["train_error"][i] == pytest.approx(
                 100 * float(train)
             )
-        assert not results.missing_fields(r) and r["source"] == "public"
+        assert not results.missing_fields(r) and r["origin"] == "public"
 
 
 def test_the_facts_its_readme_states():

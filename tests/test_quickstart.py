@@ -322,6 +322,7 @@ def default_data_dir() -> Path:
             os.environ["COURSE_DATA_DIR"] = saved
 
 
+@pytest.mark.slow
 def test_quickstart_runs_as_written(tmp_path):
     walk = Walk(tmp_path)
     for cmd in commands():

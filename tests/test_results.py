@@ -90,15 +90,15 @@ def test_a_folder_counts_only_as_what_its_results_say(tmp_path):
         _commit(tmp_path / "fig6", m, its=800, prefix=False)
         _commit(tmp_path / "fig6-cpu", m, its=800, prefix=False)  # and a squeezed run as the CPU reference
     assert results.committed_fig6(pair, root=tmp_path) is None
-    assert "not the paper's whole schedule" in results.source_problem("fig6", _result("plain20"))
-    assert results.source_problem("fig6", _result("plain20", its=64_000, device="cpu")) is None  # any device
+    assert "not the paper's whole schedule" in results.folder_problem("fig6", _result("plain20"))
+    assert results.folder_problem("fig6", _result("plain20", its=64_000, device="cpu")) is None  # any device
     split = dict(_result("plain20", its=64_000), train_set="split")  # 45k images: not the reported models
-    assert "not the paper's whole schedule" in results.source_problem("fig6", split)
-    assert "not a prefix" in results.source_problem("fig6-cpu", _result("plain20", its=800, prefix=False))
-    assert results.source_problem("fig6-cpu", _result("plain20")) is None
-    assert results.source_problem("fig6", _result("plain20", its=64_000, device="NVIDIA H200")) is None
-    assert "not a prefix" in results.source_problem("fig6-cpu", dict(_result("plain20"), n_test_images=2000))
-    assert "not a committed fig6 source" in results.source_problem("mine", _result("plain20"))
+    assert "not the paper's whole schedule" in results.folder_problem("fig6", split)
+    assert "not a prefix" in results.folder_problem("fig6-cpu", _result("plain20", its=800, prefix=False))
+    assert results.folder_problem("fig6-cpu", _result("plain20")) is None
+    assert results.folder_problem("fig6", _result("plain20", its=64_000, device="NVIDIA H200")) is None
+    assert "not a prefix" in results.folder_problem("fig6-cpu", dict(_result("plain20"), n_test_images=2000))
+    assert "not a committed fig6 folder" in results.folder_problem("mine", _result("plain20"))
 
 
 def _sidecar(model: str, its: int, done: int, records: list[tuple[str, str]]) -> dict:

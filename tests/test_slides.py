@@ -246,6 +246,7 @@ def decks(tmp_path_factory):
     return built
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_smoke_deck(decks, path):
     deck = decks[path.stem]
@@ -264,6 +265,7 @@ def test_smoke_deck(decks, path):
         assert (deck.html.parent / html_lib.unescape(src).split("?")[0]).is_file(), src
 
 
+@pytest.mark.slow
 def test_executed_decks_show_their_figures(decks):
     # a lecturer's deck is not a deck without figures: the executed notebooks make some, and show them
     assert sorted(decks) == sorted(p.stem for p in NOTEBOOKS)
@@ -272,6 +274,7 @@ def test_executed_decks_show_their_figures(decks):
         assert not isinstance(deck, Exception) and _figures(deck.executed) > 0, stem
 
 
+@pytest.mark.slow
 def test_cell_times_come_from_the_kernel_and_add_up_to_at_most_the_execution(decks):
     # the per-cell minutes in docs/teaching.md come from long_cells: every code cell that ran has a time, the times
     # are the kernel's own, they add up to no more than the wall time of the whole execution, and the threshold cuts

@@ -27,7 +27,7 @@ def test_train_step_returns_the_loss_of_the_weights_before_the_update():
 
 def test_device_helpers_on_the_cpu():
     cpu = torch.device("cpu")
-    assert not step.is_fast(cpu) and step.device_name(cpu) == "cpu" and step.is_fast(torch.device("cuda"))
+    assert not step.on_cuda(cpu) and step.device_name(cpu) == "cpu" and step.on_cuda(torch.device("cuda"))
     net = step.prepare_model(nn.Conv2d(3, 4, 3).eval(), cpu)  # channels_last: faster on CPUs too (bench)
     assert net.training and next(net.parameters()).is_contiguous(memory_format=torch.channels_last)
     assert step.uses_channels_last(cpu) and not step.uses_channels_last(torch.device("mps"))

@@ -12,13 +12,12 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-import tqdm.std
 from torch import nn
 
 from course_utils import cpu, train
 from course_utils import data as cdata
 from course_utils.budget import Budget
-from course_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from course_utils.checkpoint import CheckpointError, load_checkpoint, run_state, save_checkpoint
 from course_utils.profile import seed_everything
 from course_utils.schedule import Schedule
 
@@ -169,42 +168,6 @@ def test_train_error_is_the_running_mean_since_the_last_record(tiny_data):
     assert two == pytest.approx([(one[i] + one[i + 1]) / 2 for i in range(0, 8, 2)], abs=1e-9)
 
 
-def test_progress_bar_shows_errors_and_lr(tiny_data, capsys):
-    train.train_model(
-        _net(),
-        tiny_data,
-        Schedule(batch_size=32, iterations=40, milestones=(20, 30)),
-        budget=Budget(eval_every=20, test_subset=32),
-        device="cpu",
-        name="tiny",
-    )
-    err = capsys.readouterr().err
-    assert "tiny" in err and "40/40" in err and "train err=" in err and "lr=0.001" in err
-
-
-def test_progress_bar_redraws_at_least_every_2_seconds(tiny_data, monkeypatch):
-    """A fake clock: a burst of fast steps, then slow ones (a first eval, a busy CPU). tqdm's adaptive
-    ``miniters`` would learn "redraw every ~25 steps" from the burst and then sit still for 25 s."""
-    durations = iter([0.05] * 30 + [1.0] * 20)
-    now = [0.0]
-    monkeypatch.setattr(tqdm.std, "time", lambda: now[0])  # the clock tqdm reads (bound when a bar is made)
-    run = train.TrainRun(
-        _net(), tiny_data, Schedule(batch_size=8, iterations=50), budget=Budget(eval_every=50, test_subset=8)
-    )
-    loader = run.make_loader()
-    drawn = []
-    with run.progress_bar(position=None) as bar:
-        real_refresh = bar.refresh
-        monkeypatch.setattr(bar, "refresh", lambda *a, **k: (drawn.append(now[0]), real_refresh(*a, **k))[1])
-        for x, y in loader.batches(run.remaining):
-            run.advance(run.step, x, y)
-            now[0] += next(durations)  # the step took this long
-            run.show(bar)
-    gaps = [b - a for a, b in zip([0.0, *drawn[:-1]], drawn, strict=True)]
-    assert drawn and drawn[0] <= 2.0 and max(gaps) <= 2.0, drawn
-    assert bar.n == 50
-
-
 # --- checkpoints, resume, faults ---------------------------------------------------------
 
 
@@ -314,10 +277,10 @@ def test_a_checkpoint_of_the_first_format_edition_resumes_with_unknown_device_an
     full = _train(_net(), tiny_data)
     budget = Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=budget, device="cpu", deterministic=True)
-    loader = run.make_loader()
-    for x, y in loader.batches(4):
+    run.loader = run.make_loader()
+    for x, y in run.loader.batches(4):
         run.advance(run.step, x, y)
-    st = run.state_dict()  # as the code before device/variant records wrote it
+    st = run_state(run)  # as the code before device/variant records wrote it
     for k in ("device", "variant"):
         del st["history"][k]
     del st["wall_by_device"]

@@ -170,6 +170,7 @@ def test_random_init_keeps_the_cifar_normalisation(tmp_path, monkeypatch, synth)
     assert transfer.test_error(net, x, y, normalizer=norm) == transfer.test_error(net, x, y)  # None: CIFAR's
 
 
+@pytest.mark.slow
 def test_source_round_trip(tmp_path, synth):
     r = transfer.pretrain_source(synth, tmp_path, iterations=3, progress=False)
     assert r["model"] == transfer.SOURCE_NAME and r["n_train_images"] == int((synth.train_labels < 5).sum())

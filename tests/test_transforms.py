@@ -100,6 +100,7 @@ def looks_like_pad4_crop_flip(dx, dy, flip) -> bool:
     return chi2 < wilson_hilferty(80) and abs(flip.double().mean().item() - 0.5) < 3.3 * math.sqrt(0.25 / n)
 
 
+@pytest.mark.slow
 def test_both_augmentations_have_the_same_distribution():
     n = 4050  # 50 per offset cell
     img = coordinate_image()

@@ -11,8 +11,8 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 - ``shapes``: notebook 03 (shape arithmetic: conv output sizes, receptive fields,
   parameter and MAC counts, the classifier head)
 - ``blocks``: notebook 04 (building blocks: a basic or bottleneck block, a stage, a CIFAR
-  ResNet, an ImageNet-style ResNet (``check_resnet``), layer and projection counts, the
-  Bottleneck's stride; symptoms, not fixes)
+  ResNet, an ImageNet-style ResNet (``check_resnet``); symptoms, not fixes)
+- ``counts``: notebook 04's counting exercises (layers, projection parameters, the Bottleneck's stride)
 - ``preact``: notebook 04's pre-activation exercise (a pre-activation block, the ReLUs on the shortcut path)
 - ``training``: notebook 05 (training on CIFAR-10: the recipe in numbers)
 - ``curves``: notebook 06 (reading Fig. 6's curves: the public full-schedule run and ours)
@@ -22,7 +22,7 @@ runs top to bottom. Notebooks write ``checks.check_<name>(answer)``.
 Shared by all: ``_verdict`` (the printed verdict, the placeholder test, the slip lookup) and ``_reveal``
 (``with checks.solution():`` folds a solution's printed answers; ``predict`` records a guess before
 ``reveal`` shows the measurement);
-shared by ``shapes``, ``blocks`` and ``preact``: ``_reference`` (reference blocks, a located forward pass).
+shared by ``shapes``, ``blocks``, ``counts`` and ``preact``: ``_reference`` (reference blocks, a located forward pass).
 """
 
 from course_utils.checks import analysis, blocks, curves, degradation, preact, residuals, shapes, training, transfer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from course_utils.checks._verdict import as_number, checker, numeric, report, unanswered
+from course_utils.checks._verdict import Verdict, as_number, checker, numeric, report, unanswered
 
 __all__ = ["check_first_for_good", "check_crossing_prediction", "check_plain_gap"]
 
@@ -97,6 +97,27 @@ def check_first_for_good(fn: Any, public: dict) -> bool:
     )
 
 
+def _wrong_first_for_good(
+    fn: Any, better: Sequence[float], worse: Sequence[float], its: Sequence[int], truth: int | None
+) -> Verdict | None:
+    """``None`` when the student's ``first_for_good`` finds ``truth`` on these curves; else the printed verdict."""
+    fix = "make exercise 1's check pass first, then run this cell again."
+    try:
+        found = None if _is_stub(fn) or not callable(fn) else fn(list(better), list(worse), list(its))
+    except Exception as err:  # the student's code: its error is a hint, never a crash
+        return report(False, "", f"your first_for_good raised {type(err).__name__}: {err}; {fix}")
+    if found != truth or truth is None:
+        return report(False, "", f"your first_for_good returned {found!r} on these curves; {fix}")
+    return None
+
+
+def _parting(truth: int, last_high: int, lr: float) -> str:
+    """When the curves part for good, against the last record at the first learning rate ``lr``."""
+    if truth < last_high:
+        return f"{last_high - truth:,} iterations before the last record at lr {lr:g} ({last_high:,})"
+    return f"at or after the last record at lr {lr:g} ({last_high:,})"
+
+
 @checker
 def check_crossing_prediction(
     guess: Any,
@@ -120,22 +141,15 @@ def check_crossing_prediction(
     hb, hw = public[better]["history"], public[worse]["history"]
     its, lrs = hb["iteration"], hb["lr"]
     truth = _for_good(hb[curve], hw[curve], its)
-    fix = "make exercise 1's check pass first, then run this cell again."
-    try:
-        found = None if _is_stub(fn) or not callable(fn) else fn(list(hb[curve]), list(hw[curve]), list(its))
-    except Exception as err:  # the student's code: its error is a hint, never a crash
-        return report(False, "", f"your first_for_good raised {type(err).__name__}: {err}; {fix}")
-    if found != truth or truth is None:
-        return report(False, "", f"your first_for_good returned {found!r} on these curves; {fix}")
+    wrong = _wrong_first_for_good(fn, hb[curve], hw[curve], its, truth)
+    if wrong is not None:
+        return wrong
     drop = next(i for i, k in enumerate(lrs) if k < lrs[0])  # index of the first record at a lower lr
     last_high, epoch = its[drop - 1], its[drop] - its[drop - 1]  # the lr drops right after last_high
     other = "test_error" if curve == "train_error" else "train_error"
     other_from = _for_good(hb[other], hw[other], its)
     name, other_name = _CURVES[curve], _CURVES[other]
-    if truth < last_high:
-        when = f"{last_high - truth:,} iterations before the last record at lr {lrs[0]:g} ({last_high:,})"
-    else:
-        when = f"at or after the last record at lr {lrs[0]:g} ({last_high:,})"
+    when = _parting(truth, last_high, lrs[0])
     said = f"your first_for_good finds {truth:,}; you guessed {value:,.0f}"
     off = value - truth
     if abs(off) <= tolerance:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from course_utils.checks._verdict import as_number, checker, ratio_and_truth, report, unanswered
+from course_utils.checks._verdict import Verdict, as_number, checker, ratio_and_truth, report, unanswered
 from course_utils.models import PreActBlock
 
 __all__ = ["check_preact_identity", "check_near_zero_target", "check_path_share", "check_block_factors"]
@@ -28,33 +28,9 @@ def _trained_preact_block() -> PreActBlock:
     return block
 
 
-@checker
-def check_preact_identity(fn: Any) -> bool:
-    """Exercise 02.1: ``fn(block)`` changes *one* parameter tensor of a trained ``models.PreActBlock``
-    (``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``) in place so that the block computes the identity,
-    on inputs of either sign, in training and in eval mode."""
-    if unanswered(fn):
-        return False
-    if not callable(fn):
-        return report(False, "", "pass your function itself: check_preact_identity(make_identity)")
-
-    block = _trained_preact_block()
-    before = {k: v.clone() for k, v in block.state_dict().items()}
-    x = torch.randn(4, 8, 6, 6, generator=torch.Generator().manual_seed(6))  # no ReLU after the addition: any sign
-    x = x * torch.tensor([1.0, 10.0, 100.0, 1000.0]).view(4, 1, 1, 1)  # and any size
-    try:
-        with torch.no_grad():
-            returned = fn(block)
-    except Exception as err:
-        return report(False, "", f"your function raised {type(err).__name__}: {err}")
-    changed = [k for k, v in block.state_dict().items() if k in before and not torch.equal(v, before[k])]
-    if not changed and isinstance(returned, torch.nn.Module) and returned is not block:
-        return report(False, "", "change the block you are given in place; the check tests that block, not a new one.")
-    diffs = {}
-    with torch.no_grad():
-        for mode in ("eval", "train"):  # eval first: a forward pass in training mode updates the running statistics
-            block.train(mode == "train")
-            diffs[mode] = (block(x) - x).abs().max().item()
+def _identity_verdict(changed: list[str], diffs: dict[str, float]) -> Verdict:
+    """Judge the block after the student's change: ``changed`` names the parameter tensors that differ,
+    ``diffs`` holds max |block(x) - x| in "train" and "eval" mode."""
     if diffs["train"] == 0 and diffs["eval"] == 0:
         if len(changed) > 1:
             return report(
@@ -100,6 +76,36 @@ def check_preact_identity(fn: Any) -> bool:
         f"eval mode {diffs['eval']:.3g}). Make the branch F output exactly zero, whatever the BNs have learned: "
         "which layer of this block comes last in F?",
     )
+
+
+@checker
+def check_preact_identity(fn: Any) -> bool:
+    """Exercise 02.1: ``fn(block)`` changes *one* parameter tensor of a trained ``models.PreActBlock``
+    (``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``) in place so that the block computes the identity,
+    on inputs of either sign, in training and in eval mode."""
+    if unanswered(fn):
+        return False
+    if not callable(fn):
+        return report(False, "", "pass your function itself: check_preact_identity(make_identity)")
+
+    block = _trained_preact_block()
+    before = {k: v.clone() for k, v in block.state_dict().items()}
+    x = torch.randn(4, 8, 6, 6, generator=torch.Generator().manual_seed(6))  # no ReLU after the addition: any sign
+    x = x * torch.tensor([1.0, 10.0, 100.0, 1000.0]).view(4, 1, 1, 1)  # and any size
+    try:
+        with torch.no_grad():
+            returned = fn(block)
+    except Exception as err:
+        return report(False, "", f"your function raised {type(err).__name__}: {err}")
+    changed = [k for k, v in block.state_dict().items() if k in before and not torch.equal(v, before[k])]
+    if not changed and isinstance(returned, torch.nn.Module) and returned is not block:
+        return report(False, "", "change the block you are given in place; the check tests that block, not a new one.")
+    diffs = {}
+    with torch.no_grad():
+        for mode in ("eval", "train"):  # eval first: a forward pass in training mode updates the running statistics
+            block.train(mode == "train")
+            diffs[mode] = (block(x) - x).abs().max().item()
+    return _identity_verdict(changed, diffs)
 
 
 @checker

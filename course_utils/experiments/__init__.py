@@ -1,8 +1,8 @@
 """Named experiments, their command line, and trained networks for the notebooks.
 
 - ``fig6``: He et al. 2015, Fig. 6 (plain vs residual nets on CIFAR-10), in a fixed order of work,
-  with a time budget, resumable; ``python -m course_utils.experiments fig6 --help``; ``--plan SECONDS``
-  prints what one device lease of SECONDS finishes (``scheduler.plan``)
+  with a time limit, resumable; ``python -m course_utils.experiments fig6 --help``; ``--plan SECONDS``
+  prints what one device lease of SECONDS finishes (``lease.plan``)
 - ``provision``: trained networks for notebooks 05-07 (committed weights first, else a live run)
 """
 

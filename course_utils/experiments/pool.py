@@ -4,7 +4,7 @@ The parent hands a unit to the pool only when a process is free, so units start 
 order ``fig6`` printed), and only while ``may_start`` says there is time for useful work. Only the parent
 answers Ctrl-C: the workers are spawned with SIGINT blocked (``stopping.sigint_blocked``) and ignore it
 (``stopping.ignore_sigint``); the parent sets an event that each worker reads between two steps
-(:func:`stop_requested`, passed to ``scheduler.run_set``), each saves its run's state and returns, and
+(:func:`stop_requested`, passed to ``fig6``'s loop), each saves its run's state and returns, and
 the pool shuts down as usual. No worker is killed, so none leaks the named semaphores it holds (tqdm's
 lock): no "leaked semaphore" warning from the resource tracker.
 """
@@ -20,12 +20,9 @@ from typing import Any, TypeVar
 
 import torch
 
-from course_utils import data as cdata
 from course_utils import stopping
-from course_utils.experiments.runset import RunSet
-from course_utils.fig6_set import WorkOrder
 
-__all__ = ["run_pool", "stop_requested", "worker", "in_processes", "torch_threads"]
+__all__ = ["run_pool", "stop_requested", "torch_threads"]
 
 T = TypeVar("T")
 _stop_event: Any = None  # in a worker: the parent's stop event
@@ -93,42 +90,6 @@ def _collect(f: Future, i: int, done: dict[int, Any], errors: list[BaseException
         done[i] = f.result()
     except Exception as err:
         errors.append(err)
-
-
-# --- fig6's runs in processes ------------------------------------------------------
-
-
-def worker(kwargs: dict) -> tuple[list[dict], list[str]]:
-    """Process-pool entry point (``jobs`` > 1 on a CPU): one run, stopped between two steps by the parent's Ctrl-C."""
-    spec, deadline = kwargs.pop("spec"), kwargs.pop("deadline")
-    s = RunSet(**kwargs)
-    left = s.train([[spec]], deadline, at_once=1, stop=stop_requested)
-    return s.entries, left
-
-
-def in_processes(
-    the_set: RunSet,
-    order: WorkOrder,
-    deadline: float | None,
-    threads: int,
-    stop: Callable[[], bool],
-    data: cdata.CIFAR10 | None,
-) -> list[str]:
-    """Train ``order``'s runs, each in a worker process of ``threads`` threads (:func:`run_pool`; ``data``: what
-    fig6 was given, else each worker loads its own); returns the stems of the runs left unfinished."""
-    kw = the_set.worker_kwargs(data)
-    done, never = run_pool(
-        order.units,
-        worker,
-        args=lambda unit: dict(kw, spec=unit[0], deadline=deadline),
-        jobs=order.lanes,
-        threads=threads,
-        stop=stop,
-        may_start=lambda unit: the_set.may_start(unit, deadline),
-        on_start=the_set.started,
-    )
-    the_set.entries += [e for es, _ in done for e in es]
-    return [stem for _, lft in done for stem in lft] + [s.stem for u in never for s in u]
 
 
 @contextlib.contextmanager

@@ -48,7 +48,7 @@ def normalizer_for(result: dict, data: cdata.CIFAR10) -> Callable[[torch.Tensor]
     """The normaliser a run was trained with: per-pixel mean of the very images it trained on."""
     n = result["n_train_images"]
     budget = Budget(train_set=result.get("train_set", "split"), train_subset=n)
-    return make_normalizer(result.get("normalization", "per_pixel"), split_data(data, budget).train_x)
+    return make_normalizer(result.get("normalization", "per_pixel"), split_data(data, budget).train_images)
 
 
 def _net(name: str, model: nn.Module, result: dict, source: str, data: cdata.CIFAR10, device) -> TrainedNet:

@@ -4,18 +4,16 @@ lines that tell the reader where the set stands (why it stopped, and how to go o
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import Any
 
 import torch
 
 from course_utils import results
 from course_utils.fig6_set import run_name
-from course_utils.profile import Profile
 from course_utils.step import device_name
 
-__all__ = ["entry", "Call", "summarise"]
+__all__ = ["entry", "summarise"]
 
 
 def entry(r: dict, status: str) -> dict:
@@ -35,57 +33,44 @@ def entry(r: dict, status: str) -> dict:
     }
 
 
-@dataclass(frozen=True)
-class Call:
-    """What one ``fig6`` call was asked and did, for its summary."""
-
-    prof: Profile
-    out: Path
-    state: Path
-    train_set: str
-    variant: str
-    jobs: int
-    iterations: int
-    t0: float  # its start, a time.perf_counter() value
-    trained: bool  # it had runs to train (a call that only skipped adds no wall time)
-    stopped: bool  # Ctrl-C stopped it (else: done, or the time budget)
-
-
-def summarise(call: Call, order: list[str], entries: list[dict], left: list[str]) -> dict:
-    """Write and print ``summary.json``: ``entries`` (finished, skipped, failed) in the ``order`` of the set's stems,
-    then the runs ``left`` unfinished, each as far as its sidecar says."""
+def summarise(
+    rs: Any, iterations: int, t0: float, stopped: bool, order: list[str], entries: list[dict], left: list[str]
+) -> dict:
+    """Write and print ``summary.json`` of the call ``rs`` (``runset.RunSet``), begun at ``t0`` (a
+    ``time.perf_counter()`` value) and ``stopped`` by Ctrl-C or not: ``entries`` (finished, skipped, failed) in the
+    ``order`` of the set's stems, then the runs ``left`` unfinished, each as far as its sidecar says."""
     entries = sorted(entries, key=lambda e: order.index(run_name(e["model"], e["seed"])))
     failed = [run_name(e["model"], e["seed"]) for e in entries if e["status"] == "failed"]
-    for side in [call.state / f"{stem}.json" for stem in left]:  # unfinished: how far, on what (its sidecar)
+    for side in [rs.state / f"{stem}.json" for stem in left]:  # unfinished: how far, on what (its sidecar)
         if side.exists():
             r = results.read_json(side)
             entries.append({**entry(r, "unfinished"), "iteration": r["iteration"]})
     summary = {
         "experiment": "fig6",
-        "profile": call.prof.name,
-        "device": device_name(call.prof.device),
+        "profile": rs.prof.name,
+        "device": device_name(rs.prof.device),
         "torch_version": str(torch.__version__),
-        "iterations": call.iterations,
-        "train_set": call.train_set,
-        "jobs": call.jobs,
-        "variant_requested": call.variant,
+        "iterations": iterations,
+        "train_set": rs.budget.train_set,
+        "jobs": rs.lanes if rs.processes else 1,
+        "variant_requested": rs.variant,
         "complete": not left and not failed,
         "unfinished": left,
         "failed": failed,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "total_wall_seconds": round(time.perf_counter() - call.t0, 2),
+        "total_wall_seconds": round(time.perf_counter() - t0, 2),
         "runs": entries,
     }
-    previous = results.read_json(call.out / "summary.json") if (call.out / "summary.json").exists() else {}
-    calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == call.iterations else []
-    calls = calls + [summary["total_wall_seconds"]] if call.trained or not calls else calls
+    previous = results.read_json(rs.out / "summary.json") if (rs.out / "summary.json").exists() else {}
+    calls = previous.get("call_wall_seconds", []) if previous.get("iterations") == iterations else []
+    calls = calls + [summary["total_wall_seconds"]] if rs.units or not calls else calls  # only skipped: no time
     summary.update(call_wall_seconds=calls, total_wall_seconds=round(sum(calls), 2))  # a resumed set adds up
-    results.write_json(call.out / "summary.json", summary)
-    _report(summary, call, left)
+    results.write_json(rs.out / "summary.json", summary)
+    _report(summary, rs.out, stopped, left)
     return summary
 
 
-def _report(summary: dict, call: Call, left: list[str]) -> None:
+def _report(summary: dict, out: Any, stopped: bool, left: list[str]) -> None:
     """The summary as lines: one per run, then why the call stopped and how to go on."""
     for e in summary["runs"]:
         if e["status"] in ("failed", "unfinished"):
@@ -98,11 +83,11 @@ def _report(summary: dict, call: Call, left: list[str]) -> None:
         )
     if left:
         print(
-            f"fig6: stopped {'by Ctrl-C' if call.stopped else 'at the time budget'} with {len(left)} run(s) "
+            f"fig6: stopped {'by Ctrl-C' if stopped else 'at the time limit'} with {len(left)} run(s) "
             f"unfinished ({', '.join(left)}), every one that trained saved: run the same command again to resume"
         )
     calls = summary["call_wall_seconds"]
     print(
         f"fig6: {'done' if not left else 'paused'}: this call {calls[-1]:.0f} s, the set so far "
-        f"{summary['total_wall_seconds']:.0f} s; results in {call.out}"
+        f"{summary['total_wall_seconds']:.0f} s; results in {out}"
     )

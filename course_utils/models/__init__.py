@@ -1,7 +1,9 @@
 """Residual networks for the course, one small module per family.
 
-- ``resnet``           the CIFAR nets of He et al. 2015 (plain, ResNet, pre-act) and ImageNet ResNet-18..152,
-                       plus the name registry (``get_model``, ``canonical_name(s)``, ``MODEL_NAMES``)
+- ``resnet``           the builders, one line each: the CIFAR nets of He et al. 2015 (plain, ResNet, pre-act)
+                       and ImageNet ResNet-18..152, plus the name registry (``get_model``, ``canonical_name(s)``,
+                       ``MODEL_NAMES``)
+- ``nets``             the network classes those builders make: ``CifarResNet`` and ``ResNet`` (torchvision's layout)
 - ``tricks``           ResNet-A/B/C/D of "Bag of Tricks" (He et al. 2019): strides, deep stem, avg-pool shortcut
 - ``resnext``          ResNeXt: grouped 3x3 convolutions (Xie et al. 2017)
 - ``wide``             Wide ResNets, WRN-d-k (Zagoruyko & Komodakis 2016)
