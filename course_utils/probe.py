@@ -201,8 +201,7 @@ def _copy_run(run: TrainRun) -> TrainRun:
     trial.opt = make_optimizer(trial.model, run.schedule, run.device)
     trial.opt.load_state_dict(copy.deepcopy(run.opt.state_dict()))  # its own momentum: load_state_dict shares tensors
     trial.loss_sum, trial.wrong = run.loss_sum.clone(), run.wrong.clone()
-    trial._lr = None
-    trial.set_lr()
+    trial.set_lr(force=True)  # its own optimizer: the lr set now, whatever the original's last was
     return trial
 
 

@@ -32,6 +32,7 @@ def env(tmp_path_factory):
     return os.environ | {"COURSE_DATA_DIR": str(empty), "COURSE_PROFILE": "smoke", "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 def test_the_printed_order_is_the_order_the_groups_start_and_leaves_out_finished_ones(tmp_path, capsys):
     for m in ("plain20", "resnet20"):  # seed 0 finished already: it is skipped, and not announced
         results.write_json(tmp_path / f"{m}-s0.json", fake_result(m, 9.0, 9.0, its=2, step=2))
@@ -44,6 +45,7 @@ def test_the_printed_order_is_the_order_the_groups_start_and_leaves_out_finished
     assert "fig6: estimate: about" in said and "to stop, press Ctrl-C" in said
 
 
+@pytest.mark.slow
 def test_the_estimate_is_the_arithmetic_of_the_probes_step_times(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu, "native_bf16", lambda: True)  # a choice to make: the probe runs and times each net
 

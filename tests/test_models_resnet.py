@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 import torchvision
@@ -14,6 +12,15 @@ from course_utils import models as M
 # He et al. 2015, section 4.2 / Table 6 (option A; the plain nets have the same layers)
 PAPER_COUNTS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962, 1202: 19_421_274}
 TORCHVISION_COUNTS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
+# He et al. 2015, Table 1: each ImageNet depth's block and blocks per stage; on a 224 x 224 image the four stages
+# give 56, 28, 14 and 7 pixels a side, with 64, 128, 256 and 512 channels (x 4 out of a bottleneck)
+TABLE_1 = {
+    18: (M.BasicBlock, [2, 2, 2, 2]),
+    34: (M.BasicBlock, [3, 4, 6, 3]),
+    50: (M.Bottleneck, [3, 4, 6, 3]),
+    101: (M.Bottleneck, [3, 4, 23, 3]),
+    152: (M.Bottleneck, [3, 8, 36, 3]),
+}
 # input sizes per depth for the equivalence test (small ones for the deep nets: 2 CPU cores)
 TV_SIZES = {18: (224, 160, 97, 64), 34: (160, 97, 64), 50: (160, 97), 101: (97, 64), 152: (64, 33)}
 
@@ -119,13 +126,26 @@ def test_get_model_every_name_and_torchvision_counts():
 
 
 @pytest.mark.parametrize("depth", sorted(TORCHVISION_COUNTS))
-def test_imagenet_builders_document_their_count_and_signature(depth):
+def test_imagenet_builders_are_table_1(depth):
+    block, blocks = TABLE_1[depth]
     build = getattr(M, f"resnet{depth}")
-    assert build.__name__ == f"resnet{depth}"
-    assert f"{TORCHVISION_COUNTS[depth]:,} parameters" in build.__doc__  # checked live in the test above
-    assert f"= {depth} layers" in build.__doc__
-    assert list(inspect.signature(build).parameters) == ["num_classes", "stride_on", "zero_init_residual"]
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in inspect.signature(build).parameters.values())
+    with torch.device("meta"):  # shapes and counts only: no memory, no initialisation
+        model = build(num_classes=10)
+    stages = [model.layer1, model.layer2, model.layer3, model.layer4]
+    assert [len(s) for s in stages] == blocks and all(type(b) is block for s in stages for b in s)
+    # the depth in the name counts the weighted layers on the signal's path: every conv but the projections, and fc
+    projections = {id(m) for s in stages for b in s if b.downsample is not None for m in b.downsample.modules()}
+    weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in projections]
+    assert len(weighted) == depth
+    sizes: list[tuple[int, ...]] = []
+    for s in stages:
+        s.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+    out = model(torch.empty(2, 3, 224, 224, device="meta"))
+    e = 4 if block is M.Bottleneck else 1
+    assert sizes == [(64 * e, 56, 56), (128 * e, 28, 28), (256 * e, 14, 14), (512 * e, 7, 7)] and out.shape == (2, 10)
+    assert M.count_params(model) == TORCHVISION_COUNTS[depth] - 990 * (512 * e + 1)  # 10 classes: fc alone shrinks
+    with pytest.raises(TypeError):  # keyword-only: build(10) must not quietly mean some other argument
+        build(10)
 
 
 def test_all_lists_the_public_names():
@@ -143,7 +163,9 @@ def test_cifar_nets_take_any_input_size(build, size):
 # --- torchvision equivalence ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", sorted(TV_SIZES))
+@pytest.mark.parametrize(  # one net of each block type in the inner loop; the others take seconds each
+    "depth", [d if d in (18, 50) else pytest.param(d, marks=pytest.mark.slow) for d in sorted(TV_SIZES)]
+)
 def test_torchvision_equivalence_both_directions(depth):
     torch.manual_seed(depth)
     tv = randomize_bn(getattr(torchvision.models, f"resnet{depth}")(weights=None), 1).eval()

@@ -1,12 +1,16 @@
-"""Profiles: parsing, defaults, errors and device choice."""
+"""Profiles: parsing, defaults, errors and device choice; and what the course's conftest.py does to a pytest run."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from course_utils import fig6_set, profile
+
+pytest_plugins = ["pytester"]  # a pytest run of its own, under the course's conftest.py
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_pytest_forces_smoke():
@@ -14,15 +18,42 @@ def test_pytest_forces_smoke():
     assert profile.get_profile().name == "smoke"
 
 
-# ids "profile-<name>": a bare "gpu" id is a keyword that conftest's CUDA skip (`"gpu" in item.keywords`)
-# mistakes for the gpu marker, which silently skipped the gpu profile's case on CPU machines
-@pytest.mark.parametrize("name", profile.PROFILES, ids=lambda n: f"profile-{n}")
+@pytest.mark.parametrize("name", profile.PROFILES)
 def test_each_profile_parses(name, monkeypatch):
     monkeypatch.setenv(profile.ENV_VAR, name.upper() + " ")  # case and spaces forgiven
     p = profile.get_profile()
     assert p.name == name
     assert set(p.models) <= set((*fig6_set.FIG6_NETS, fig6_set.EXTRA_NET))
     assert 0 < p.eval_every <= p.iterations
+
+
+def test_conftest_skips_the_gpu_marker_not_the_word_and_puts_notebooks_in_the_slow_tier(pytester):
+    # the course's conftest.py in a project of its own: a case named "gpu" is not a gpu test, a test marked
+    # gpu is skipped without CUDA, and whatever sits in notebooks/ (nbval's notebooks; here a stand-in) is slow
+    pytester.makeconftest((ROOT / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makeini("[pytest]\nmarkers =\n    gpu\n    slow\n")
+    pytester.makepyfile(
+        test_units="""
+        import pytest
+
+        @pytest.mark.parametrize("name", ["gpu", "cpu"])
+        def test_named(name):
+            pass
+
+        @pytest.mark.gpu
+        def test_on_cuda():
+            pass
+        """
+    )
+    (pytester.path / "notebooks").mkdir()
+    (pytester.path / "notebooks" / "test_cells.py").write_text("def test_cell():\n    pass\n", encoding="utf-8")
+    cuda = torch.cuda.is_available()
+    fast = pytester.runpytest("-v", "-m", "not slow", "-p", "no:cacheprovider", "-p", "no:nbval")
+    fast.assert_outcomes(passed=3 if cuda else 2, skipped=0 if cuda else 1, deselected=1)
+    fast.stdout.fnmatch_lines(["*test_named?gpu? PASSED*"])
+    slow = pytester.runpytest("-v", "-m", "slow", "-p", "no:cacheprovider", "-p", "no:nbval")
+    slow.assert_outcomes(passed=1, deselected=3)
+    slow.stdout.fnmatch_lines(["*notebooks/test_cells.py::test_cell PASSED*"])
 
 
 def test_unknown_profile_lists_the_three(monkeypatch):
@@ -48,7 +79,6 @@ def test_budgets_grow_with_profile():
     assert smoke.test_subset < cpu.test_subset < 10_000 and smoke.train_subset < 45_000
     # the paper fixed its recipe on the 45k/5k split, then reported models trained on all 50k
     assert (smoke.train_set, cpu.train_set, gpu.train_set) == ("split", "split", "all")
-    assert not any(hasattr(p, old) for p in (smoke, cpu, gpu) for old in ("eval_images", "train_images"))
     assert gpu.models == (*fig6_set.FIG6_NETS, fig6_set.EXTRA_NET)
     assert smoke.synthetic_ok and not cpu.synthetic_ok and not gpu.synthetic_ok
     assert not smoke.download_ok

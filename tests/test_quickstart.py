@@ -92,6 +92,7 @@ def classify(a: list[str]) -> str | None:
         "untar": a[:2] == ["tar", "-xzf"] and len(a) == 5 and a[3] == "-C",
         "jupyter": a == ["jupyter", "lab"],
         "pytest": a == ["pytest"],
+        "pytest-fast": a == ["pytest", "-m", "not slow"],
     }
     found = [name for name, hit in shapes.items() if hit]
     return found[0] if len(found) == 1 else None
@@ -310,6 +311,12 @@ class Walk:
         for nb in sorted((self.clone / "notebooks").glob("*.ipynb")):
             assert f"notebooks/{nb.name}::" in out, f"`pytest` does not collect {nb.name}"
         assert "tests/test_quickstart.py::" in out
+
+    def step_pytest_fast(self, a: list[str]) -> None:
+        env = {**self.env, "PYTHONPATH": str(self.clone)}
+        out = run([sys.executable, "-m", *a, "--collect-only", "-q"], self.cwd, env).stdout
+        assert "tests/test_quickstart.py::" in out and "deselected" in out, out[-2000:]
+        assert "notebooks/" not in out, "the inner loop executes no notebook"
 
 
 def default_data_dir() -> Path:

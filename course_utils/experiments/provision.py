@@ -62,7 +62,7 @@ def _live(
 ) -> TrainedNet:
     """A run of ``iterations`` with the model's recipe on the profile's budget, cached in ``cache``."""
     budget = Budget.of(profile, eval_every=iterations)  # one test at the end
-    file = cache / f"{name}-s{seed}-{iterations}it-{profile.train_subset or 'all'}.pt"
+    file = cache / f"{run_name(name, seed)}-{iterations}it-{profile.train_subset or 'all'}.pt"
     if file.exists():
         saved = torch.load(file, map_location="cpu", weights_only=True)
         if saved["result"].get("data_source") == data.source:
