@@ -104,9 +104,9 @@ def _feeds(runs: Sequence[TrainRun]) -> list[Feed]:
         by.setdefault(key, []).append(r)
     feeds = []
     for rs in by.values():
-        loader = rs[0].make_loader()
-        for r in rs:
-            r.loader = loader
+        loader = rs[0].feed()
+        for r in rs[1:]:
+            r.feed(loader)
         feeds.append((rs, loader.batches()))
     return feeds
 

@@ -1,16 +1,12 @@
 """Training a CIFAR-10 network with the paper's recipe, counted in iterations.
 
-A :class:`TrainRun` is one network being trained: its model and SGD optimizer, the
-schedule (``schedule.Schedule``), the data it trains and tests on, the history of the
-results contract and the running sums behind it. Its :meth:`TrainRun.step` is the one
-training step of the course (run as it is, compiled, or captured as a CUDA graph by
-``engine``); it advances one step at a time and checkpoints itself (``checkpoint``) with the position
-of its loader, so the training loop here (:func:`train_model`) and the engine that steps several
-runs together (``engine``) share every line of bookkeeping.
-
-On CUDA the step takes the fast path: the dataset lives on the GPU (``loader.DeviceLoader``),
-channels_last memory, bf16 autocast, fused SGD, and no host synchronisation inside the
-step loop (loss and error sums stay on the device until a record or checkpoint).
+A :class:`TrainRun` is one network being trained: its model and SGD optimizer, the schedule, the data it
+trains and tests on, the history of the results contract and the running sums behind it. Its
+:meth:`TrainRun.step` is the one training step of the course (run as it is, compiled, or captured as a CUDA
+graph); it advances one step at a time and checkpoints itself (``checkpoint``) with the position of the loader
+it trains from (:meth:`TrainRun.feed`), so the loop here (:func:`train_model`) and the engine that steps
+several runs together (``engine``) share every line of bookkeeping. On CUDA the dataset lives on the GPU
+(``loader.DeviceLoader``) and loss and error sums stay there until a record or checkpoint (no host sync).
 
     >>> from course_utils import data, models
     >>> run = TrainRun(models.get_model("resnet20"), data.synthetic_cifar10(300, 50),
@@ -140,10 +136,15 @@ class TrainRun:
     def done(self) -> bool:
         return self.remaining <= 0
 
+    def feed(self, loader: DeviceLoader | None = None) -> DeviceLoader:
+        """The loader this run trains from, kept as :attr:`loader` (each checkpoint saves its position) and
+        returned: a new one (:meth:`make_loader`), or ``loader``, shared by runs fed the same batches."""
+        self.loader = loader if loader is not None else self.make_loader()
+        return self.loader
+
     def make_loader(self) -> DeviceLoader:
-        """This run's training batches (crop + flip, normalised) on its device, seeded by its seed and restored to
-        the checkpoint's position. Whoever feeds the run sets it as :attr:`loader`, whose position each checkpoint
-        saves (runs fed the same batches share one)."""
+        """A new loader of this run's training batches (crop + flip, normalised) on its device, seeded by its seed
+        and restored to the checkpoint's position; nothing else changes (to train the run from it: :meth:`feed`)."""
         loader = DeviceLoader(
             self.train_x,
             self.train_y,
@@ -176,6 +177,9 @@ class TrainRun:
         """Checkpoint now (atomic), after a finiteness check of the running loss, and its sidecar JSON."""
         if self.checkpoint is None:
             return
+        if self.loader is None and self.iteration > self.saved_at:
+            raise RuntimeError(f"{self.name}: its last steps came from no loader it knows, so no checkpoint could "
+                               "resume its batches: train it on run.feed()'s batches, not make_loader()'s")  # fmt: skip
         self.check_finite(self.loss_sum)
         save_checkpoint(self.checkpoint, run_state(self))
         write_json(self.sidecar, self.result(finished=False, iteration=self.iteration))
@@ -289,9 +293,8 @@ def train_model(
     :class:`NonFiniteLossError` on a NaN/inf loss and ``checkpoint.CheckpointError`` on a checkpoint of another run.
     """
     run = TrainRun(model, data, schedule, **options)
-    run.loader = run.make_loader()
     with progress_bar(run, progress) as bar:
-        for x, y in run.loader.batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
+        for x, y in run.feed().batches(run.remaining):  # x (B, 3, 32, 32) float, y (B,) int64, on the device
             run.advance(run.step, x, y)
             show(run, bar)
     return run.result()

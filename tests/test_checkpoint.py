@@ -56,7 +56,7 @@ def test_a_state_written_by_the_previous_edition_resumes_and_ends_where_that_edi
                    budget=Budget(eval_every=2, test_subset=64, checkpoint_seconds=None), device="cpu",
                    deterministic=True, checkpoint=tmp_path / "state" / "tiny-s0.pt")  # fmt: skip
     assert run.iteration == 4 and run.history["iteration"] == [2, 4]
-    run.loader = run.make_loader()  # at the position the previous edition saved
+    run.feed()  # at the position the previous edition saved
     for x, y in run.loader.batches(run.remaining):
         run.advance(run.step, x, y)
     want = json.loads((EDITION_1 / "uninterrupted.json").read_text())

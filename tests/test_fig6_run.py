@@ -15,7 +15,7 @@ import torch
 from course_utils import cpu, estimate, experiments, probe, results
 from course_utils import data as cdata
 from course_utils.budget import Budget
-from course_utils.experiments import figure6, pool, runset
+from course_utils.experiments import cli, figure6, pool, runset
 from course_utils.experiments.runset import RunSet
 from course_utils.fig6_set import work_order
 from course_utils.profile import get_profile
@@ -173,3 +173,29 @@ def test_ctrl_c_stops_the_process_pool_cleanly_and_the_same_command_resumes_wher
                        "2/4: resnet20-s0": f"resnet20-s0 at {saved['resnet20-s0']:,}"}  # fmt: skip
     for s in running:  # it went on from there, and stopped again with all of it saved
         assert torch.load(state / f"{s}.pt", weights_only=True)["iteration"] >= again[s] > saved[s]
+
+
+@pytest.mark.slow
+def test_a_reader_following_one_fig6_call_meets_at_most_ten_types_of_the_course(tmp_path):
+    """From the command line to a result file (eager, in this process): the course's own classes whose objects the
+    call makes or uses, the networks and their blocks aside. The probe adds its rows where it runs."""
+    met = set()
+
+    def note(frame, event, arg):
+        if event == "call":
+            for k in ("self", "cls"):
+                o = frame.f_locals.get(k)
+                t = o if isinstance(o, type) else type(o)
+                if o is not None and t.__module__.startswith("course_utils") and "models" not in t.__module__:
+                    met.add(t.__qualname__)
+
+    args = "fig6 --models plain20,resnet20 --iterations 4 --eval-every 2 --profile smoke --device cpu --jobs 1"
+    args = [*args.split(), "--no-progress", "--variant", "eager", "--out", str(tmp_path)]
+    sys.setprofile(note)
+    try:
+        assert cli.main(args) == 0
+    finally:
+        sys.setprofile(None)
+    met -= {"BasicBlock", "ShortcutA", "Bottleneck"}
+    assert len(met) <= 10, sorted(met)
+    assert {"TrainRun", "Group", "RunSet", "Schedule", "Budget"} <= met  # it did train

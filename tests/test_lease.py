@@ -76,7 +76,7 @@ def test_the_plan_refuses_what_it_cannot_simulate():
 def test_state_bytes_is_the_size_of_a_real_checkpoint(tmp_path):
     run = TrainRun(models.get_model("resnet20"), cdata.synthetic_cifar10(300, 20), Schedule(iterations=2),
                    budget=Budget(test_subset=20), device="cpu", checkpoint=tmp_path / "c.pt")  # fmt: skip
-    run.loader = run.make_loader()
+    run.feed()
     x, y = next(run.loader.batches(1))
     run.advance(run.step, x, y)  # the momentum buffers exist after one step
     run.save()

@@ -73,7 +73,7 @@ def test_two_sgd_steps_equal_the_paper_formula(tiny_data):
     # He et al. 2015: SGD, lr 0.1, momentum 0.9, weight decay 1e-4 on every weight. Written out:
     #   buf_1 = g_1 + wd * p_0,  buf_2 = 0.9 * buf_1 + g_2 + wd * p_1,  p_k = p_{k-1} - lr * buf_k
     run = train.TrainRun(_net(), tiny_data, SCHED, budget=BUDGET, device="cpu", deterministic=True)
-    loader = run.make_loader()
+    loader = run.feed()
     batches = list(loader.batches(2))
     params = list(run.model.parameters())
     p0 = [p.detach().clone() for p in params]
@@ -97,7 +97,7 @@ def test_the_lr_the_optimizer_used_follows_the_milestones(tiny_data):
         budget=Budget(eval_every=1, test_subset=16, checkpoint_seconds=None),
         device="cpu",
     )
-    loader = run.make_loader()
+    loader = run.feed()
     used = []
     for x, y in loader.batches(SCHED.iterations):
         run.advance(run.step, x, y)
@@ -121,7 +121,7 @@ def test_training_batches_are_random_crops_and_flips_of_their_images(tiny_data):
     # Each image of a training batch must be one of the 81 x 2 views of its source image (found by brute
     # force here), and over a batch both flips and many offsets must occur.
     run = train.TrainRun(_net(), tiny_data, SCHED, budget=BUDGET, device="cpu")
-    loader = run.make_loader()
+    loader = run.feed()
     x, _ = next(loader.batches(1))
     src = run.train_x[loader.perm[: len(x)]]  # uint8 (B, 3, 32, 32): the images before augmentation
     padded = F.pad(src, (4, 4, 4, 4))  # black borders, before the mean is subtracted
@@ -209,7 +209,7 @@ def test_checkpoint_every_minute_of_wall_time(tiny_data, tmp_path, monkeypatch):
     run = train.TrainRun(
         _net(), tiny_data, SCHED, budget=Budget(eval_every=8, test_subset=16), device="cpu", checkpoint=ck
     )
-    loader = run.make_loader()
+    loader = run.feed()
     saves = []
     for x, y in loader.batches(3):
         run.advance(run.step, x, y)
@@ -277,7 +277,7 @@ def test_a_checkpoint_of_the_first_format_edition_resumes_with_unknown_device_an
     full = _train(_net(), tiny_data)
     budget = Budget(eval_every=2, test_subset=64, checkpoint_every=2)
     run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=budget, device="cpu", deterministic=True)
-    run.loader = run.make_loader()
+    run.feed()
     for x, y in run.loader.batches(4):
         run.advance(run.step, x, y)
     st = run_state(run)  # as the code before device/variant records wrote it
@@ -300,7 +300,18 @@ def test_a_run_resumed_with_another_variant_records_which_variant_trained_each_s
     for variant, steps in (("eager", 4), ("bf16", 4)):  # one stretch in fp32, the next in bf16
         run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=budget, device="cpu", checkpoint=ck)
         run.variant, step = variant, engine.make_step(run, variant)
-        for x, y in run.make_loader().batches(steps):
+        for x, y in run.feed().batches(steps):
             run.advance(step, x, y)
     assert run.done and run.history["variant"] == ["eager", "eager", "bf16", "bf16"]
     assert run.result()["variant"] == "bf16" and run.history["device"] == [cpu.label()] * 4
+
+
+def test_a_run_fed_from_a_loader_it_does_not_know_refuses_to_checkpoint(tiny_data, tmp_path):
+    run = train.TrainRun(_net(), tiny_data, SCHED, name="tiny", budget=BUDGET, checkpoint=tmp_path / "ck.pt")
+    for x, y in run.make_loader().batches(2):  # batches whose position no checkpoint would know
+        run.advance(run.step, x, y)
+    with pytest.raises(RuntimeError, match=r"run.feed\(\)"):
+        run.save()  # a silent checkpoint would resume on other batches
+    run.feed()
+    run.save()
+    assert load_checkpoint(tmp_path / "ck.pt")["loader"] is not None
