@@ -174,12 +174,14 @@ def precision_table(fp32: dict, other: dict, seed_twin: dict, kind: str = "test"
 
 def progress_table(runs: Results, public: Mapping[str, dict]) -> ResultsTable:
     """Where each net of the whole-schedule run stands: iterations done, what trained them, hours per device,
-    its last record's errors beside the public run's at the same iteration."""
+    its last record's errors beside the public run's at the same iteration (a finished net: at the public's end)."""
     rows = []
     for r in sorted(as_results(runs), key=lambda r: (not r["model"].startswith("plain"), model_depth(r["model"]))):
         h, pub = r["history"], public.get(r["model"])
         it = h["iteration"][-1] if h["iteration"] else 0
         theirs = value_at(pub, it) if pub is not None and it else None
+        if theirs is None and pub is not None and it == r["schedule"]["iterations"]:  # finished: the public run's end
+            theirs = pub["history"]["test_error"][-1]  # its last epoch ends at 64,124, ours at 64,000
         hours = ", ".join(f"{d}: {s / 3600:.2f} h" for d, s in r.get("wall_by_device", {}).items())
         rows.append(
             {"model": label(r["model"]), "iterations": f"{done(r):,} of {r['schedule']['iterations']:,}",

@@ -136,6 +136,11 @@ def test_progress_table_says_how_far_each_net_is_and_on_what():
     assert row["iterations"] == "2,204 of 64,000" and row["trained by"] == "cpu (X) fp32, cpu (X) bf16"
     assert row["hours"] == "cpu (X): 1.50 h, NVIDIA H200: 0.10 h" and row["last record"] == "1,955"
     assert float(row["test err %"]) == pytest.approx(float(row["public, same iteration %"]) - 2.0, abs=0.01)
+    h = PUBLIC["resnet20"]["history"]  # a finished net (64,000; the public run records at 63,733 and 64,124)
+    end = dict(run, finished=True, history={k: [*v, v[-1]] for k, v in run["history"].items()} | {
+        "iteration": [*run["history"]["iteration"], 64_000]})  # fmt: skip
+    (row,) = tables.progress_table({"resnet20": end}, PUBLIC).rows
+    assert row["last record"] == "64,000" and float(row["public, same iteration %"]) == h["test_error"][-1]
 
 
 def test_bf16_trains_like_fp32_within_what_two_fp32_seeds_differ_by():
