@@ -57,7 +57,7 @@ def apply(name: str) -> None:
         _optimizer_without("momentum")
     elif name == "frozen_lr":  # the optimizer keeps its first lr: the schedule is never applied
         if hasattr(train.TrainRun, "set_lr"):
-            train.TrainRun.set_lr = lambda self: None
+            train.TrainRun.set_lr = lambda self, force=False: None
             APPLIED.append("course_utils.train.TrainRun.set_lr")
     elif name == "per_channel_default":  # the per-pixel mean replaced by per-channel statistics
         _rebind(transforms.make_normalizer, lambda mode, train_x: transforms.Normalizer("per_channel"))
