@@ -44,6 +44,8 @@ PAIRS = (
     ("plain44", "resnet44"),
     ("resnet110",),
 )
+
+
 def run_name(model: str, seed: int) -> str:
     """The stem of a run's files: ``<model>-s<seed>``."""
     return f"{model}-s{seed}"
