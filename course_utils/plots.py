@@ -190,8 +190,9 @@ def plot_over_public(ours: Results, public: Results, *, ymax: float = 100.0, who
     axes[0].set_ylabel("error (%)")
     src = next(iter(theirs.values()), {}).get("label", "public run")
     if whole:
-        behind = min(mine, key=done)  # the legend gives each net's iterations
-        fig.suptitle(f"ours (bold), in progress: {reached(behind)}\nfaint: {src}, the whole schedule", fontsize=9)
+        behind, k = min(mine, key=done), sum(done(r) >= r["schedule"]["iterations"] for r in mine)
+        ours = f"{k} of {len(mine)} nets finished, the furthest behind: " if k else "in progress: "  # legend: each
+        fig.suptitle(f"ours (bold), {ours}{reached(behind)}\nfaint: {src}, the whole schedule", fontsize=9)
     else:
         fig.suptitle(
             f"ours: {describe(mine[0])};\nfaint: {src}, the same iterations of a full-schedule run", fontsize=10

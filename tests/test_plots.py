@@ -144,7 +144,12 @@ def test_a_run_in_progress_is_drawn_over_the_public_runs_whole_curves(tmp_path):
     bold = [ln for ln in left.get_lines() if ln.get_alpha() is None and ln.get_linestyle() == "-"]
     assert [ln.get_label() for ln in bold] == ["plain-20 (2,318)"] and bold[0].get_xdata()[-1] == 1955
     title = fig.get_suptitle()
-    assert "2,204 of 64,000 iterations, cpu (AMD EPYC) fp32, cpu (AMD EPYC) bf16" in title  # the net furthest behind
+    assert (
+        "in progress: 2,204 of 64,000 iterations, cpu (AMD EPYC) fp32, cpu (AMD EPYC) bf16" in title
+    )  # furthest behind
+    finished = dict(ours["plain20"], iteration=64_000)
+    title = plots.plot_over_public({**ours, "plain20": finished}, theirs, whole=True).get_suptitle()
+    assert "1 of 2 nets finished, the furthest behind: 2,204 of 64,000" in title
     for m, r in ours.items():  # the same through the command line, from the committed layout
         results.write_json(tmp_path / "fig6-state" / f"{m}-s0.json", r)
     (tmp_path / "fig6").mkdir()
