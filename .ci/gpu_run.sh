@@ -40,12 +40,15 @@ say() { echo "[gpu_run $(date -u +%H:%M:%S), $(left) s left] $*" | tee -a "$LOG"
 
 # 1. the machine
 say "machine: $(uname -n), $(nproc) cores; python $($PYTHON -c 'import sys; print(sys.version.split()[0])')"
-$PYTHON - <<'PY' 2>&1 | tee -a "$LOG"
+about=$($PYTHON - <<'PY' 2>&1
 import torch, torchvision
 print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, cuda {torch.version.cuda}, "
       f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu only'}")
+print("cuda" if torch.cuda.is_available() else "cpu")  # the device kind, read below (one torch import, not two)
 PY
-kind=$($PYTHON -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+)
+echo "$about" | sed '$d' | tee -a "$LOG"
+kind=$(echo "$about" | tail -n 1)
 if ! $PYTHON -c "import tqdm" 2>/dev/null; then  # the device machine has its own packages; bring the pure-Python rest
   say "tqdm missing: installing the carried wheel(s) from .whl/"
   $PYTHON -m pip install --no-index --no-deps --quiet .whl/*.whl 2>&1 | tee -a "$LOG"

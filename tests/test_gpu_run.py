@@ -88,7 +88,22 @@ def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
         # take some of it, then the group starts (it has time for 2 steps) and is cut after a few dozen iterations
         "TRAIN_S": "30",
     }
-    ref, ref_data = tmp_path / "ref", tmp_path / "ref_data"  # the uninterrupted run, beside the first lease
+    first = _lease(_fresh_copy(tmp_path / "copy1"), tmp_path / "out1", env, 240)
+    assert "gpu tests exited" in first and "fig6: time limit 30 s" in first, first[-3000:]
+    if TARBALL.exists():
+        assert (tmp_path / "data" / "cifar10" / "train" / "airplane").is_dir()
+    names = _bundled(tmp_path / "out1")
+    assert {"summary.json", "fig6.log", "gpu_run.log", "gpu_tests.log"} <= set(names)
+    assert all(f"checkpoints/{s}.pt" in names for s in STEMS), first[-3000:]  # the state of both unfinished runs
+    assert json.loads((tmp_path / "work1" / "fig6" / "summary.json").read_text())["unfinished"] == list(STEMS)
+
+    clone = _fresh_copy(tmp_path / "copy2")
+    _land(tmp_path / "out1", clone)
+    state = sorted(p.name for p in (clone / "results" / "fig6-state").iterdir())
+    assert state == sorted(f"{s}{x}" for s in STEMS for x in (".pt", ".json"))  # state and readable sidecar
+    env2 = env | {"WORK": str(tmp_path / "work2"), "TRAIN_S": "600", "GPU_TESTS": "off"}  # run once above
+    # the uninterrupted run, beside the second lease (the first has its short time limit to itself)
+    ref, ref_data = tmp_path / "ref", tmp_path / "ref_data"
     ref_data.mkdir()
     if TARBALL.exists():
         with tarfile.open(env["TARBALL"]) as small:
@@ -100,20 +115,6 @@ def test_two_leases_in_fresh_copies_add_up_to_an_uninterrupted_run(tmp_path):
         env=env | {"COURSE_PROFILE": "smoke", "COURSE_DATA_DIR": str(ref_data)},
         stdout=subprocess.DEVNULL, stderr=ref_log,
     )  # fmt: skip
-    first = _lease(_fresh_copy(tmp_path / "copy1"), tmp_path / "out1", env, 240)
-    assert "gpu tests exited" in first and "fig6: time limit 30 s" in first, first[-3000:]
-    if TARBALL.exists():
-        assert (tmp_path / "data" / "cifar10" / "train" / "airplane").is_dir()
-    names = _bundled(tmp_path / "out1")
-    assert {"summary.json", "fig6.log", "gpu_run.log", "gpu_tests.log"} <= set(names)
-    assert all(f"checkpoints/{s}.pt" in names for s in STEMS)  # the full state of both unfinished runs
-    assert json.loads((tmp_path / "work1" / "fig6" / "summary.json").read_text())["unfinished"] == list(STEMS)
-
-    clone = _fresh_copy(tmp_path / "copy2")
-    _land(tmp_path / "out1", clone)
-    state = sorted(p.name for p in (clone / "results" / "fig6-state").iterdir())
-    assert state == sorted(f"{s}{x}" for s in STEMS for x in (".pt", ".json"))  # state and readable sidecar
-    env2 = env | {"WORK": str(tmp_path / "work2"), "TRAIN_S": "600", "GPU_TESTS": "off"}  # run once above
     second = _lease(clone, tmp_path / "out2", env2, 300)
     assert "state carried in" in second and "resumed" in second, second[-3000:]
     _land(tmp_path / "out2", clone)
