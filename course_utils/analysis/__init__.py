@@ -7,7 +7,9 @@ Three modules, re-exported here so notebooks write ``analysis.<name>``:
 - ``inside``: layer responses (He et al. 2015, Fig. 7), lesion studies (Veit et al. 2016)
 - ``landscape``: filter-normalised loss landscapes (Li et al. 2018)
 
-The test error of a model is ``course_utils.evaluation.error_percent``.
+The test error of a model is ``course_utils.evaluation.error_percent``; why a trained net's test error
+misses the paper's (fit, BN statistics, the JPEG copy) is ``course_utils.analysis.gap``, a command of its own
+(``python -m course_utils.analysis.gap``).
 """
 
 from course_utils.analysis import gradients, inside, landscape
