@@ -116,6 +116,13 @@ def test_the_table_has_a_row_for_each_finished_net_with_weights_beside_the_publi
     assert row["public test %"] == pytest.approx(8.04) and row["public train %"] == pytest.approx(0.40)  # CSV's end
 
 
+def test_a_net_the_public_run_lacks_gets_a_dash_beside_it(tmp_path, monkeypatch):
+    data = cdata.synthetic_cifar10(n_train=256, n_test=128)
+    monkeypatch.setattr(gap, "load_public", dict)  # as for the CIFAR ResNet-18: the public run has no such net
+    (row,) = gap.gap_rows(["resnet20"], _finished(tmp_path, data), data, n=128)
+    assert row["public train %"] == row["public test %"] == "-" and row["test % (recorded)"] == 12.0
+
+
 def test_the_command_prints_the_table_and_says_when_there_is_nothing_to_diagnose(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "no_data"))  # the synthetic stand-in: no JPEG copy
     folder = _finished(tmp_path / "fig6", cdata.synthetic_cifar10())

@@ -88,8 +88,8 @@ def chroma(folder: str | Path) -> str:
 
 def gap_rows(names: list[str], folder: Path, data: cdata.CIFAR10, n: int = 10_000, seed: int = 0) -> list[dict]:
     """One row per finished net of ``folder`` with weights: recorded errors (ours at the end, the public run's
-    end), the error on ``n`` training images (:func:`sample`) in eval mode, and the test error with and without
-    BN recomputed over those images, augmented."""
+    end, "-" for a net it lacks), the error on ``n`` training images (:func:`sample`) in eval mode, and the test
+    error with and without BN recomputed over those images, augmented."""
     done, public, rows = results.load_results(folder, seed), load_public(), []
     x, y = sample(data, n)
     for name in names:
@@ -98,7 +98,8 @@ def gap_rows(names: list[str], folder: Path, data: cdata.CIFAR10, n: int = 10_00
             continue
         res, model = done[name], get_model(name)
         model.load_state_dict(results.load_state_dict(weights))
-        norm, h, theirs = normalizer_for(res, data), res["history"], public[name]["history"]
+        norm, h = normalizer_for(res, data), res["history"]
+        theirs = public[name]["history"] if name in public else {"train_error": ["-"], "test_error": ["-"]}
         test = error_percent(model, data.test_images, data.test_labels, normalizer=norm)
         again = recalibrate(model, x, norm)
         rows.append({
