@@ -25,6 +25,7 @@ from torch import nn
 
 from course_utils import data as cdata
 from course_utils import results
+from course_utils.analysis.gradients import calibrate_batchnorm
 from course_utils.evaluation import NormFn, error_percent
 from course_utils.experiments.provision import normalizer_for
 from course_utils.fig6_set import run_name
@@ -50,29 +51,21 @@ def recalibrate(model: nn.Module, images: torch.Tensor, normalizer: NormFn, *, b
     ``images (N, 3, 32, 32)`` (uint8) in whole batches of ``batch_size``, each augmented as in training (pad 4,
     random crop, mirror; seed 0).
 
-    With ``momentum=None`` BN keeps the exact average: ``running_mean`` the mean of the batch means,
-    ``running_var`` the mean of the unbiased batch variances. The weights are left as they are.
+    The average is :func:`~course_utils.analysis.gradients.calibrate_batchnorm`'s: ``running_mean`` the mean of
+    the batch means, ``running_var`` the mean of the unbiased batch variances. The weights are left as they are.
     """
     if normalizer is None:
         raise ValueError("pass the normalizer the network was trained with")
     if len(images) < batch_size:
         raise ValueError(f"need at least one whole batch of {batch_size} images, got {len(images)}")
     out = copy.deepcopy(model).cpu()
-    bns = [m for m in out.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in out.modules()):
         raise ValueError("the model has no BatchNorm layer: there are no running statistics to recompute")
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
     gen = torch.Generator().manual_seed(0)
-    out.train()
-    with torch.no_grad():
-        for i in range(0, len(images) - batch_size + 1, batch_size):
-            out(normalizer(random_crop_flip(images[i : i + batch_size], generator=gen)))  # (B, classes), unused
-    for m, momentum in zip(bns, momenta, strict=True):
-        m.momentum = momentum
-    return out.eval()
+    starts = range(0, len(images) - batch_size + 1, batch_size)  # whole batches, as in training
+    return calibrate_batchnorm(
+        out, (normalizer(random_crop_flip(images[i : i + batch_size], generator=gen)) for i in starts)
+    )
 
 
 def chroma(folder: str | Path) -> str:

@@ -168,11 +168,13 @@ def grad_norms_during_training(
     }
 
 
-def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
+def calibrate_batchnorm(model: nn.Module, x: torch.Tensor | Iterable[torch.Tensor]) -> nn.Module:
     """Set every BN layer's running statistics to the exact statistics of ``x``, then ``eval()``.
 
-    Afterwards each output row depends on its own input row only, so per-sample input
-    gradients are well defined, while BN still normalises as it would on this batch.
+    ``x``: one batch, or an iterable of batches (their statistics averaged: the mean of the batch
+    means and of the unbiased batch variances). After one batch each output row depends on its own
+    input row only, so per-sample input gradients are well defined, while BN still normalises as it
+    would on this batch.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
@@ -181,7 +183,8 @@ def calibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> nn.Module:
         m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
     model.train()
     with torch.no_grad():
-        model(x)
+        for batch in [x] if isinstance(x, torch.Tensor) else x:
+            model(batch)
     for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     return model.eval()
